@@ -1,0 +1,35 @@
+"""The `choreo` command: one Typer app that mounts each verb group from its own module."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="choreo",
+    help="Run and operate choreographed sagas on Kafka.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _mount() -> None:
+    # Imported here so that `choreo --help` stays fast and nothing runs at import time elsewhere.
+    from choreo.cli import kafka_cmd, stack_cmd
+
+    app.add_typer(stack_cmd.app, name="stack")
+    app.command(
+        "kafka",
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    )(kafka_cmd.kafka)
+    app.command("worker")(worker_cmd.worker)
+    app.command("rebuild")(worker_cmd.rebuild)
+    app.add_typer(worker_cmd.topics_app, name="topics")
+    app.add_typer(worker_cmd.schemas_app, name="schemas")
+
+
+_mount()
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,97 @@
+"""The service contract: a service is data plus two pure functions, `decide` and `evolve`.
+
+Domain code (consumers/) sees only what is in this module: typed frozen event dataclasses,
+a read-only state view for `decide`, a writable state for `evolve`, and `Service` to declare
+itself. It never sees Kafka, SQL or the clock.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
+
+# Namespace for ids derived from other ids: the same input always yields the same output id,
+# so a replayed or retried decision produces byte-identical events.
+_DERIVED_ID_NAMESPACE = uuid.UUID("6f1c3b1e-6a55-4c57-9a3e-0c9a7f0c2d11")
+
+JsonValue = Any  # str | int | float | bool | None | list | dict of those
+
+
+@runtime_checkable
+class Event(Protocol):
+    """What the runtime needs of every record: an id, a hub (the partition key)."""
+
+    SCHEMA: ClassVar[str]  # Avro full name, e.g. "delivery.packaging.PackagePrepared"
+    event_id: str
+    hub: str
+
+
+E = TypeVar("E")
+
+
+def derive_id(cause_id: str, purpose: str) -> str:
+    """A deterministic id for the record caused by `cause_id` (uuid5, never random)."""
+    return str(uuid.uuid5(_DERIVED_ID_NAMESPACE, f"{cause_id}/{purpose}"))
+
+
+class StateView(Protocol):
+    """Read-only local state of one service on one partition: tables of JSON documents."""
+
+    def get(self, table: str, key: str) -> dict[str, JsonValue] | None: ...
+
+    def scan(self, table: str, prefix: str = "") -> Iterator[tuple[str, dict[str, JsonValue]]]:
+        """(key, value) pairs of `table` whose key starts with `prefix`, in key order."""
+        ...
+
+
+class State(StateView, Protocol):
+    """Writable state, handed only to `evolve`."""
+
+    def put(self, table: str, key: str, value: dict[str, JsonValue]) -> None: ...
+
+    def delete(self, table: str, key: str) -> None: ...
+
+
+Decide = Callable[[StateView, Any], Sequence[Any]]
+Evolve = Callable[[State, Any], None]
+
+
+@dataclass(frozen=True)
+class Service:
+    """A microservice declared as data.
+
+    name:     the service name; its consumer group id and its own topic (`<name>`).
+    inputs:   logical topic -> the event classes it accepts from that topic. A record of any
+              other type on a subscribed topic is dead-lettered (unsubscribed type).
+    emits:    the event classes it writes to its own topic (what `evolve` must handle).
+    decide:   (state view, input event) -> own events. Pure: no I/O, no clock, no randomness.
+    evolve:   (state, own event) -> None. The only code that writes state.
+    """
+
+    name: str
+    inputs: Mapping[str, tuple[type, ...]]
+    emits: tuple[type, ...]
+    decide: Decide
+    evolve: Evolve
+    description: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def own_topic(self) -> str:
+        return self.name
+
+    @property
+    def dlq_topic(self) -> str:
+        return f"{self.name}.dlq"
+
+    def accepts(self, topic: str, event_type: type) -> bool:
+        return event_type in self.inputs.get(topic, ())
+
+
+def event_time(event: Any) -> datetime:
+    """The time an event happened, which decisions use instead of a clock."""
+    value: datetime = event.occurred_at
+    return value

@@ -1,0 +1,39 @@
+"""The runtime's own exceptions; each message says what the user can do about it."""
+
+from __future__ import annotations
+
+
+class ChoreoError(Exception):
+    """Base of every error the runtime raises on purpose."""
+
+
+class ConfigurationError(ChoreoError):
+    """A setting, topic layout or schema set is not usable as it is."""
+
+
+class SchemaError(ChoreoError):
+    """A schema file is missing, malformed, or does not match its event class."""
+
+
+class SchemaNotRegisteredError(SchemaError):
+    """A schema a worker needs is not in the registry (run `choreo schemas register`)."""
+
+
+class DecodeError(ChoreoError):
+    """A record cannot be decoded into a known, subscribed event: it belongs in the DLQ."""
+
+
+class EncodeError(ChoreoError):
+    """An event fails strict validation against its schema: it must not be produced."""
+
+
+class RegistryUnavailableError(ChoreoError):
+    """The schema registry did not answer; the record is fine, so retry instead of dead-lettering."""
+
+
+class FencedError(ChoreoError):
+    """Another instance with the same transactional id took over: this one must stop."""
+
+
+class StoreLockedError(ChoreoError):
+    """A partition's store is held by a running worker."""

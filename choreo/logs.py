@@ -1,0 +1,31 @@
+"""Logging set-up: every line names the service and, when there is one, the saga (order id)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+
+class _SagaFilter(logging.Filter):
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "order_id"):
+            record.order_id = "-"
+        record.service = self.service
+        return True
+
+
+def configure_logging(service: str, level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_SagaFilter(service))
+    handler.setFormatter(
+        logging.Formatter(
+            "%(asctime)s %(levelname)s %(service)s order=%(order_id)s %(name)s: %(message)s"
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)

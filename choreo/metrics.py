@@ -1,0 +1,48 @@
+"""Prometheus metrics of a worker: processed, dead-lettered, batch size and latency, commit latency, lag."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+
+class WorkerMetrics:
+    def __init__(self, service: str) -> None:
+        self.registry = CollectorRegistry()
+        labels = ["service"]
+        self.processed = Counter(
+            "choreo_records_processed", "Input records processed", labels, registry=self.registry
+        )
+        self.emitted = Counter(
+            "choreo_events_emitted", "Own events produced", labels, registry=self.registry
+        )
+        self.dead_lettered = Counter(
+            "choreo_records_dead_lettered", "Input records sent to the DLQ", labels,
+            registry=self.registry,
+        )
+        self.aborted = Counter(
+            "choreo_batches_aborted", "Batches whose transaction was aborted", labels,
+            registry=self.registry,
+        )
+        self.batch_size = Histogram(
+            "choreo_batch_size", "Records per batch", labels, registry=self.registry,
+            buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000),
+        )
+        self.batch_seconds = Histogram(
+            "choreo_batch_seconds", "Batch wall time, consume to SQLite commit", labels,
+            registry=self.registry,
+        )
+        self.commit_seconds = Histogram(
+            "choreo_commit_seconds", "Kafka transaction commit time", labels, registry=self.registry
+        )
+        self.lag = Gauge(
+            "choreo_consumer_lag", "Records behind the end of an input partition",
+            ["service", "topic", "partition"], registry=self.registry,
+        )
+        self.service = service
+
+    def serve(self, port: int) -> int:
+        """Serve /metrics on 127.0.0.1:port (0 = no endpoint); returns the port."""
+        if port <= 0:
+            return 0
+        server, _thread = start_http_server(port, addr="127.0.0.1", registry=self.registry)
+        return int(server.server_port)

@@ -1,0 +1,112 @@
+"""Bring partition stores up to date from the service's own topic: start-up, assignment, rebuild.
+
+state(p) = fold(evolve, own topic partition p). A store remembers the next own offset it has not
+applied (its checkpoint); restoring reads from there to the end of the committed log
+(read_committed, so aborted transactions are skipped) and applies each event through `evolve`.
+`decide` is never called here.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+from choreo.codec import Codec
+from choreo.contract import Service
+from choreo.exceptions import ChoreoError
+from choreo.store import PartitionStore
+
+log = logging.getLogger("choreo.restore")
+
+# Commit restored state in slices so one huge replay does not hold one giant SQLite transaction.
+_COMMIT_EVERY = 5000
+
+
+class RestoreError(ChoreoError):
+    """The own topic holds a record that cannot be applied: the log or the schemas are broken."""
+
+
+def restore_partitions(
+    consumer: Consumer,
+    codec: Codec,
+    service: Service,
+    topic: str,
+    stores: Mapping[int, PartitionStore],
+    timeout_s: float = 300.0,
+    stop_at: Mapping[int, int] | None = None,
+) -> dict[int, int]:
+    """Apply every committed own event after each store's checkpoint; return events applied.
+
+    `stop_at` (partition -> offset) stops short of the end, e.g. to rebuild exactly up to a live
+    store's checkpoint and compare the two.
+    """
+    stop_at = stop_at or {}
+    if not stores:
+        return {}
+    applied = dict.fromkeys(stores, 0)
+    pending: set[int] = set()
+    starts = []
+    for p, store in stores.items():
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+        high = min(high, stop_at.get(p, high))
+        if store.checkpoint() < high:
+            pending.add(p)
+            starts.append(TopicPartition(topic, p, max(store.checkpoint(), low)))
+    if not pending:
+        return applied
+    consumer.assign(starts)
+    deadline = time.monotonic() + timeout_s
+    uncommitted = dict.fromkeys(pending, 0)
+    restored_to = {p: stores[p].checkpoint() for p in pending}
+    try:
+        while pending:
+            if time.monotonic() > deadline:
+                raise RestoreError(f"restoring {topic} partitions {sorted(pending)} timed out")
+            for msg in consumer.consume(num_messages=1000, timeout=0.5):
+                p = msg.partition()
+                err = msg.error()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        pending.discard(p)
+                        continue
+                    raise RestoreError(f"reading {topic}[{p}] failed: {err.str()}")
+                if p not in pending:
+                    continue
+                if p in stop_at and msg.offset() >= stop_at[p]:
+                    pending.discard(p)
+                    restored_to[p] = stop_at[p]
+                    continue
+                store = stores[p]
+                store.begin()
+                try:
+                    event = codec.decode(msg.value())
+                except ChoreoError as e:
+                    raise RestoreError(
+                        f"{topic}[{p}]@{msg.offset()} cannot be decoded: {e}"
+                    ) from e
+                service.evolve(store, event)
+                applied[p] += 1
+                uncommitted[p] += 1
+                restored_to[p] = msg.offset() + 1
+                if uncommitted[p] >= _COMMIT_EVERY:
+                    store.commit(next_offset=restored_to[p])
+                    uncommitted[p] = 0
+        for p in uncommitted:
+            # After EOF the position is the last stable offset, past any transaction markers.
+            position = consumer.position([TopicPartition(topic, p)])[0].offset or 0
+            if p in stop_at:
+                position = min(position, stop_at[p])
+            stores[p].commit(next_offset=max(position, restored_to[p]))
+    except BaseException:
+        for p in uncommitted:
+            stores[p].rollback()
+        raise
+    finally:
+        consumer.unassign()
+    for p, n in applied.items():
+        if n:
+            log.info("restored %s[%d]: applied %d own events", topic, p, n)
+    return applied

@@ -1,0 +1,76 @@
+"""Creating the saga's topics and checking that they are co-partitioned."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from choreo.contract import Service
+from choreo.exceptions import ConfigurationError
+from choreo.settings import Settings
+
+# Event and command topics are the source of truth: keep them forever.
+_KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1"}
+
+
+def logical_topics(services: Iterable[Service]) -> list[str]:
+    """Every logical topic the services read or write, DLQs included, in a stable order."""
+    names: set[str] = set()
+    for s in services:
+        names.update(s.inputs)
+        names.add(s.own_topic)
+        names.add(s.dlq_topic)
+    return sorted(names)
+
+
+def create_topics(
+    admin: AdminClient, settings: Settings, logical: Iterable[str], timeout: float = 30.0
+) -> list[str]:
+    """Create the missing topics (prefixed), all with the same partition count; return the new ones."""
+    wanted = [settings.topic(t) for t in logical]
+    existing = set(admin.list_topics(timeout=timeout).topics)
+    new = [
+        NewTopic(
+            name,
+            num_partitions=settings.partitions,
+            replication_factor=settings.replication_factor,
+            config=dict(_KEEP_FOREVER),
+        )
+        for name in wanted
+        if name not in existing
+    ]
+    if not new:
+        return []
+    created = []
+    for name, future in admin.create_topics(new, operation_timeout=timeout).items():
+        try:
+            future.result()
+            created.append(name)
+        except KafkaException as e:
+            if e.args[0].name() != "TOPIC_ALREADY_EXISTS":
+                raise ConfigurationError(f"could not create topic {name}: {e.args[0].str()}") from e
+    return created
+
+
+def partition_counts(admin: AdminClient, topics: Iterable[str], timeout: float = 30.0) -> dict[str, int]:
+    meta = admin.list_topics(timeout=timeout).topics
+    counts = {}
+    for t in topics:
+        if t not in meta or meta[t].error is not None:
+            raise ConfigurationError(f"topic {t} does not exist: run `choreo topics create`")
+        counts[t] = len(meta[t].partitions)
+    return counts
+
+
+def require_copartitioned(admin: AdminClient, topics: Iterable[str]) -> int:
+    """The common partition count of `topics`; refuse to run when they differ (DESIGN §5)."""
+    counts = partition_counts(admin, topics)
+    if len(set(counts.values())) != 1:
+        detail = ", ".join(f"{t}={n}" for t, n in sorted(counts.items()))
+        raise ConfigurationError(
+            f"topics are not co-partitioned ({detail}): every saga topic needs the same "
+            "partition count, or a saga's events would land on different partitions"
+        )
+    return next(iter(counts.values()))

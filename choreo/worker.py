@@ -1,0 +1,403 @@
+"""The exactly-once loop of one worker instance (DESIGN.md section 6).
+
+Per batch: consume up to `batch_size` records, begin a Kafka transaction and one SQLite
+transaction per touched partition, decide and evolve each record, send the consumed offsets
+to the transaction, commit Kafka, and only then commit SQLite with the new checkpoint.
+A crash anywhere leaves either both committed or the Kafka side committed and SQLite behind,
+which the restore on the next assignment repairs from the own topic.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from choreo import clients
+from choreo.codec import Codec
+from choreo.contract import Service
+from choreo.dead_letters import dead_letter_headers
+from choreo.exceptions import ChoreoError, DecodeError, FencedError, RegistryUnavailableError
+from choreo.faults import FaultInjector
+from choreo.metrics import WorkerMetrics
+from choreo.restore import restore_partitions
+from choreo.settings import Settings
+from choreo.store import PartitionStore, state_dir_of, store_path
+from choreo.topics import require_copartitioned
+
+log = logging.getLogger("choreo.worker")
+
+_FATAL_CODES = {
+    KafkaError._FENCED,
+    KafkaError.INVALID_PRODUCER_EPOCH,
+    KafkaError.PRODUCER_FENCED,
+    KafkaError.FENCED_INSTANCE_ID,
+    KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+}
+_KAFKA_CALL_RETRIES = 10
+
+
+@dataclass
+class _Batch:
+    """What one batch touched: stores in transaction, offsets to commit, own offsets delivered."""
+
+    positions: dict[tuple[str, int], int] = field(default_factory=dict)
+    stores: dict[int, PartitionStore] = field(default_factory=dict)
+    delivered: dict[int, int] = field(default_factory=dict)
+    delivery_error: KafkaError | None = None
+    emitted: int = 0
+    dead: int = 0
+
+
+class Worker:
+    """One instance of a service: `run()` until SIGTERM, a fatal error, or `stop()`."""
+
+    def __init__(
+        self,
+        service: Service,
+        settings: Settings,
+        codec: Codec,
+        instance_id: str = "0",
+        faults: FaultInjector | None = None,
+    ) -> None:
+        self.service = service
+        self.settings = settings
+        self.codec = codec
+        self.instance_id = instance_id
+        self.group_id = settings.group(service.name)
+        self.transactional_id = f"{self.group_id}-{instance_id}"
+        self.own_topic = settings.topic(service.own_topic)
+        self.dlq_topic = settings.topic(service.dlq_topic)
+        self._logical = {settings.topic(t): t for t in service.inputs}
+        self.metrics = WorkerMetrics(service.name)
+        self.faults = faults or FaultInjector()
+        self._stores: dict[int, PartitionStore] = {}
+        self._stopping = False
+        self._consumer: Consumer | None = None
+        self._producer: Producer | None = None
+        self._reader: Consumer | None = None
+        self._last_lag_at = 0.0
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def stop(self, *_: Any) -> None:
+        """Finish the current batch, commit, and leave (SIGTERM/SIGINT handler)."""
+        self._stopping = True
+
+    def install_signal_handlers(self) -> None:
+        def handler(signum: int, frame: FrameType | None) -> None:
+            log.info("signal %d: finishing the current batch, then stopping", signum)
+            self.stop()
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+    def run(self, max_idle_s: float | None = None) -> None:
+        """Process batches until stopped. `max_idle_s` stops after that long with no input."""
+        self._start()
+        assert self._consumer is not None
+        idle_since = time.monotonic()
+        try:
+            while not self._stopping:
+                msgs = self._consumer.consume(
+                    num_messages=self.settings.batch_size,
+                    timeout=self.settings.commit_interval_ms / 1000,
+                )
+                self._report_lag()
+                if not msgs:
+                    if max_idle_s is not None and time.monotonic() - idle_since > max_idle_s:
+                        break
+                    continue
+                idle_since = time.monotonic()
+                self._run_batch(msgs)
+        finally:
+            self._close()
+
+    def _start(self) -> None:
+        admin = clients.admin_client(self.settings)
+        topics = [*self._logical, self.own_topic, self.dlq_topic]
+        require_copartitioned(admin, topics)
+        self._producer = clients.transactional_producer(self.settings, self.transactional_id)
+        # init_transactions fences any older producer with our transactional.id and aborts
+        # its open transaction, so restore below never sees a half-written batch of ours.
+        self._kafka_call(self._producer.init_transactions, 60)
+        self._reader = clients.reader_consumer(self.settings)
+        self._consumer = clients.group_consumer(self.settings, self.group_id, self.transactional_id)
+        self._consumer.subscribe(
+            list(self._logical),
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )
+        port = self.metrics.serve(self.settings.metrics_port)
+        log.info(
+            "worker %s started: inputs=%s own=%s metrics=%s",
+            self.transactional_id, sorted(self._logical), self.own_topic, port or "off",
+        )
+
+    def _close(self) -> None:
+        for store in self._stores.values():
+            store.close()
+        self._stores.clear()
+        if self._consumer is not None:
+            self._consumer.close()
+        if self._reader is not None:
+            self._reader.close()
+        if self._producer is not None:
+            self._producer.flush(10)
+        log.info("worker %s stopped", self.transactional_id)
+
+    # -- rebalance callbacks (they run inside consume(), so never during a batch) ---------------
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        new = sorted({tp.partition for tp in partitions} - set(self._stores))
+        opened = {
+            p: PartitionStore(store_path(self._state_dir, self.service.name, p), lock_wait_s=60)
+            for p in new
+        }
+        assert self._reader is not None
+        restore_partitions(self._reader, self.codec, self.service, self.own_topic, opened)
+        self._stores.update(opened)
+        log.info("assigned %s; state restored for partitions %s", _fmt(partitions), new)
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._release(partitions, "revoked")
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._release(partitions, "lost")
+
+    def _release(self, partitions: list[TopicPartition], why: str) -> None:
+        still = {
+            tp.partition for tp in (self._consumer.assignment() if self._consumer else [])
+            if tp.topic not in {x.topic for x in partitions if x.partition == tp.partition}
+        }
+        for p in {tp.partition for tp in partitions} - still:
+            store = self._stores.pop(p, None)
+            if store is not None:
+                store.close()
+        log.info("%s %s", why, _fmt(partitions))
+
+    @property
+    def _state_dir(self) -> Path:
+        return state_dir_of(self.settings)
+
+    # -- one batch --------------------------------------------------------------------------------
+
+    def _run_batch(self, msgs: list[Message]) -> None:
+        assert self._producer is not None and self._consumer is not None
+        started = time.perf_counter()
+        batch = _Batch()
+        self._kafka_call(self._producer.begin_transaction)
+        try:
+            for msg in msgs:
+                self._process(msg, batch)
+            self._commit(batch)
+        except KafkaException as e:
+            self._handle_kafka_error(e.args[0], batch)
+            return
+        except RegistryUnavailableError as e:
+            log.warning("schema registry unavailable, retrying the batch: %s", e)
+            self._abort(batch)
+            return
+        except BaseException:
+            self._rollback_stores(batch)
+            raise
+        self.faults.batch_committed()
+        self.metrics.batch_size.labels(self.service.name).observe(len(msgs))
+        self.metrics.batch_seconds.labels(self.service.name).observe(time.perf_counter() - started)
+        self.metrics.processed.labels(self.service.name).inc(len(msgs))
+        self.metrics.emitted.labels(self.service.name).inc(batch.emitted)
+        self.metrics.dead_lettered.labels(self.service.name).inc(batch.dead)
+
+    def _process(self, msg: Message, batch: _Batch) -> None:
+        err = msg.error()
+        if err is not None:
+            if err.code() == KafkaError._PARTITION_EOF:
+                return
+            raise KafkaException(err)
+        p = msg.partition()
+        store = self._stores.get(p)
+        if store is None:  # a record of a partition we no longer own: its offset is not ours
+            return
+        topic = msg.topic()
+        batch.positions[(topic, p)] = msg.offset() + 1
+        if p not in batch.stores:
+            store.begin()
+            batch.stores[p] = store
+        try:
+            event = self.codec.decode(msg.value())
+            if not self.service.accepts(self._logical[topic], type(event)):
+                raise DecodeError(
+                    f"{type(event).SCHEMA} is not an event {self.service.name} "
+                    f"subscribes to on {self._logical[topic]}"
+                )
+            outputs = list(self.service.decide(store, event))
+            encoded = [(out, self.codec.encode(self.own_topic, out)) for out in outputs]
+        except RegistryUnavailableError:
+            raise
+        except Exception as e:  # noqa: BLE001 - anything a record causes goes to the DLQ
+            self._dead_letter(msg, e, batch)
+            return
+        store.savepoint()
+        try:
+            for out in outputs:
+                self.service.evolve(store, out)
+        except Exception as e:  # noqa: BLE001 - a bad decision must not poison the partition
+            store.rollback_savepoint()
+            self._dead_letter(msg, e, batch)
+            return
+        store.release_savepoint()
+        for out, value in encoded:
+            self._produce(
+                self.own_topic, p, out.hub.encode(), value,
+                [("event_type", type(out).SCHEMA.encode()),
+                 ("order_id", str(getattr(out, "order_id", "")).encode())],
+                batch,
+            )
+            batch.emitted += 1
+            log.debug("%s -> %s", type(event).__name__, type(out).__name__,
+                      extra={"order_id": getattr(out, "order_id", "-")})
+
+    def _dead_letter(self, msg: Message, error: BaseException, batch: _Batch) -> None:
+        log.warning(
+            "dead-lettering %s[%d]@%d: %s: %s", msg.topic(), msg.partition(), msg.offset(),
+            type(error).__name__, error,
+        )
+        headers = dead_letter_headers(msg, error)
+        self._produce(self.dlq_topic, msg.partition(), msg.key(), msg.value(), headers, None)
+        batch.dead += 1
+
+    def _produce(
+        self,
+        topic: str,
+        partition: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: list[tuple[str, bytes]],
+        batch: _Batch | None,
+    ) -> None:
+        assert self._producer is not None
+        on_delivery: Callable[[KafkaError | None, Message], None] | None = None
+        if batch is not None:
+            def on_delivery(err: KafkaError | None, m: Message, b: _Batch = batch) -> None:
+                if err is not None:
+                    b.delivery_error = err
+                elif m.offset() + 1 > b.delivered.get(m.partition(), 0):
+                    b.delivered[m.partition()] = m.offset() + 1
+        while True:
+            try:
+                self._producer.produce(
+                    topic, value=value, key=key, partition=partition, headers=headers,
+                    on_delivery=on_delivery,
+                )
+                return
+            except BufferError:
+                self._producer.poll(0.05)  # local queue full: let deliveries drain
+
+    def _commit(self, batch: _Batch) -> None:
+        assert self._producer is not None and self._consumer is not None
+        # flush() serves the delivery reports, which give the own-topic offsets for checkpoints.
+        self._producer.flush()
+        if batch.delivery_error is not None:
+            raise KafkaException(batch.delivery_error)
+        offsets = [TopicPartition(t, p, o) for (t, p), o in batch.positions.items()]
+        self._kafka_call(
+            self._producer.send_offsets_to_transaction,
+            offsets, self._consumer.consumer_group_metadata(), 30,
+        )
+        self.faults.at("before_kafka_commit")
+        started = time.perf_counter()
+        # A commit that times out is retried as the same commit, never re-sent in a new one.
+        self._kafka_call(self._producer.commit_transaction, 30)
+        self.metrics.commit_seconds.labels(self.service.name).observe(time.perf_counter() - started)
+        self.faults.at("after_kafka_commit")
+        for p, store in batch.stores.items():
+            store.commit(next_offset=batch.delivered.get(p))
+
+    # -- failure triage -----------------------------------------------------------------------
+
+    def _kafka_call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Call a transactional API, retrying while librdkafka says the error is retriable."""
+        for attempt in range(_KAFKA_CALL_RETRIES):
+            try:
+                return fn(*args)
+            except KafkaException as e:
+                err = e.args[0]
+                if not err.retriable() or attempt == _KAFKA_CALL_RETRIES - 1:
+                    raise
+                log.warning("retrying %s after %s", getattr(fn, "__name__", fn), err.str())
+        return None
+
+    def _handle_kafka_error(self, err: KafkaError, batch: _Batch) -> None:
+        if err.fatal() or err.code() in _FATAL_CODES:
+            self._rollback_stores(batch)
+            raise FencedError(
+                f"{self.transactional_id} can no longer write ({err.name()}: {err.str()}); "
+                "another instance with the same id took over, or the producer hit a fatal error"
+            )
+        log.warning("aborting the batch after %s: %s", err.name(), err.str())
+        self._abort(batch)
+
+    def _abort(self, batch: _Batch) -> None:
+        """Abort the Kafka transaction, roll back SQLite, and rewind inputs to committed offsets."""
+        assert self._producer is not None and self._consumer is not None
+        self.metrics.aborted.labels(self.service.name).inc()
+        self._rollback_stores(batch)
+        try:
+            self._kafka_call(self._producer.abort_transaction, 30)
+        except KafkaException as e:
+            if e.args[0].fatal():
+                raise FencedError(f"abort failed with a fatal error: {e.args[0].str()}") from e
+            raise
+        assignment = self._consumer.assignment()
+        if assignment:
+            for tp in self._consumer.committed(assignment, timeout=30):
+                if tp.offset < 0:
+                    tp.offset = -2  # OFFSET_BEGINNING: nothing committed yet
+                self._consumer.seek(tp)
+
+    def _rollback_stores(self, batch: _Batch) -> None:
+        for store in batch.stores.values():
+            store.rollback()
+
+    # -- lag ----------------------------------------------------------------------------------
+
+    def _report_lag(self) -> None:
+        now = time.monotonic()
+        if self._consumer is None or now - self._last_lag_at < 5:
+            return
+        self._last_lag_at = now
+        assignment = self._consumer.assignment()
+        for tp in self._consumer.position(assignment) if assignment else []:
+            try:
+                _low, high = self._consumer.get_watermark_offsets(tp, cached=True)
+            except KafkaException:
+                continue
+            if high >= 0 and tp.offset >= 0:
+                self.metrics.lag.labels(self.service.name, tp.topic, str(tp.partition)).set(
+                    high - tp.offset
+                )
+
+
+def _fmt(partitions: list[TopicPartition]) -> str:
+    return ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions) or "nothing"
+
+
+def run_worker_safely(worker: Worker) -> int:
+    """Exit code for the CLI: 0 after a clean stop, 1 after a fenced or fatal stop."""
+    try:
+        worker.run()
+    except FencedError as e:
+        log.error("%s", e)
+        return 1
+    except ChoreoError as e:
+        log.error("%s", e)
+        return 1
+    return 0

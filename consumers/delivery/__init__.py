@@ -1,0 +1,5 @@
+"""The delivery service."""
+
+from consumers.delivery.service import SERVICE
+
+__all__ = ["SERVICE"]

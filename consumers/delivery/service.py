@@ -1,0 +1,79 @@
+"""The delivery service: flies the package if the address is in the hub's address book."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from choreo.contract import Service, State, StateView
+from consumers.causation import caused_by
+from consumers.delivery.events import EVENTS, DeliveryCancelled, DeliveryCompleted, DeliveryFailed
+from consumers.drones import events as drones
+from consumers.orders import events as orders
+from consumers.reference import hubs
+
+# order_id -> {"status": "completed" | "failed" | "cancelled"}; "cancelled" means a cancel came
+# before the drone and is waiting for it.
+DELIVERIES = "deliveries"
+
+
+def decide(state: StateView, event: Any) -> list[Any]:
+    """Delivery's reaction to a drone assignment or a cancellation (the saga's point of no return)."""
+    delivery = state.get(DELIVERIES, event.order_id) if hasattr(event, "order_id") else None
+    match event:
+        case drones.DroneAssigned():
+            if delivery is not None and delivery["status"] != "cancelled":
+                return []  # already flown: a delivery is decided once
+            if delivery is not None:
+                return [_failed(event, "CANCELLED")]
+            hub = hubs().get(event.hub)
+            if hub is None or not hub.reaches(event.address):
+                return [_failed(event, "ADDRESS_NOT_FOUND")]
+            return [
+                DeliveryCompleted(
+                    **caused_by(event, "DeliveryCompleted"),
+                    drone_id=event.drone_id,
+                    package_id=event.package_id,
+                    address=event.address,
+                )
+            ]
+        case orders.OrderCancellationRequested():
+            # Too late (already decided) or repeated: the cancel changes nothing.
+            if delivery is not None:
+                return []
+            return [DeliveryCancelled(**caused_by(event, "DeliveryCancelled"))]
+    return []
+
+
+def _failed(assigned: drones.DroneAssigned, reason: str) -> DeliveryFailed:
+    return DeliveryFailed(
+        **caused_by(assigned, "DeliveryFailed"),
+        drone_id=assigned.drone_id,
+        package_id=assigned.package_id,
+        reason=reason,
+    )
+
+
+def evolve(state: State, event: Any) -> None:
+    """Record delivery's decision for the order, so it is never taken again (not even on rebuild)."""
+    match event:
+        case DeliveryCompleted():
+            state.put(DELIVERIES, event.order_id, {"status": "completed"})
+        case DeliveryFailed():
+            state.put(DELIVERIES, event.order_id, {"status": "failed"})
+        case DeliveryCancelled():
+            state.put(DELIVERIES, event.order_id, {"status": "cancelled"})
+
+
+SERVICE = Service(
+    name="delivery",
+    inputs={
+        # Whole topics, since a record of a type not listed here would be dead-lettered.
+        "drones": drones.EVENTS,
+        "orders": orders.EVENTS,
+    },
+    emits=EVENTS,
+    decide=decide,
+    evolve=evolve,
+    description="Delivers to addresses in the hub's address book; honours a cancel that comes "
+    "before the drone.",
+)

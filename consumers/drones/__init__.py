@@ -1,0 +1,5 @@
+"""The drones service."""
+
+from consumers.drones.service import SERVICE
+
+__all__ = ["SERVICE"]

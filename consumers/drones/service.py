@@ -1,0 +1,135 @@
+"""The drones service: the fleet of each hub, assigned to packages and released after flight."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from choreo.contract import Service, State, StateView
+from consumers.causation import caused_by, caused_by_without_order
+from consumers.delivery import events as delivery
+from consumers.drones.events import (
+    COMMANDS,
+    EVENTS,
+    DroneAssigned,
+    DroneRegistered,
+    DroneRegistrationRejected,
+    DroneReleased,
+    DroneUnavailable,
+    RegisterDrone,
+)
+from consumers.packaging import events as packaging
+from consumers.reference import hubs
+
+DRONES = "drones"  # f"{hub}/{drone_id}" -> {"order_id": the order it flies for, or None}
+ASSIGNMENTS = "assignments"  # order_id -> {"drone_id", "package_id", "status"}
+
+
+def drone_key(hub: str, drone_id: str) -> str:
+    """Key of a drone in the drones table: one prefix per hub, so the fleet is a prefix scan."""
+    return f"{hub}/{drone_id}"
+
+
+def decide(state: StateView, event: Any) -> list[Any]:
+    """The drones' reaction to a fleet command or a saga event."""
+    match event:
+        case RegisterDrone():
+            return [_register(state, event)]
+        case packaging.PackagePrepared():
+            if state.get(ASSIGNMENTS, event.order_id) is not None:
+                return []  # this package already has its answer
+            return [_assign(state, event)]
+        case delivery.DeliveryCompleted() | delivery.DeliveryFailed():
+            assignment = state.get(ASSIGNMENTS, event.order_id)
+            if assignment is None or assignment["status"] != "assigned":
+                return []  # released already: a drone comes back once
+            failure = event.reason if isinstance(event, delivery.DeliveryFailed) else None
+            return [
+                DroneReleased(
+                    **caused_by(event, "DroneReleased"),
+                    drone_id=assignment["drone_id"],
+                    package_id=assignment["package_id"],
+                    failure_reason=failure,
+                )
+            ]
+    return []
+
+
+def _register(state: StateView, command: RegisterDrone) -> DroneRegistered | DroneRegistrationRejected:
+    problem: tuple[str, str] | None = None
+    if command.hub not in hubs():
+        problem = "UNKNOWN_HUB", f"hub {command.hub!r} is not one of ours"
+    elif not command.drone_id.strip() or "/" in command.drone_id:
+        problem = "INVALID_DRONE_ID", f"drone id {command.drone_id!r} is empty or contains '/'"
+    elif state.get(DRONES, drone_key(command.hub, command.drone_id)) is not None:
+        problem = "DUPLICATE_DRONE", f"drone {command.drone_id} is already in {command.hub}'s fleet"
+    if problem is None:
+        return DroneRegistered(
+            **caused_by_without_order(command, "DroneRegistered"), drone_id=command.drone_id
+        )
+    reason, detail = problem
+    return DroneRegistrationRejected(
+        **caused_by_without_order(command, "DroneRegistrationRejected"),
+        drone_id=command.drone_id,
+        reason=reason,
+        detail=detail,
+    )
+
+
+def _assign(state: StateView, package: packaging.PackagePrepared) -> DroneAssigned | DroneUnavailable:
+    # Lowest free id in key order: deterministic, so a replayed decision picks the same drone.
+    for key, drone in state.scan(DRONES, prefix=f"{package.hub}/"):
+        if drone["order_id"] is None:
+            return DroneAssigned(
+                **caused_by(package, "DroneAssigned"),
+                drone_id=key.split("/", 1)[1],
+                package_id=package.package_id,
+                address=package.address,
+            )
+    return DroneUnavailable(
+        **caused_by(package, "DroneUnavailable"), package_id=package.package_id, reason="NO_DRONE"
+    )
+
+
+def evolve(state: State, event: Any) -> None:
+    """Apply one of the drones' own events to the fleet and its assignments."""
+    match event:
+        case DroneRegistered():
+            state.put(DRONES, drone_key(event.hub, event.drone_id), {"order_id": None})
+        case DroneAssigned():
+            state.put(DRONES, drone_key(event.hub, event.drone_id), {"order_id": event.order_id})
+            state.put(
+                ASSIGNMENTS,
+                event.order_id,
+                {"drone_id": event.drone_id, "package_id": event.package_id, "status": "assigned"},
+            )
+        case DroneUnavailable():
+            state.put(
+                ASSIGNMENTS,
+                event.order_id,
+                {"drone_id": None, "package_id": event.package_id, "status": "unavailable"},
+            )
+        case DroneReleased():
+            state.put(DRONES, drone_key(event.hub, event.drone_id), {"order_id": None})
+            state.put(
+                ASSIGNMENTS,
+                event.order_id,
+                {"drone_id": event.drone_id, "package_id": event.package_id, "status": "released"},
+            )
+        case DroneRegistrationRejected():
+            pass  # changes nothing: it only answers the edge
+
+
+SERVICE = Service(
+    name="drones",
+    inputs={
+        "drones.commands": COMMANDS,
+        # Whole topics, since a record of a type not listed here would be dead-lettered.
+        "packaging": packaging.EVENTS,
+        "delivery": delivery.EVENTS,
+    },
+    emits=EVENTS,
+    decide=decide,
+    evolve=evolve,
+    description="Keeps the fleet per hub; assigns the lowest free drone to each package and "
+    "releases it after the flight.",
+)

@@ -1,0 +1,147 @@
+"""The orders service: accepts orders, and follows every saga to exactly one end."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from choreo.contract import Service, State, StateView
+from consumers.causation import caused_by
+from consumers.delivery import events as delivery
+from consumers.drones import events as drones
+from consumers.orders.events import (
+    COMMANDS,
+    EVENTS,
+    CancelOrder,
+    OrderCancellationRejected,
+    OrderCancellationRequested,
+    OrderCompensated,
+    OrderCompleted,
+    OrderFailed,
+    OrderPlaced,
+    OrderRejected,
+    PlaceOrder,
+)
+from consumers.orders.validation import rejection
+from consumers.packaging import events as packaging
+
+ORDERS = "orders"  # table: order_id -> {"status", "reason", "cancel_requested"}
+# A saga's status: placed -> completed, or placed -> failed -> compensated; "rejected" is kept so
+# that a PlaceOrder repeating a rejected id is a duplicate too.
+ENDED = frozenset({"completed", "failed", "compensated"})
+
+
+def decide(state: StateView, event: Any) -> list[Any]:
+    """The orders' reaction to a command or to another service's saga event."""
+    order = state.get(ORDERS, event.order_id) if hasattr(event, "order_id") else None
+    match event:
+        case PlaceOrder():
+            return [] if order is not None else [_place(event)]
+        case CancelOrder():
+            return _cancel(order, event)
+        case packaging.PackagingFailed():
+            # Nothing was reserved, so the saga is compensated as soon as it fails.
+            return _fail(order, event, event.reason, compensated=True)
+        case drones.DroneUnavailable():
+            return _fail(order, event, event.reason, compensated=False)
+        case delivery.DeliveryFailed():
+            return _fail(order, event, event.reason, compensated=False)
+        case packaging.StockReleased():
+            # The last compensation step of every saga that took stock (the drone, if any,
+            # came back first: ADR 0003), so it both proves the failure and ends compensation.
+            return _fail(order, event, event.reason, compensated=True)
+        case delivery.DeliveryCompleted():
+            if order is None or order["status"] != "placed":
+                return []
+            return [
+                OrderCompleted(
+                    **caused_by(event, "OrderCompleted"),
+                    package_id=event.package_id,
+                    drone_id=event.drone_id,
+                )
+            ]
+    return []
+
+
+def _place(command: PlaceOrder) -> OrderPlaced | OrderRejected:
+    problem = rejection(command)
+    if problem is not None:
+        reason, detail = problem
+        return OrderRejected(**caused_by(command, "OrderRejected"), reason=reason, detail=detail)
+    return OrderPlaced(
+        **caused_by(command, "OrderPlaced"),
+        sku=command.sku,
+        quantity=command.quantity,
+        address=command.address,
+    )
+
+
+def _cancel(order: dict[str, Any] | None, command: CancelOrder) -> list[Any]:
+    def rejected(reason: str, detail: str) -> list[Any]:
+        fields = caused_by(command, "OrderCancellationRejected")
+        return [OrderCancellationRejected(**fields, reason=reason, detail=detail)]
+
+    if order is None:
+        return rejected("UNKNOWN_ORDER", f"no order {command.order_id} at {command.hub}")
+    if order["status"] == "rejected":
+        return rejected("ALREADY_ENDED", f"order {command.order_id} was rejected when placed")
+    if order["status"] in ENDED:
+        return rejected("ALREADY_ENDED", f"order {command.order_id} is already {order['status']}")
+    if order["cancel_requested"]:
+        return []  # a repeated cancel: the first one is already on its way
+    return [OrderCancellationRequested(**caused_by(command, "OrderCancellationRequested"))]
+
+
+def _fail(order: dict[str, Any] | None, cause: Any, reason: str, compensated: bool) -> list[Any]:
+    """OrderFailed on the first evidence of failure, OrderCompensated once everything is back."""
+    if order is None:
+        return []
+    out: list[Any] = []
+    if order["status"] == "placed":
+        out.append(OrderFailed(**caused_by(cause, "OrderFailed"), reason=reason))
+    elif order["status"] != "failed":
+        return []  # completed or already compensated: nothing more to say
+    if compensated:
+        out.append(OrderCompensated(**caused_by(cause, "OrderCompensated"), reason=reason))
+    return out
+
+
+def evolve(state: State, event: Any) -> None:
+    """Apply one of the orders' own events to its table of sagas."""
+    key = event.order_id
+    match event:
+        case OrderPlaced():
+            state.put(ORDERS, key, {"status": "placed", "reason": None, "cancel_requested": False})
+        case OrderRejected():
+            state.put(ORDERS, key, {"status": "rejected", "reason": event.reason, "cancel_requested": False})
+        case OrderCancellationRequested():
+            _update(state, key, cancel_requested=True)
+        case OrderCompleted():
+            _update(state, key, status="completed")
+        case OrderFailed():
+            _update(state, key, status="failed", reason=event.reason)
+        case OrderCompensated():
+            _update(state, key, status="compensated")
+        case OrderCancellationRejected():
+            pass  # changes nothing: it only answers the edge
+
+
+def _update(state: State, key: str, **changes: Any) -> None:
+    current = state.get(ORDERS, key)
+    if current is not None:
+        state.put(ORDERS, key, {**current, **changes})
+
+
+SERVICE = Service(
+    name="orders",
+    inputs={
+        "orders.commands": COMMANDS,
+        # Whole topics, since a record of a type not listed here would be dead-lettered.
+        "packaging": packaging.EVENTS,
+        "drones": drones.EVENTS,
+        "delivery": delivery.EVENTS,
+    },
+    emits=EVENTS,
+    decide=decide,
+    evolve=evolve,
+    description="Validates orders and follows each saga to OrderCompleted or OrderFailed + OrderCompensated.",
+)

@@ -1,0 +1,26 @@
+"""Validation of PlaceOrder against the reference data, with reasons a person can read."""
+
+from __future__ import annotations
+
+from consumers.orders.events import PlaceOrder
+from consumers.reference import MAX_QUANTITY, MIN_QUANTITY, SKU_PATTERN, hubs
+
+
+def rejection(command: PlaceOrder) -> tuple[str, str] | None:
+    """(reason code, detail) when the order cannot be accepted, else None."""
+    hub = hubs().get(command.hub)
+    if hub is None:
+        known = ", ".join(sorted(hubs()))
+        return "UNKNOWN_HUB", f"hub {command.hub!r} is not one of ours ({known})"
+    if not MIN_QUANTITY <= command.quantity <= MAX_QUANTITY:
+        return (
+            "INVALID_QUANTITY",
+            f"quantity {command.quantity} is outside {MIN_QUANTITY}..{MAX_QUANTITY}",
+        )
+    if not command.address.strip():
+        return "EMPTY_ADDRESS", "the delivery address is empty"
+    if not SKU_PATTERN.fullmatch(command.sku):
+        return "INVALID_SKU", f"SKU {command.sku!r} is not of the form SKU-0000 (four digits)"
+    if command.sku not in hub.skus:
+        return "UNKNOWN_SKU", f"SKU {command.sku} is not in the catalogue of {command.hub}"
+    return None

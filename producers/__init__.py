@@ -1,0 +1,1 @@
+"""Edge producers: the commands people and load generators send into the saga."""

@@ -1,0 +1,94 @@
+"""The toy two-service pipeline on the real broker: exactly once, across crashes and take-overs."""
+
+from __future__ import annotations
+
+import collections
+
+import pytest
+
+from tests.support.toy_pipeline import ToyPipeline
+from tests.support.workers import wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def _assert_exactly_once(pipe: ToyPipeline, n: int) -> None:
+    counted = pipe.counted()
+    causes = collections.Counter(r.event.causation_id for r in counted)
+    dupes = {c: k for c, k in causes.items() if k > 1}
+    assert not dupes, f"duplicated outputs for inputs {list(dupes)[:5]}"
+    assert len(counted) == n
+    # Totals are computed from local state: a lost or doubled state update shows up here.
+    last = {}
+    for r in counted:
+        last[r.event.hub] = r.event.total
+    assert last == pipe.expected_totals()
+    doubled = pipe.doubled()
+    assert len(doubled) == n
+    assert len({r.event.causation_id for r in doubled}) == n
+
+
+def test_two_services_process_every_record_exactly_once(toy: ToyPipeline) -> None:
+    n = 600
+    toy.produce_numbers(n)
+    counter = toy.start("counter", "a")
+    doubler = toy.start("doubler", "a")
+    wait_until(lambda: len(toy.doubled()) >= n, 120, f"{n} doubled sums")
+    assert counter.terminate() == 0 and doubler.terminate() == 0
+    _assert_exactly_once(toy, n)
+    assert toy.rebuild_verify("counter").returncode == 0
+    assert toy.rebuild_verify("doubler").returncode == 0
+
+
+@pytest.mark.parametrize("point", ["before_kafka_commit", "after_kafka_commit"])
+def test_crash_at_a_commit_boundary_loses_and_doubles_nothing(toy: ToyPipeline, point: str) -> None:
+    n = 400
+    toy.produce_numbers(n)
+    crashing = toy.start(
+        "counter", "a", CHOREO_FAULT_POINT=point, CHOREO_FAULT_AFTER_BATCHES="2",
+        CHOREO_BATCH_SIZE="50",
+    )
+    code = crashing.wait(120)
+    assert code == -9, f"the fault hook should kill -9 the worker, got {code}: {crashing.log()[-2000:]}"
+    counter = toy.start("counter", "a", CHOREO_BATCH_SIZE="50")
+    doubler = toy.start("doubler", "a")
+    wait_until(lambda: len(toy.doubled()) >= n, 120, f"{n} doubled sums after restart")
+    assert counter.terminate() == 0 and doubler.terminate() == 0
+    _assert_exactly_once(toy, n)
+    verify = toy.rebuild_verify("counter")
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_survivor_takes_over_a_killed_instance_and_restores_its_state(toy: ToyPipeline) -> None:
+    n = 600
+    a = toy.start("counter", "a", CHOREO_STATE_DIR=str(toy.state_dir / "a"), CHOREO_BATCH_SIZE="20")
+    b = toy.start("counter", "b", CHOREO_STATE_DIR=str(toy.state_dir / "b"), CHOREO_BATCH_SIZE="20")
+    wait_until(lambda: "assigned" in a.log() and "assigned" in b.log(), 60, "both instances assigned")
+    toy.produce_numbers(n // 2)
+    wait_until(lambda: len(toy.counted()) >= n // 2, 120, "the first half counted")
+    assert a.kill9() == -9
+    toy.produce_numbers(n // 2)
+    wait_until(lambda: len(toy.counted()) >= n, 120, "the second half counted by the survivor")
+    assert b.alive()
+    doubler = toy.start("doubler", "a")
+    wait_until(lambda: len(toy.doubled()) >= n, 120, "every sum doubled")
+    assert b.terminate() == 0 and doubler.terminate() == 0
+    _assert_exactly_once(toy, n)
+    assert "restored" in b.log(), "the survivor should have restored the taken-over partitions"
+
+
+def test_same_transactional_id_fences_the_older_instance(toy: ToyPipeline) -> None:
+    n = 400
+    first = toy.start("counter", "a", CHOREO_BATCH_SIZE="10")
+    toy.produce_numbers(n // 2)
+    wait_until(lambda: len(toy.counted()) >= 50, 120, "the first instance working")
+    second = toy.start("counter", "a", CHOREO_BATCH_SIZE="10")
+    toy.produce_numbers(n // 2)
+    code = first.wait(120)
+    assert code == 1, f"the fenced instance should stop with exit 1, got {code}"
+    assert "Traceback" not in first.log()
+    wait_until(lambda: len(toy.counted()) >= n, 120, "the new instance finishing the input")
+    doubler = toy.start("doubler", "a")
+    wait_until(lambda: len(toy.doubled()) >= n, 120, "every sum doubled")
+    assert second.terminate() == 0 and doubler.terminate() == 0
+    _assert_exactly_once(toy, n)

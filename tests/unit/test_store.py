@@ -1,0 +1,90 @@
+"""The partition store contract: documents, transactions, checkpoint, canonical dump and hash."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from choreo.exceptions import StoreLockedError
+from choreo.store import PartitionStore, is_locked
+
+
+def test_put_get_scan_delete(tmp_path: Path) -> None:
+    s = PartitionStore(tmp_path / "p.sqlite")
+    s.begin()
+    s.put("stock", "hub-1/SKU-0002", {"on_hand": 2})
+    s.put("stock", "hub-1/SKU-0001", {"on_hand": 1})
+    s.put("stock", "hub-2/SKU-0001", {"on_hand": 9})
+    s.commit()
+    assert s.get("stock", "hub-1/SKU-0001") == {"on_hand": 1}
+    assert s.get("stock", "nope") is None
+    assert [k for k, _ in s.scan("stock", "hub-1/")] == ["hub-1/SKU-0001", "hub-1/SKU-0002"]
+    s.begin()
+    s.delete("stock", "hub-1/SKU-0001")
+    s.commit()
+    assert s.get("stock", "hub-1/SKU-0001") is None
+
+
+def test_rollback_discards_state_and_checkpoint(tmp_path: Path) -> None:
+    s = PartitionStore(tmp_path / "p.sqlite")
+    s.begin()
+    s.put("t", "a", {"v": 1})
+    s.commit(next_offset=5)
+    s.begin()
+    s.put("t", "a", {"v": 2})
+    s.rollback()
+    assert s.get("t", "a") == {"v": 1}
+    assert s.checkpoint() == 5
+
+
+def test_savepoint_rolls_back_one_record_only(tmp_path: Path) -> None:
+    s = PartitionStore(tmp_path / "p.sqlite")
+    s.begin()
+    s.put("t", "kept", {"v": 1})
+    s.savepoint()
+    s.put("t", "dropped", {"v": 2})
+    s.rollback_savepoint()
+    s.commit(next_offset=1)
+    assert s.get("t", "kept") == {"v": 1}
+    assert s.get("t", "dropped") is None
+
+
+def test_hash_is_canonical_and_excludes_checkpoint(tmp_path: Path) -> None:
+    a = PartitionStore(tmp_path / "a.sqlite")
+    b = PartitionStore(tmp_path / "b.sqlite")
+    a.begin()
+    a.put("t", "x", {"b": 1, "a": 2})
+    a.put("t", "y", {"v": 1})
+    a.commit(next_offset=10)
+    b.begin()  # other insertion order, other key order in the document, other checkpoint
+    b.put("t", "y", {"v": 1})
+    b.put("t", "x", {"a": 2, "b": 1})
+    b.commit(next_offset=3)
+    assert a.state_hash() == b.state_hash()
+    assert list(a.dump()) == list(b.dump())
+    b.begin()
+    b.put("t", "y", {"v": 2})
+    b.commit()
+    assert a.state_hash() != b.state_hash()
+
+
+def test_state_survives_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "p.sqlite"
+    s = PartitionStore(path)
+    s.begin()
+    s.put("t", "k", {"v": 1})
+    s.commit(next_offset=42)
+    s.close()
+    again = PartitionStore(path)
+    assert again.checkpoint() == 42 and again.get("t", "k") == {"v": 1}
+
+
+def test_second_open_of_a_held_store_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "p.sqlite"
+    held = PartitionStore(path)
+    assert is_locked(path)
+    with pytest.raises(StoreLockedError):
+        PartitionStore(path)
+    held.close()
+    assert not is_locked(path)
