@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
+from choreo.bootstrap import topic_classes
 from choreo.codec import subject_for
 from choreo.contract import Service
 from choreo.exceptions import ConfigurationError, SchemaError
 from choreo.schemas import EventSchema
-from choreo.bootstrap import topic_classes
 from choreo.settings import Settings
 
 COMPATIBILITY = "BACKWARD_TRANSITIVE"

@@ -10,6 +10,7 @@ from typing import Any
 from consumers.drones import events as drones
 from consumers.orders import events as orders
 from consumers.packaging import events as packaging
+from consumers.saga import saga_key
 
 
 @dataclass
@@ -74,33 +75,33 @@ class _Log:
     def add(self, e: Any) -> None:
         match e:
             case orders.OrderPlaced():
-                self.sagas[e.order_id].placed += 1
+                self.sagas[saga_key(e.hub, e.order_id)].placed += 1
             case orders.OrderRejected():
-                self.sagas[e.order_id].rejected = e.reason
+                self.sagas[saga_key(e.hub, e.order_id)].rejected = e.reason
             case orders.OrderCompleted():
-                self.sagas[e.order_id].ends.append("completed")
+                self.sagas[saga_key(e.hub, e.order_id)].ends.append("completed")
             case orders.OrderFailed():
-                self.sagas[e.order_id].ends.append(f"failed:{e.reason}")
+                self.sagas[saga_key(e.hub, e.order_id)].ends.append(f"failed:{e.reason}")
             case orders.OrderCompensated():
-                self.sagas[e.order_id].compensations += 1
+                self.sagas[saga_key(e.hub, e.order_id)].compensations += 1
             case packaging.StockAdded():
                 self._shelf(e, added=e.quantity, on_hand=e.quantity)
             case packaging.PackagePrepared():
-                self.sagas[e.order_id].reserved.append((e.sku, e.quantity))
+                self.sagas[saga_key(e.hub, e.order_id)].reserved.append((e.sku, e.quantity))
                 self._shelf(e, on_hand=-e.quantity, reserved=e.quantity)
             case packaging.StockReleased():
-                self.sagas[e.order_id].released.append((e.sku, e.quantity))
+                self.sagas[saga_key(e.hub, e.order_id)].released.append((e.sku, e.quantity))
                 self._shelf(e, on_hand=e.quantity, reserved=-e.quantity)
             case packaging.StockShipped():
-                self.sagas[e.order_id].shipped.append((e.sku, e.quantity))
+                self.sagas[saga_key(e.hub, e.order_id)].shipped.append((e.sku, e.quantity))
                 self._shelf(e, reserved=-e.quantity, shipped=e.quantity)
             case drones.DroneRegistered():
                 self.busy.setdefault((e.hub, e.drone_id), None)
             case drones.DroneAssigned():
-                self.sagas[e.order_id].drones_taken += 1
+                self.sagas[saga_key(e.hub, e.order_id)].drones_taken += 1
                 self._fly(e, e.order_id)
             case drones.DroneReleased():
-                self.sagas[e.order_id].drones_back += 1
+                self.sagas[saga_key(e.hub, e.order_id)].drones_back += 1
                 self._fly(e, None)
 
     def _shelf(self, e: Any, **deltas: int) -> None:
@@ -147,31 +148,31 @@ def audit(events: Iterable[Any], in_flight_ok: bool = False) -> AuditReport:
     released = _invariant("released_what_taken", "every ended saga gave back exactly what it took")
     stock = _invariant("stock_conserved", "added = on hand + reserved + shipped, never negative")
     exclusive = _invariant("drone_exclusive", "no drone assigned twice at once")
-    accepted = {oid: s for oid, s in log.sagas.items() if s.placed}
+    accepted = {sid: s for sid, s in log.sagas.items() if s.placed}
     in_flight = 0
-    for order_id, saga in sorted(accepted.items()):
+    for saga_id, saga in sorted(accepted.items()):
         ended.checked += 1
         if saga.placed > 1:
-            ended.violations.append(f"{order_id}: accepted {saga.placed} times")
+            ended.violations.append(f"{saga_id}: accepted {saga.placed} times")
         if not saga.ends:
             in_flight += 1
             if not in_flight_ok:
-                ended.violations.append(f"{order_id}: no end yet")
+                ended.violations.append(f"{saga_id}: no end yet")
             continue
         if len(saga.ends) > 1:
-            ended.violations.append(f"{order_id}: {len(saga.ends)} ends ({', '.join(saga.ends)})")
+            ended.violations.append(f"{saga_id}: {len(saga.ends)} ends ({', '.join(saga.ends)})")
         failed = saga.ends[0] != "completed"
         if failed:
             compensated.checked += 1
         if saga.compensations != (1 if failed else 0):
             compensated.violations.append(
-                f"{order_id}: {saga.compensations} compensations for a {saga.ends[0]} saga"
+                f"{saga_id}: {saga.compensations} compensations for a {saga.ends[0]} saga"
             )
         released.checked += 1
-        released.violations.extend(f"{order_id}: {p}" for p in _giveback_problems(saga, failed))
-    for order_id, saga in log.sagas.items():
+        released.violations.extend(f"{saga_id}: {p}" for p in _giveback_problems(saga, failed))
+    for saga_id, saga in log.sagas.items():
         if not saga.placed and (saga.ends or saga.reserved or saga.drones_taken):
-            ended.violations.append(f"{order_id}: saga events for an order never accepted")
+            ended.violations.append(f"{saga_id}: saga events for an order never accepted")
     stock.checked = len(log.shelves)
     stock.violations.extend(log.stock_breaches)
     for (hub, sku), s in sorted(log.shelves.items()):

@@ -15,7 +15,7 @@ app = typer.Typer(
 
 def _mount() -> None:
     # Imported here so that `choreo --help` stays fast and nothing runs at import time elsewhere.
-    from choreo.cli import kafka_cmd, stack_cmd
+    from choreo.cli import kafka_cmd, stack_cmd, worker_cmd
 
     app.add_typer(stack_cmd.app, name="stack")
     app.command(

@@ -5,20 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from choreo.contract import Service, State, StateView
-from consumers.causation import caused_by
 from consumers.delivery.events import EVENTS, DeliveryCancelled, DeliveryCompleted, DeliveryFailed
 from consumers.drones import events as drones
 from consumers.orders import events as orders
 from consumers.reference import hubs
+from consumers.saga import caused_by, saga_key
 
-# order_id -> {"status": "completed" | "failed" | "cancelled"}; "cancelled" means a cancel came
+# saga_key -> {"status": "completed" | "failed" | "cancelled"}; "cancelled" means a cancel came
 # before the drone and is waiting for it.
 DELIVERIES = "deliveries"
 
 
 def decide(state: StateView, event: Any) -> list[Any]:
     """Delivery's reaction to a drone assignment or a cancellation (the saga's point of no return)."""
-    delivery = state.get(DELIVERIES, event.order_id) if hasattr(event, "order_id") else None
+    delivery = (
+        state.get(DELIVERIES, saga_key(event.hub, event.order_id)) if hasattr(event, "order_id") else None
+    )
     match event:
         case drones.DroneAssigned():
             if delivery is not None and delivery["status"] != "cancelled":
@@ -57,11 +59,11 @@ def evolve(state: State, event: Any) -> None:
     """Record delivery's decision for the order, so it is never taken again (not even on rebuild)."""
     match event:
         case DeliveryCompleted():
-            state.put(DELIVERIES, event.order_id, {"status": "completed"})
+            state.put(DELIVERIES, saga_key(event.hub, event.order_id), {"status": "completed"})
         case DeliveryFailed():
-            state.put(DELIVERIES, event.order_id, {"status": "failed"})
+            state.put(DELIVERIES, saga_key(event.hub, event.order_id), {"status": "failed"})
         case DeliveryCancelled():
-            state.put(DELIVERIES, event.order_id, {"status": "cancelled"})
+            state.put(DELIVERIES, saga_key(event.hub, event.order_id), {"status": "cancelled"})
 
 
 SERVICE = Service(

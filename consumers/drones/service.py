@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from choreo.contract import Service, State, StateView
-from consumers.causation import caused_by, caused_by_without_order
 from consumers.delivery import events as delivery
 from consumers.drones.events import (
     COMMANDS,
@@ -19,9 +18,10 @@ from consumers.drones.events import (
 )
 from consumers.packaging import events as packaging
 from consumers.reference import hubs
+from consumers.saga import caused_by, caused_by_without_order, saga_key
 
 DRONES = "drones"  # f"{hub}/{drone_id}" -> {"order_id": the order it flies for, or None}
-ASSIGNMENTS = "assignments"  # order_id -> {"drone_id", "package_id", "status"}
+ASSIGNMENTS = "assignments"  # saga_key -> {"drone_id", "package_id", "status"}
 
 
 def drone_key(hub: str, drone_id: str) -> str:
@@ -35,11 +35,11 @@ def decide(state: StateView, event: Any) -> list[Any]:
         case RegisterDrone():
             return [_register(state, event)]
         case packaging.PackagePrepared():
-            if state.get(ASSIGNMENTS, event.order_id) is not None:
+            if state.get(ASSIGNMENTS, saga_key(event.hub, event.order_id)) is not None:
                 return []  # this package already has its answer
             return [_assign(state, event)]
         case delivery.DeliveryCompleted() | delivery.DeliveryFailed():
-            assignment = state.get(ASSIGNMENTS, event.order_id)
+            assignment = state.get(ASSIGNMENTS, saga_key(event.hub, event.order_id))
             if assignment is None or assignment["status"] != "assigned":
                 return []  # released already: a drone comes back once
             failure = event.reason if isinstance(event, delivery.DeliveryFailed) else None
@@ -99,20 +99,20 @@ def evolve(state: State, event: Any) -> None:
             state.put(DRONES, drone_key(event.hub, event.drone_id), {"order_id": event.order_id})
             state.put(
                 ASSIGNMENTS,
-                event.order_id,
+                saga_key(event.hub, event.order_id),
                 {"drone_id": event.drone_id, "package_id": event.package_id, "status": "assigned"},
             )
         case DroneUnavailable():
             state.put(
                 ASSIGNMENTS,
-                event.order_id,
+                saga_key(event.hub, event.order_id),
                 {"drone_id": None, "package_id": event.package_id, "status": "unavailable"},
             )
         case DroneReleased():
             state.put(DRONES, drone_key(event.hub, event.drone_id), {"order_id": None})
             state.put(
                 ASSIGNMENTS,
-                event.order_id,
+                saga_key(event.hub, event.order_id),
                 {"drone_id": event.drone_id, "package_id": event.package_id, "status": "released"},
             )
         case DroneRegistrationRejected():

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from choreo.contract import Service, State, StateView
-from consumers.causation import caused_by
 from consumers.delivery import events as delivery
 from consumers.drones import events as drones
 from consumers.orders.events import (
@@ -23,8 +22,9 @@ from consumers.orders.events import (
 )
 from consumers.orders.validation import rejection
 from consumers.packaging import events as packaging
+from consumers.saga import caused_by, saga_key
 
-ORDERS = "orders"  # table: order_id -> {"status", "reason", "cancel_requested"}
+ORDERS = "orders"  # saga_key -> {"status", "reason", "cancel_requested"}
 # A saga's status: placed -> completed, or placed -> failed -> compensated; "rejected" is kept so
 # that a PlaceOrder repeating a rejected id is a duplicate too.
 ENDED = frozenset({"completed", "failed", "compensated"})
@@ -32,7 +32,7 @@ ENDED = frozenset({"completed", "failed", "compensated"})
 
 def decide(state: StateView, event: Any) -> list[Any]:
     """The orders' reaction to a command or to another service's saga event."""
-    order = state.get(ORDERS, event.order_id) if hasattr(event, "order_id") else None
+    order = state.get(ORDERS, saga_key(event.hub, event.order_id)) if hasattr(event, "order_id") else None
     match event:
         case PlaceOrder():
             return [] if order is not None else [_place(event)]
@@ -107,7 +107,7 @@ def _fail(order: dict[str, Any] | None, cause: Any, reason: str, compensated: bo
 
 def evolve(state: State, event: Any) -> None:
     """Apply one of the orders' own events to its table of sagas."""
-    key = event.order_id
+    key = saga_key(event.hub, event.order_id)
     match event:
         case OrderPlaced():
             state.put(ORDERS, key, {"status": "placed", "reason": None, "cancel_requested": False})

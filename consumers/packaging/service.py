@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from choreo.contract import Service, State, StateView, derive_id
-from consumers.causation import caused_by, caused_by_without_order
 from consumers.delivery import events as delivery
 from consumers.drones import events as drones
 from consumers.orders import events as orders
@@ -21,9 +20,10 @@ from consumers.packaging.events import (
     StockShipped,
 )
 from consumers.reference import SKU_PATTERN, hubs
+from consumers.saga import caused_by, caused_by_without_order, saga_key
 
 STOCK = "stock"  # f"{hub}/{sku}" -> {"on_hand", "reserved", "shipped"}
-RESERVATIONS = "reservations"  # order_id -> {"package_id", "sku", "quantity", "status"}
+RESERVATIONS = "reservations"  # saga_key -> {"package_id", "sku", "quantity", "status"}
 EMPTY_SHELF = {"on_hand": 0, "reserved": 0, "shipped": 0}
 
 
@@ -43,7 +43,7 @@ def decide(state: StateView, event: Any) -> list[Any]:
         case AddStock():
             return [_add_stock(event)]
         case orders.OrderPlaced():
-            if state.get(RESERVATIONS, event.order_id) is not None:
+            if state.get(RESERVATIONS, saga_key(event.hub, event.order_id)) is not None:
                 return []  # already packed or refused for this order
             return [_pack(state, event)]
         case drones.DroneUnavailable():
@@ -52,7 +52,7 @@ def decide(state: StateView, event: Any) -> list[Any]:
             # The drone brought the package back: only now can the items go back on the shelf.
             return _release(state, event, event.failure_reason)
         case delivery.DeliveryCompleted():
-            reservation = _reserved(state, event.order_id)
+            reservation = _reserved(state, event)
             if reservation is None:
                 return []
             return [
@@ -116,14 +116,14 @@ def _pack(state: StateView, order: orders.OrderPlaced) -> PackagePrepared | Pack
     )
 
 
-def _reserved(state: StateView, order_id: str) -> dict[str, Any] | None:
-    """The order's reservation if it still holds stock (so compensation happens once)."""
-    reservation = state.get(RESERVATIONS, order_id)
+def _reserved(state: StateView, event: Any) -> dict[str, Any] | None:
+    """The saga's reservation if it still holds stock (so compensation happens once)."""
+    reservation = state.get(RESERVATIONS, saga_key(event.hub, event.order_id))
     return reservation if reservation is not None and reservation["status"] == "reserved" else None
 
 
 def _release(state: StateView, cause: Any, reason: str) -> list[Any]:
-    reservation = _reserved(state, cause.order_id)
+    reservation = _reserved(state, cause)
     if reservation is None:
         return []
     return [
@@ -149,7 +149,7 @@ def evolve(state: State, event: Any) -> None:
             # Remembered so that a repeated OrderPlaced is not packed after all.
             state.put(
                 RESERVATIONS,
-                event.order_id,
+                saga_key(event.hub, event.order_id),
                 {"package_id": None, "sku": event.sku, "quantity": 0, "status": "refused"},
             )
         case StockReleased():
@@ -173,7 +173,7 @@ def _shelf(state: State, hub: str, sku: str, **deltas: int) -> None:
 def _reservation(state: State, event: Any, status: str) -> None:
     state.put(
         RESERVATIONS,
-        event.order_id,
+        saga_key(event.hub, event.order_id),
         {"package_id": event.package_id, "sku": event.sku, "quantity": event.quantity, "status": status},
     )
 

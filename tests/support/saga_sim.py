@@ -71,7 +71,7 @@ class SagaSim:
         assert service.accepts(topic, type(record)), f"{name} does not accept {type(record)} on {topic}"
         state = self.states[name]
         for out in service.decide(state, record):
-            assert isinstance(out, service.emits), f"{name} emitted {type(out)}"
+            assert type(out) in service.emits, f"{name} emitted {type(out)}"
             assert out.hub == record.hub and out.causation_id == record.event_id
             assert out.occurred_at == record.occurred_at
             service.evolve(state, out)

@@ -89,7 +89,10 @@ class ToyPipeline:
         return subprocess.run(
             [sys.executable, "-m", "choreo.cli.main", *args],
             env=child_env(self.settings, "tests.support.toy"),
-            capture_output=True, text=True, cwd=REPO, timeout=300,
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=300,
         )
 
     def rebuild_verify(self, service: str) -> subprocess.CompletedProcess[str]:

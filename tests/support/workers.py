@@ -36,8 +36,13 @@ class WorkerProcess:
     """One `choreo worker <service>` child with its log captured to a file."""
 
     def __init__(
-        self, settings: Settings, service: str, instance: str, log_dir: Path,
-        services_module: str = "tests.support.toy", **env: str,
+        self,
+        settings: Settings,
+        service: str,
+        instance: str,
+        log_dir: Path,
+        services_module: str = "tests.support.toy",
+        **env: str,
     ) -> None:
         self.service, self.instance = service, instance
         self.log_path = log_dir / f"{service}-{instance}-{time.monotonic_ns()}.log"
@@ -45,7 +50,9 @@ class WorkerProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "choreo.cli.main", "worker", service, "--instance", instance],
             env=child_env(settings, services_module, **env),
-            stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
         )
 
     @property

@@ -52,9 +52,12 @@ def counter_decide(state: StateView, event: AddNumber) -> list[NumberCounted]:
     total = (state.get("totals", event.hub) or {"total": 0})["total"] + event.value
     return [
         NumberCounted(
-            event_id=derive_id(event.event_id, "counted"), hub=event.hub,
-            occurred_at=event.occurred_at, causation_id=event.event_id,
-            value=event.value, total=total,
+            event_id=derive_id(event.event_id, "counted"),
+            hub=event.hub,
+            occurred_at=event.occurred_at,
+            causation_id=event.event_id,
+            value=event.value,
+            total=total,
         )
     ]
 
@@ -67,8 +70,11 @@ def counter_evolve(state: State, event: NumberCounted) -> None:
 def doubler_decide(state: StateView, event: NumberCounted) -> list[SumDoubled]:
     return [
         SumDoubled(
-            event_id=derive_id(event.event_id, "doubled"), hub=event.hub,
-            occurred_at=event.occurred_at, causation_id=event.event_id, doubled=event.total * 2,
+            event_id=derive_id(event.event_id, "doubled"),
+            hub=event.hub,
+            occurred_at=event.occurred_at,
+            causation_id=event.event_id,
+            doubled=event.total * 2,
         )
     ]
 

@@ -1,4 +1,4 @@
-"""The common fields of an event caused by another record: derived id, same hub, same time."""
+"""What every saga record shares: its key in state, and the common fields of a caused event."""
 
 from __future__ import annotations
 
@@ -30,3 +30,10 @@ def caused_by_without_order(cause: Any, purpose: str) -> dict[str, Any]:
         "occurred_at": cause.occurred_at,
         "causation_id": cause.event_id,
     }
+
+
+def saga_key(hub: str, order_id: str) -> str:
+    """Key of a saga in a service's tables: the hub is part of it, since order ids are only
+    checked for uniqueness within a hub's partition and a record of one hub must never touch
+    another hub's stock or drones."""
+    return f"{hub}/{order_id}"

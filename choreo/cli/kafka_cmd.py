@@ -1,0 +1,34 @@
+"""`choreo kafka <tool> [args]`: the Kafka console tools, from the stack's jars, against our cluster."""
+
+from __future__ import annotations
+
+import subprocess
+
+import typer
+
+from choreo.settings import load_settings
+from choreo.stack.discovery import layout_for, resolve_settings
+from choreo.stack.errors import StackError
+from choreo.stack.tools import TOOLS, tool_command
+
+
+def kafka(
+    ctx: typer.Context,
+    tool: str = typer.Argument(..., help=f"One of: {', '.join(TOOLS)}"),
+) -> None:
+    """Run a Kafka console tool (kafka-<tool>.sh) with --bootstrap-server set from the settings.
+
+    Every argument after the tool name is passed through, e.g.
+    `choreo kafka topics --list` or `choreo kafka consumer-groups --describe --all-groups`.
+    """
+    settings = resolve_settings(load_settings())
+    try:
+        cmd = tool_command(layout_for(settings), tool, list(ctx.args), settings.bootstrap_servers)
+    except StackError as error:
+        typer.secho(str(error), fg="red", err=True)
+        raise typer.Exit(1) from None
+    try:
+        code = subprocess.call(cmd)
+    except KeyboardInterrupt:  # console-consumer runs until interrupted; that is not an error
+        code = 130
+    raise typer.Exit(code)

@@ -1,0 +1,181 @@
+"""`choreo stack up|down|status|logs|fetch|restart-registry`: the local Kafka + registry stack."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlparse
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from choreo.settings import load_settings
+from choreo.stack import lifecycle
+from choreo.stack.discovery import layout_for
+from choreo.stack.errors import StackError
+from choreo.stack.jars import ensure_jars
+from choreo.stack.layout import StackLayout
+
+app = typer.Typer(help="Run a local Kafka (KRaft) and schema registry from Maven jars.",
+                  no_args_is_help=True)
+out = Console()
+err = Console(stderr=True)
+
+DirOption = Annotated[
+    Path | None,
+    typer.Option("--dir", help="State folder (pids, logs, data); default CHOREO_STACK_DIR/.stack"),
+]
+
+
+@contextmanager
+def _friendly_errors() -> Iterator[None]:
+    """Stack errors become one red message and exit code 1, never a traceback."""
+    try:
+        yield
+    except StackError as error:
+        err.print(f"[red]{error}[/red]", highlight=False, markup=True)
+        raise typer.Exit(1) from None
+
+
+def _layout(state_dir: Path | None) -> StackLayout:
+    return layout_for(load_settings(), state_dir)
+
+
+def _default_ports() -> tuple[int, int]:
+    """Ports from KAFKA_BOOTSTRAP_SERVERS / SCHEMA_REGISTRY_URL, so the stack matches settings."""
+    settings = load_settings()
+    first = settings.bootstrap_servers.split(",")[0]
+    kafka_port = int(first.rsplit(":", 1)[1]) if ":" in first else lifecycle.DEFAULT_KAFKA_PORT
+    registry_port = urlparse(settings.schema_registry_url).port or lifecycle.DEFAULT_REGISTRY_PORT
+    return kafka_port, registry_port
+
+
+@app.command()
+def up(
+    brokers: Annotated[int | None, typer.Option(help="1 node, or 3 for fault tests")] = None,
+    kafka_port: Annotated[int | None, typer.Option(help="Port of node 1 (others +1, +2)")] = None,
+    registry_port: Annotated[int | None, typer.Option(help="Schema registry HTTP port")] = None,
+    state_dir: DirOption = None,
+) -> None:
+    """Start Kafka and the schema registry (reuses a running stack) and wait until both answer."""
+    with _friendly_errors():
+        layout = _layout(state_dir)
+        if kafka_port is None or registry_port is None:
+            existing = lifecycle.stack_info.load(layout)
+            if existing is None:  # first start: follow the configured endpoints' ports
+                default_kafka, default_registry = _default_ports()
+                kafka_port = kafka_port or default_kafka
+                registry_port = registry_port or default_registry
+        err.print(f"Starting the stack in {layout.state_dir} ...")
+        result = lifecycle.up(layout, brokers, kafka_port, registry_port)
+        info = result.info
+        verb = "Started " + ", ".join(result.started) if result.started else "Already running"
+        out.print(f"{verb} in {result.seconds:.1f}s.")
+        out.print(f"  Kafka:           {info.bootstrap_servers}  ({info.brokers} node(s))")
+        out.print(f"  Schema registry: {info.schema_registry_url}")
+        out.print(f"  Stop with:       choreo stack down{_dir_flag(state_dir)}")
+
+
+def _dir_flag(state_dir: Path | None) -> str:
+    return f" --dir {state_dir}" if state_dir else ""
+
+
+@app.command()
+def down(
+    state_dir: DirOption = None,
+    purge: Annotated[bool, typer.Option(help="Also delete the data, logs and stack file")] = False,
+) -> None:
+    """Stop the processes `up` started (SIGTERM, then SIGKILL after 30 s)."""
+    with _friendly_errors():
+        layout = _layout(state_dir)
+        stopped = lifecycle.down(layout, purge=purge)
+        out.print("Stopped " + ", ".join(stopped) + "." if stopped else "Nothing was running.")
+
+
+@app.command()
+def status(state_dir: DirOption = None) -> None:
+    """Show what runs where; exit code 1 unless every component runs."""
+    with _friendly_errors():
+        layout = _layout(state_dir)
+        info, rows = lifecycle.status(layout)
+        if info is None:
+            out.print(f"No stack in {layout.state_dir}. Start one with `choreo stack up`.")
+            raise typer.Exit(1)
+        table = Table(title=f"stack in {layout.state_dir} (Kafka {info.kafka_version}, "
+                      f"Apicurio {info.apicurio_version})")
+        for column in ("component", "state", "pid", "address", "log"):
+            table.add_column(column)
+        for row in rows:
+            state = "[green]running[/green]" if row.pid else "[red]stopped[/red]"
+            table.add_row(row.name, state, str(row.pid or "-"), row.address, row.log)
+        out.print(table)
+        out.print(f"KAFKA_BOOTSTRAP_SERVERS={info.bootstrap_servers}", highlight=False)
+        out.print(f"SCHEMA_REGISTRY_URL={info.schema_registry_url}", highlight=False)
+        if not all(row.pid for row in rows):
+            raise typer.Exit(1)
+
+
+@app.command()
+def logs(
+    component: Annotated[str, typer.Argument(help="kafka-1, kafka-2, kafka-3 or registry")] = (
+        "kafka-1"
+    ),
+    lines: Annotated[int, typer.Option("-n", "--lines")] = 50,
+    follow: Annotated[bool, typer.Option("-f", "--follow")] = False,
+    state_dir: DirOption = None,
+) -> None:
+    """Print the last lines of a component's log (and follow it with -f)."""
+    with _friendly_errors():
+        layout = _layout(state_dir)
+        path = (
+            layout.log_file("registry")
+            if component == "registry"
+            else layout.logs_dir / component / "server.log"
+        )
+        if not path.is_file():
+            raise StackError(f"No log at {path}; is `{component}` a component of this stack?")
+        with open(path, errors="replace") as fh:
+            for line in fh.readlines()[-lines:]:
+                sys.stdout.write(line)
+            sys.stdout.flush()
+            if follow:
+                _follow(fh.readline)
+
+
+def _follow(readline: Callable[[], str]) -> None:
+    try:
+        while True:
+            line = readline()
+            if line:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+            else:
+                time.sleep(0.25)  # tail -f style polling for a person watching, not a sync
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def fetch(state_dir: DirOption = None) -> None:
+    """Download the stack's jars with Maven (nothing is downloaded when already present)."""
+    with _friendly_errors():
+        layout = _layout(state_dir)
+        begin = time.monotonic()
+        fetched = ensure_jars(layout, quiet=False)
+        took = time.monotonic() - begin
+        where = layout.jars_dir
+        out.print(f"Fetched the stack jars into {where} in {took:.0f}s." if fetched
+                  else f"The stack jars are already in {where}.")
+
+
+@app.command("restart-registry")
+def restart_registry(state_dir: DirOption = None) -> None:
+    """Restart only the schema registry (same port, same data)."""
+    with _friendly_errors():
+        seconds = lifecycle.restart_registry(_layout(state_dir))
+        out.print(f"Schema registry restarted and answering after {seconds:.1f}s.")

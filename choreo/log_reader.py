@@ -1,0 +1,135 @@
+"""Reading topics back from the log for operators: replay, trace, audit, DLQ listing.
+
+Reads with manual assignment (no consumer group, nothing committed) from the beginning, an
+offset or a time, up to the end as it was when reading started, or on and on with `follow`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
+
+from choreo import clients
+from choreo.codec import Codec
+from choreo.exceptions import ChoreoError, ConfigurationError
+from choreo.settings import Settings
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: bytes | None
+    value: bytes | None
+    headers: dict[str, bytes]
+    event: Any = None
+    decode_error: str | None = None
+
+    @property
+    def event_type(self) -> str:
+        raw = self.headers.get("event_type")
+        if raw:
+            return raw.decode(errors="replace")
+        return type(self.event).SCHEMA if self.event is not None else "?"
+
+
+@dataclass(frozen=True)
+class StartAt:
+    """Where to start reading: the beginning (default), an offset, or a time."""
+
+    offset: int | None = None
+    time: datetime | None = None
+
+
+def read_log(
+    settings: Settings,
+    topics: Iterable[str],
+    codec: Codec | None = None,
+    *,
+    start: StartAt = StartAt(),
+    partitions: Iterable[int] | None = None,
+    follow: bool = False,
+    committed_only: bool = True,
+    idle_timeout_s: float = 60.0,
+) -> Iterator[LogRecord]:
+    """Records of the physical `topics`, per partition in offset order (not merged by time)."""
+    consumer = clients.reader_consumer(settings, committed_only=committed_only)
+    try:
+        meta = consumer.list_topics(timeout=10).topics
+        wanted: list[TopicPartition] = []
+        for topic in topics:
+            if topic not in meta or meta[topic].error is not None:
+                raise ConfigurationError(f"topic {topic} does not exist")
+            parts = sorted(meta[topic].partitions)
+            chosen = parts if partitions is None else [p for p in partitions if p in parts]
+            wanted.extend(TopicPartition(topic, p) for p in chosen)
+        starts = _start_offsets(consumer, wanted, start)
+        ends = {}
+        for tp in starts:
+            low, high = consumer.get_watermark_offsets(tp, timeout=10)
+            ends[(tp.topic, tp.partition)] = high
+        todo = {
+            (tp.topic, tp.partition) for tp in starts
+            if follow or ends[(tp.topic, tp.partition)] > max(tp.offset, 0)
+        }
+        if not todo:
+            return
+        consumer.assign([tp for tp in starts if (tp.topic, tp.partition) in todo])
+        last_progress = time.monotonic()
+        while follow or todo:
+            msgs = consumer.consume(500, 0.5)
+            if msgs:
+                last_progress = time.monotonic()
+            elif not follow and time.monotonic() - last_progress > idle_timeout_s:
+                raise ChoreoError(f"reading stalled before the end of {sorted(todo)}")
+            for msg in msgs:
+                err = msg.error()
+                key = (str(msg.topic()), int(msg.partition() or 0))
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        todo.discard(key)
+                        continue
+                    raise ChoreoError(f"reading {key[0]}[{key[1]}] failed: {err.str()}")
+                yield _record(msg, codec)
+    finally:
+        consumer.close()
+
+
+def _start_offsets(consumer: Any, wanted: list[TopicPartition], start: StartAt) -> list[TopicPartition]:
+    if start.time is not None:
+        ms = int(start.time.timestamp() * 1000)
+        found = consumer.offsets_for_times([TopicPartition(t.topic, t.partition, ms) for t in wanted], 10)
+        out = []
+        for tp in found:
+            if tp.offset < 0:  # nothing at or after that time: start at the end
+                _low, high = consumer.get_watermark_offsets(tp, timeout=10)
+                tp = TopicPartition(tp.topic, tp.partition, high)
+            out.append(tp)
+        return out
+    if start.offset is not None:
+        return [TopicPartition(t.topic, t.partition, start.offset) for t in wanted]
+    return [TopicPartition(t.topic, t.partition, OFFSET_BEGINNING) for t in wanted]
+
+
+def _record(msg: Any, codec: Codec | None) -> LogRecord:
+    headers = {k: v or b"" for k, v in (msg.headers() or [])}
+    event, error = None, None
+    if codec is not None:
+        try:
+            event = codec.decode(msg.value())
+        except ChoreoError as e:
+            error = str(e)
+    _kind, ts = msg.timestamp()
+    return LogRecord(
+        str(msg.topic()), int(msg.partition()), int(msg.offset()), int(ts), msg.key(),
+        msg.value(), headers, event, error,
+    )
+
+
