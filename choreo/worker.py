@@ -35,6 +35,7 @@ from choreo.topics import require_copartitioned
 log = logging.getLogger("choreo.worker")
 
 _FATAL_CODES = {
+    KafkaError._FATAL,  # e.g. a static consumer fenced by a newer one with our group.instance.id
     KafkaError._FENCED,
     KafkaError.INVALID_PRODUCER_EPOCH,
     KafkaError.PRODUCER_FENCED,

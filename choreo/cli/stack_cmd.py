@@ -11,6 +11,7 @@ from typing import Annotated
 from urllib.parse import urlparse
 
 import typer
+from confluent_kafka import KafkaException
 from rich.console import Console
 from rich.table import Table
 
@@ -37,8 +38,11 @@ def _friendly_errors() -> Iterator[None]:
     """Stack errors become one red message and exit code 1, never a traceback."""
     try:
         yield
+    except KafkaException as error:
+        err.print(f"[red]Kafka did not answer as expected: {error}[/red]", soft_wrap=True)
+        raise typer.Exit(1) from None
     except StackError as error:
-        err.print(f"[red]{error}[/red]", highlight=False, markup=True)
+        err.print(f"[red]{error}[/red]", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
 
 
@@ -108,12 +112,13 @@ def status(state_dir: DirOption = None) -> None:
             raise typer.Exit(1)
         table = Table(title=f"stack in {layout.state_dir} (Kafka {info.kafka_version}, "
                       f"Apicurio {info.apicurio_version})")
-        for column in ("component", "state", "pid", "address", "log"):
-            table.add_column(column)
+        for column in ("component", "state", "pid", "address"):
+            table.add_column(column, overflow="fold")
         for row in rows:
             state = "[green]running[/green]" if row.pid else "[red]stopped[/red]"
-            table.add_row(row.name, state, str(row.pid or "-"), row.address, row.log)
+            table.add_row(row.name, state, str(row.pid or "-"), row.address)
         out.print(table)
+        out.print(f"logs: {layout.logs_dir} (choreo stack logs <component>)", highlight=False)
         out.print(f"KAFKA_BOOTSTRAP_SERVERS={info.bootstrap_servers}", highlight=False)
         out.print(f"SCHEMA_REGISTRY_URL={info.schema_registry_url}", highlight=False)
         if not all(row.pid for row in rows):
@@ -171,6 +176,23 @@ def fetch(state_dir: DirOption = None) -> None:
         where = layout.jars_dir
         out.print(f"Fetched the stack jars into {where} in {took:.0f}s." if fetched
                   else f"The stack jars are already in {where}.")
+
+
+@app.command()
+def smoke(state_dir: DirOption = None) -> None:
+    """Produce Avro records through the registry and read them back (checks a running stack)."""
+    from choreo.stack.discovery import resolve_settings
+    from choreo.stack.smoke import run_smoke
+
+    with _friendly_errors():
+        settings = resolve_settings(load_settings(), state_dir)
+        result = run_smoke(settings.bootstrap_servers, settings.schema_registry_url)
+        out.print(
+            f"Smoke check passed in {result.seconds:.1f}s: {result.records} Avro records on "
+            f"{result.topic} (subject {result.subject}, schema id {result.schema_id}) were "
+            "produced and read back, decoded with the schema fetched from the registry.",
+            highlight=False,
+        )
 
 
 @app.command("restart-registry")

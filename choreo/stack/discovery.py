@@ -29,13 +29,9 @@ def resolve_settings(settings: Settings | None = None, state_dir: Path | None = 
     info = stack_info.load(layout)
     if info is None or not running_components(layout, info):
         return settings
-    changes: dict[str, str] = {}
-    if "KAFKA_BOOTSTRAP_SERVERS" not in os.environ and (
-        settings.bootstrap_servers == defaults.bootstrap_servers
-    ):
-        changes["bootstrap_servers"] = info.bootstrap_servers
-    if "SCHEMA_REGISTRY_URL" not in os.environ and (
-        settings.schema_registry_url == defaults.schema_registry_url
-    ):
-        changes["schema_registry_url"] = info.schema_registry_url
-    return replace(settings, **changes) if changes else settings
+    bootstrap, registry = settings.bootstrap_servers, settings.schema_registry_url
+    if "KAFKA_BOOTSTRAP_SERVERS" not in os.environ and bootstrap == defaults.bootstrap_servers:
+        bootstrap = info.bootstrap_servers
+    if "SCHEMA_REGISTRY_URL" not in os.environ and registry == defaults.schema_registry_url:
+        registry = info.schema_registry_url
+    return replace(settings, bootstrap_servers=bootstrap, schema_registry_url=registry)

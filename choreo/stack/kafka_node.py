@@ -10,8 +10,8 @@ from string import Template
 
 from choreo.stack.errors import StackStartError
 from choreo.stack.info import StackInfo
-from choreo.stack.java import Java, cds_flags
 from choreo.stack.jars import classpath
+from choreo.stack.java import Java, cds_flags
 from choreo.stack.layout import StackLayout
 from choreo.stack.ports import HOST
 from choreo.stack.processes import marker
@@ -96,6 +96,9 @@ def format_storage(layout: StackLayout, info: StackInfo, java: Java, node_id: in
         config,
         "--cluster-id",
         info.cluster_id,
+        # Share groups (KIP-932) are not used by this project; keep the feature off.
+        "--feature",
+        "share.version=0",
     ]
     if info.brokers == 1:
         cmd.append("--standalone")

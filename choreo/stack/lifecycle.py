@@ -87,7 +87,7 @@ def _plan(
     busy = [
         (what, port)
         for what, ports in (
-            ("Kafka", kafka_ports),
+            ("Kafka broker", kafka_ports),
             ("KRaft controller", controller_ports),
             ("registry", [registry_port]),
         )

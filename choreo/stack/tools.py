@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from choreo.stack.errors import StackError
 from choreo.stack.jars import classpath, jars_present
-from choreo.stack.java import KAFKA_MIN_JAVA, find_java
+from choreo.stack.java import KAFKA_MIN_JAVA, cds_flags, find_java
+from choreo.stack.kafka_node import kafka_version
 from choreo.stack.layout import StackLayout
 
 # tool name (as in bin/kafka-<name>.sh) -> main class in the kafka-tools / kafka_2.13 jars.
@@ -26,8 +27,8 @@ TOOLS: dict[str, str] = {
 # Perf tests measure throughput, so they get the full JIT and more heap; the others are short
 # admin calls where JVM start time dominates.
 _PERF_TOOLS = {"producer-perf-test", "consumer-perf-test"}
-_LEAN_JVM = ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xshare:auto", "-Xmx256m"]
-_PERF_JVM = ["-XX:+UseG1GC", "-Xshare:auto", "-Xmx1g"]
+_LEAN_JVM = ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx256m"]
+_PERF_JVM = ["-XX:+UseG1GC", "-Xmx1g"]
 
 
 def tool_command(layout: StackLayout, tool: str, args: list[str], bootstrap: str) -> list[str]:
@@ -46,6 +47,7 @@ def tool_command(layout: StackLayout, tool: str, args: list[str], bootstrap: str
     return [
         str(java.path),
         *(_PERF_JVM if tool in _PERF_TOOLS else _LEAN_JVM),
+        *cds_flags(java, layout.cds_dir / f"tools-{kafka_version(layout)}-java{java.version}.jsa"),
         f"-Dlog4j2.configurationFile={layout.template('log4j2-tools.properties')}",
         "-cp",
         classpath(layout),

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.support import toy
+from tests.support import toy as toy_services
 from tests.support.toy_pipeline import ToyPipeline
 from tests.support.workers import wait_until
 
@@ -20,7 +20,7 @@ def test_poison_records_are_dead_lettered_and_the_worker_carries_on(toy: ToyPipe
     # A record of a type the codec knows but `counter` does not subscribe to on this topic.
     doubled = toy.codec.encode(
         toy.topic("doubler"),
-        toy.SumDoubled("x", "hub-0", datetime.now(UTC), None, 2),
+        toy_services.SumDoubled("x", "hub-0", datetime.now(UTC), None, 2),
     )
     sid = toy.codec.schema_id(toy.topic("counter.commands"), "toy.counter.AddNumber")
     poison = {
@@ -54,5 +54,5 @@ def test_poison_records_are_dead_lettered_and_the_worker_carries_on(toy: ToyPipe
     assert worker.log().count(" started: inputs=") == 1, "one start, never a crash-restart"
 
 
-def toy_cmd() -> toy.AddNumber:
-    return toy.AddNumber("e", "hub-0", datetime.now(UTC), 1)
+def toy_cmd() -> toy_services.AddNumber:
+    return toy_services.AddNumber("e", "hub-0", datetime.now(UTC), 1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import sqlite3
 
 import pytest
 
@@ -38,6 +39,13 @@ def test_two_services_process_every_record_exactly_once(toy: ToyPipeline) -> Non
     _assert_exactly_once(toy, n)
     assert toy.rebuild_verify("counter").returncode == 0
     assert toy.rebuild_verify("doubler").returncode == 0
+    # Alter one document behind the store's back: the verify must notice.
+    store_file = next((toy.state_dir).rglob("counter/p*.sqlite"))
+    with sqlite3.connect(store_file) as db:
+        db.execute("UPDATE docs SET value = '{\"total\":-1}' WHERE tbl = 'totals'")
+    tampered = toy.rebuild_verify("counter")
+    assert tampered.returncode == 1, tampered.stdout
+    assert "MISMATCH" in tampered.stdout
 
 
 @pytest.mark.parametrize("point", ["before_kafka_commit", "after_kafka_commit"])
