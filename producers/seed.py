@@ -12,8 +12,8 @@ from producers.commands import add_stock, register_drone
 # Catalogued everywhere but never stocked: an order for it fails with OUT_OF_STOCK.
 UNSTOCKED_SKU = "SKU-0999"
 STOCK_PER_SKU = 1000
-# hub-east has too few drones (contention gives some NO_DRONE); hub-west has none at all.
-FLEET_SIZES = {"hub-north": 8, "hub-south": 6, "hub-east": 1, "hub-west": 0}
+# hub-east has too few drones (busy periods give some NO_DRONE); hub-west has none at all.
+FLEET_SIZES = {"hub-north": 40, "hub-south": 30, "hub-east": 2, "hub-west": 0}
 # Not in any hub's address book: delivery fails with ADDRESS_NOT_FOUND.
 UNKNOWN_ADDRESSES = (
     "404 Nowhere Lane, Lostville",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+import os
+
 import typer
 
 app = typer.Typer(
@@ -26,6 +29,23 @@ def _mount() -> None:
     app.command("rebuild")(worker_cmd.rebuild)
     app.add_typer(worker_cmd.topics_app, name="topics")
     app.add_typer(worker_cmd.schemas_app, name="schemas")
+
+
+    app.command("run")(worker_cmd.run)
+    _mount_plugins()
+
+
+def _mount_plugins() -> None:
+    # Domain commands (placing orders, auditing the saga) live with the domain; the runtime
+    # only knows this hook. CHOREO_CLI_PLUGINS names modules with a `register(app)` function.
+    for name in filter(None, os.environ.get("CHOREO_CLI_PLUGINS", "producers.cli").split(",")):
+        try:
+            module = importlib.import_module(name.strip())
+        except ModuleNotFoundError as e:
+            if e.name != name.strip():
+                raise
+            continue  # a plug-in that is not installed simply adds no commands
+        module.register(app)
 
 
 _mount()

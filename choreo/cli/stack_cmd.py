@@ -19,7 +19,7 @@ from choreo.settings import load_settings
 from choreo.stack import lifecycle
 from choreo.stack.discovery import layout_for
 from choreo.stack.errors import StackError
-from choreo.stack.jars import ensure_jars
+from choreo.stack.jars import ensure_jars, jars_present
 from choreo.stack.layout import StackLayout
 
 app = typer.Typer(help="Run a local Kafka (KRaft) and schema registry from Maven jars.",
@@ -171,7 +171,10 @@ def fetch(state_dir: DirOption = None) -> None:
     with _friendly_errors():
         layout = _layout(state_dir)
         begin = time.monotonic()
-        fetched = ensure_jars(layout, quiet=False)
+        if not jars_present(layout):
+            err.print("Downloading the stack jars with Maven (about 240 MB on an empty Maven "
+                      "cache) ...")
+        fetched = ensure_jars(layout)
         took = time.monotonic() - begin
         where = layout.jars_dir
         out.print(f"Fetched the stack jars into {where} in {took:.0f}s." if fetched

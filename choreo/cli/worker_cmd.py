@@ -143,3 +143,23 @@ def schemas_check(
     typer.echo(f"{checked} earlier version(s) checked, {len(problems)} incompatible")
     if problems:
         raise typer.Exit(1)
+
+
+@one_sentence_errors
+def run(
+    service: list[str] = typer.Option(None, "--service", "-s", help="Only these services."),
+    instance: str = typer.Option("0", "--instance", "-i", help="Instance id for every worker."),
+) -> None:
+    """Run every service as a supervised worker process until Ctrl-C or SIGTERM.
+
+    A worker that dies is restarted; log lines are prefixed with the service name.
+    Example: choreo run
+    """
+    from choreo.supervisor import Supervisor
+
+    names = list(service) if service else list(bootstrap.service_names())
+    for name in names:
+        bootstrap.load_service(name)  # an unknown name fails here, in one sentence
+    sup = Supervisor(names, instance=instance)
+    sup.install_signal_handlers()
+    raise typer.Exit(sup.run())

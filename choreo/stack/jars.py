@@ -47,6 +47,7 @@ def ensure_jars(layout: StackLayout, quiet: bool = True) -> bool:
         mvn,
         *(["-q"] if quiet else []),
         "-B",
+        "-Dstyle.color=never",
         "-f",
         str(pom),
         "dependency:copy-dependencies@kafka-jars",

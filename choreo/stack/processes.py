@@ -64,7 +64,8 @@ def is_ours(layout: StackLayout, component: str, pid: int) -> bool:
     if _is_zombie(pid):
         return False
     cmdline = _cmdline(pid)
-    return cmdline is not None and marker(layout, component) in cmdline
+    # Whole-argument match: the marker of kafka-1 must not match kafka-1-format.
+    return cmdline is not None and f" {marker(layout, component)} " in f" {cmdline} "
 
 
 def spawn(layout: StackLayout, component: str, cmd: list[str], log: Path) -> int:

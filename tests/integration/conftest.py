@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.stack_provision import StackEndpoints
 from tests.support.toy_pipeline import ToyPipeline
 
 
 @pytest.fixture()
-def toy(tmp_path: Path) -> Iterator[ToyPipeline]:
-    prefix = f"t{uuid.uuid4().hex[:8]}."
-    pipe = ToyPipeline(
-        os.environ["KAFKA_BOOTSTRAP_SERVERS"], os.environ["SCHEMA_REGISTRY_URL"], prefix, tmp_path
-    )
+def toy(stack: StackEndpoints, topic_prefix: str, tmp_path: Path) -> Iterator[ToyPipeline]:
+    pipe = ToyPipeline(stack.bootstrap_servers, stack.schema_registry_url, topic_prefix, tmp_path)
     yield pipe
     pipe.close()

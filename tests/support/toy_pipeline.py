@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -13,32 +11,20 @@ from choreo import clients
 from choreo.codec import Codec
 from choreo.registration import register_all
 from choreo.schemas import load_event_schemas
-from choreo.settings import Settings
 from choreo.topics import create_topics, logical_topics
 from tests.support import toy
+from tests.support.testbed import TestBed
 from tests.support.topic_reader import ReadRecord, read_topic
-from tests.support.workers import REPO, WorkerProcess, child_env
 
 SERVICES = [toy.COUNTER, toy.DOUBLER]
 HUBS = [f"hub-{i}" for i in range(7)]
 
 
-class ToyPipeline:
+class ToyPipeline(TestBed):
+    services_module = "tests.support.toy"
+
     def __init__(self, bootstrap: str, registry_url: str, prefix: str, tmp: Path) -> None:
-        self.state_dir = tmp / "state"
-        self.log_dir = tmp / "logs"
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.settings = Settings(
-            bootstrap_servers=bootstrap,
-            schema_registry_url=registry_url,
-            topic_prefix=prefix,
-            state_dir=self.state_dir,
-            partitions=4,
-            session_timeout_ms=6000,
-            transaction_timeout_ms=10000,
-            batch_size=100,
-            commit_interval_ms=100,
-        )
+        super().__init__(bootstrap, registry_url, prefix, tmp)
         schemas = load_event_schemas(
             [toy.AddNumber, toy.NumberCounted, toy.SumDoubled], *map(Path, toy.SCHEMA_DIRS)
         )
@@ -47,11 +33,7 @@ class ToyPipeline:
         register_all(registry, self.settings, SERVICES, schemas)
         self.codec = Codec(registry, schemas.values())
         self.totals: dict[str, int] = defaultdict(int)
-        self.workers: list[WorkerProcess] = []
         self._producer = clients.plain_producer(self.settings)
-
-    def topic(self, logical: str) -> str:
-        return self.settings.topic(logical)
 
     def produce_numbers(self, n: int) -> None:
         topic = self.topic("counter.commands")
@@ -79,26 +61,3 @@ class ToyPipeline:
 
     def dead_letters(self) -> list[ReadRecord]:
         return read_topic(self.settings, self.topic("counter.dlq"))
-
-    def start(self, service: str, instance: str, **env: str) -> WorkerProcess:
-        w = WorkerProcess(self.settings, service, instance, self.log_dir, **env)
-        self.workers.append(w)
-        return w
-
-    def choreo(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "choreo.cli.main", *args],
-            env=child_env(self.settings, "tests.support.toy"),
-            capture_output=True,
-            text=True,
-            cwd=REPO,
-            timeout=300,
-        )
-
-    def rebuild_verify(self, service: str) -> subprocess.CompletedProcess[str]:
-        return self.choreo("rebuild", service, "--verify")
-
-    def close(self) -> None:
-        for w in self.workers:
-            if w.alive():
-                w.kill9()

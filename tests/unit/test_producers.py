@@ -56,7 +56,7 @@ def test_seeded_world_and_planned_orders_reach_their_designed_ends() -> None:
     }
     for p in planned:
         got = ends[p.command.order_id]
-        # Only hub-east's single drone can run out for an order designed to complete.
+        # Only hub-east's two drones can run out for an order designed to complete.
         assert got == p.intent or (got, p.command.hub) == ("NO_DRONE", "hub-east"), (p, got)
     assert audit(sim.events()).ok
     assert hubs_without_drones() == ["hub-west"]

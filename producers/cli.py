@@ -1,0 +1,231 @@
+"""The saga's edge commands for `choreo`: order, stock, fleet, seed, load, audit.
+
+Mounted by choreo's CLI through its plug-in hook (CHOREO_CLI_PLUGINS, default this module), so
+the runtime itself never imports the domain.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from choreo import bootstrap
+from choreo.cli.errors import fail, one_sentence_errors
+from choreo.log_reader import read_log
+from choreo.settings import Settings, load_settings
+from consumers.audit import audit, summarise_outcomes
+from consumers.reference import hubs
+from producers import commands, seed
+from producers.edge import CommandSender
+from producers.load_plan import plan_orders
+from producers.saga_watch import EVENT_TOPICS
+
+order_app = typer.Typer(help="Place or cancel orders.", no_args_is_help=True)
+stock_app = typer.Typer(help="Put stock on a hub's shelves.", no_args_is_help=True)
+fleet_app = typer.Typer(help="Register drones at a hub.", no_args_is_help=True)
+console = Console()
+
+
+def _sender() -> tuple[Settings, CommandSender]:
+    settings = load_settings()
+    return settings, CommandSender(settings, bootstrap.build_codec(settings))
+
+
+def _known_hub(hub: str) -> None:
+    # The orders service rejects unknown hubs with a reason; stock and fleet commands would be
+    # rejected by their service too, but a typo at the prompt deserves an answer right away.
+    if hub not in hubs():
+        fail(f"unknown hub {hub!r}; known hubs: {', '.join(sorted(hubs()))}")
+
+
+@order_app.command("place")
+@one_sentence_errors
+def order_place(
+    hub: str = typer.Option(..., "--hub", help="Hub that serves the order (the partition key)."),
+    sku: str = typer.Option(..., "--sku", help="SKU, e.g. SKU-0001."),
+    quantity: int = typer.Option(1, "--quantity", "-q", help="1 to 100."),
+    address: str = typer.Option(..., "--address", help="Delivery address."),
+    order_id: str = typer.Option(None, "--order-id", help="Saga id (default: a new uuid)."),
+) -> None:
+    """Send a PlaceOrder command; print the order id to trace it with.
+
+    Example: choreo order place --hub hub-north --sku SKU-0001 --address "1 Harbour Street"
+    """
+    _settings, sender = _sender()
+    cmd = commands.place_order(hub, sku, quantity, address, datetime.now(UTC), order_id=order_id)
+    sender.send_all([cmd])
+    typer.echo(cmd.order_id)
+
+
+@order_app.command("cancel")
+@one_sentence_errors
+def order_cancel(
+    order_id: str = typer.Argument(..., help="The order to cancel."),
+    hub: str = typer.Option(..., "--hub", help="The hub the order was placed at."),
+) -> None:
+    """Ask to cancel an order; too late once delivery has decided.
+
+    Example: choreo order cancel 5b0c... --hub hub-north
+    """
+    _settings, sender = _sender()
+    sender.send_all([commands.cancel_order(order_id, hub, datetime.now(UTC))])
+    typer.echo(f"cancel requested for {order_id}")
+
+
+@stock_app.command("add")
+@one_sentence_errors
+def stock_add(
+    hub: str = typer.Option(..., "--hub"),
+    sku: str = typer.Option(..., "--sku"),
+    quantity: int = typer.Option(..., "--quantity", "-q", min=1),
+) -> None:
+    """Send an AddStock command.
+
+    Example: choreo stock add --hub hub-north --sku SKU-0001 --quantity 50
+    """
+    _known_hub(hub)
+    _settings, sender = _sender()
+    sender.send_all([commands.add_stock(hub, sku, quantity, datetime.now(UTC))])
+    typer.echo(f"{hub}: +{quantity} {sku}")
+
+
+@fleet_app.command("add")
+@one_sentence_errors
+def fleet_add(
+    hub: str = typer.Option(..., "--hub"),
+    drone_id: str = typer.Option(..., "--drone", help="Drone id, e.g. drone-09."),
+) -> None:
+    """Send a RegisterDrone command.
+
+    Example: choreo fleet add --hub hub-east --drone drone-02
+    """
+    _known_hub(hub)
+    _settings, sender = _sender()
+    sender.send_all([commands.register_drone(hub, drone_id, datetime.now(UTC))])
+    typer.echo(f"{hub}: registered {drone_id}")
+
+
+@one_sentence_errors
+def seed_cmd(
+    stock: int = typer.Option(seed.STOCK_PER_SKU, "--stock", help="Items per stocked SKU."),
+) -> None:
+    """Seed every hub with stock and drones (adds to what is there).
+
+    Example: choreo seed --stock 200
+    """
+    _settings, sender = _sender()
+    now = datetime.now(UTC)
+    n = sender.send_all(seed.stock_commands(now, stock)) + sender.send_all(seed.fleet_commands(now))
+    typer.echo(f"sent {n} seed commands ({len(seed.fleet_commands(now))} drones)")
+
+
+@one_sentence_errors
+def load(
+    orders: int = typer.Option(100, "--orders", "-n", min=1, help="How many orders to place."),
+    rate: float = typer.Option(50.0, "--rate", "-r", min=0.1, help="Orders per second."),
+    out_of_stock: float = typer.Option(0.1, "--out-of-stock", help="Share that runs out of stock."),
+    unknown_address: float = typer.Option(
+        0.1, "--unknown-address", help="Share sent to addresses no hub knows."
+    ),
+    no_drone: float = typer.Option(0.05, "--no-drone", help="Share sent to a hub with no drones."),
+    seed_value: int = typer.Option(7, "--seed", help="Same seed, same orders."),
+) -> None:
+    """Place ORDERS orders at RATE per second, with chosen shares of each designed failure.
+
+    Example: choreo load --orders 500 --rate 100 --out-of-stock 0.1 --unknown-address 0.1
+    """
+    try:
+        plan = list(plan_orders(orders, out_of_stock, unknown_address, seed_value,
+                                datetime.now(UTC), no_drone_share=no_drone))
+    except ValueError as e:
+        fail(str(e))
+        return
+    _settings, sender = _sender()
+    from rich.progress import Progress
+
+    started = time.monotonic()
+    with Progress(console=console, transient=False) as progress:
+        task = progress.add_task("placing orders", total=len(plan))
+        for i, planned in enumerate(plan):
+            # Open-loop pacing: order i leaves at start + i/rate, however slow the broker is.
+            delay = started + i / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            sender.send(planned.command)
+            progress.advance(task)
+        sender.flush()
+    elapsed = time.monotonic() - started
+    table = Table(title=f"{len(plan)} orders placed in {elapsed:.1f}s ({len(plan) / elapsed:.0f}/s)")
+    table.add_column("designed to end as")
+    table.add_column("orders", justify="right")
+    intents: dict[str, int] = {}
+    for p in plan:
+        intents[p.intent] = intents.get(p.intent, 0) + 1
+    for intent, n in sorted(intents.items()):
+        table.add_row(intent, str(n))
+    console.print(table)
+
+
+def saga_events(settings: Settings) -> list[object]:
+    """Every decoded event of the saga's event topics, each topic partition in log order."""
+    codec = bootstrap.build_codec(settings)
+    topics = [settings.topic(t) for t in EVENT_TOPICS]
+    return [r.event for r in read_log(settings, topics, codec) if r.event is not None]
+
+
+def outcome_table(events: list[object]) -> Table:
+    table = Table(title="Saga outcomes")
+    for col, justify in (("outcome", "left"), ("reason", "left"), ("orders", "right"),
+                         ("compensated", "right")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for row in summarise_outcomes(events):
+        comp = str(row.compensated) if row.outcome == "failed" else ""
+        table.add_row(row.outcome, row.reason or "", str(row.orders), comp)
+    return table
+
+
+def audit_table(events: list[object], in_flight_ok: bool) -> tuple[Table, bool]:
+    report = audit(events, in_flight_ok=in_flight_ok)
+    table = Table(title=f"Audit of {report.sagas} accepted sagas ({report.in_flight} in flight)")
+    for col in ("invariant", "checked", "violations", "result"):
+        table.add_column(col)
+    for inv in report.invariants:
+        table.add_row(inv.name, str(inv.checked), str(len(inv.violations)),
+                      "[green]ok[/]" if inv.ok else "[red]VIOLATED[/]")
+    return table, report
+
+
+@one_sentence_errors
+def audit_cmd(
+    allow_in_flight: bool = typer.Option(
+        False, "--allow-in-flight", help="Do not count sagas that have not ended yet as violations."
+    ),
+    show: int = typer.Option(5, "--show", help="Violations to print per invariant."),
+) -> None:
+    """Check the business invariants from the log alone; exit 1 on any violation.
+
+    Example: choreo audit --allow-in-flight
+    """
+    settings = load_settings()
+    events = saga_events(settings)
+    table, report = audit_table(events, allow_in_flight)
+    console.print(table)
+    for inv in report.invariants:
+        for v in inv.violations[:show]:
+            console.print(f"  [red]{inv.name}[/]: {v}")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    """Mount the edge commands on the `choreo` app."""
+    app.add_typer(order_app, name="order")
+    app.add_typer(stock_app, name="stock")
+    app.add_typer(fleet_app, name="fleet")
+    app.command("seed")(seed_cmd)
+    app.command("load")(load)
+    app.command("audit")(audit_cmd)

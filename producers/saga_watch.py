@@ -1,0 +1,57 @@
+"""Following sagas from the outside: which orders ended how, and counts of every event type."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+
+from choreo import clients
+from choreo.codec import Codec
+from choreo.exceptions import ChoreoError
+from choreo.settings import Settings
+
+EVENT_TOPICS = ("orders", "packaging", "drones", "delivery")
+# The events after which nothing more happens in a saga.
+FINAL = {"OrderCompleted": "completed", "OrderCompensated": "compensated", "OrderRejected": "rejected"}
+
+
+class SagaWatcher:
+    """Tails the event topics (read_committed) and keeps score."""
+
+    def __init__(self, settings: Settings, codec: Codec, topics: tuple[str, ...] = EVENT_TOPICS) -> None:
+        self.codec = codec
+        self.counts: Counter[str] = Counter()
+        self.ended: dict[str, str] = {}
+        self.failed_reason: dict[str, str] = {}
+        self._consumer = clients.reader_consumer(settings, **{"enable.partition.eof": False})
+        names = [settings.topic(t) for t in topics]
+        meta = self._consumer.list_topics(timeout=10).topics
+        missing = [n for n in names if n not in meta]
+        if missing:
+            raise ChoreoError(f"topics {missing} do not exist: run `choreo topics create`")
+        self._consumer.assign(
+            [TopicPartition(n, p, OFFSET_BEGINNING) for n in names for p in meta[n].partitions]
+        )
+
+    def poll(self, timeout_s: float = 0.5) -> int:
+        msgs = self._consumer.consume(1000, timeout_s)
+        for msg in msgs:
+            if msg.error() is not None:
+                continue
+            try:
+                event: Any = self.codec.decode(msg.value())
+            except ChoreoError:
+                continue
+            name = type(event).__name__
+            self.counts[name] += 1
+            order_id = getattr(event, "order_id", None)
+            if name == "OrderFailed":
+                self.failed_reason[order_id] = event.reason
+            if order_id and name in FINAL:
+                self.ended[order_id] = FINAL[name]
+        return len(msgs)
+
+    def close(self) -> None:
+        self._consumer.close()

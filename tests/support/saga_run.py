@@ -1,0 +1,71 @@
+"""The drone-delivery saga on the real stack: topics, schemas, seed, the four workers, orders."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from choreo import bootstrap, clients
+from choreo.registration import register_all
+from choreo.schemas import load_event_schemas
+from choreo.topics import create_topics, logical_topics
+from producers import seed
+from producers.edge import CommandSender
+from producers.saga_watch import SagaWatcher
+from tests.support.testbed import TestBed
+from tests.support.topic_reader import ReadRecord, read_topic
+
+
+class SagaRun(TestBed):
+    """A test's own copy of the saga: prefixed topics, registered schemas, seeded hubs."""
+
+    def __init__(self, bootstrap_servers: str, registry_url: str, prefix: str, tmp: Path) -> None:
+        super().__init__(bootstrap_servers, registry_url, prefix, tmp, partitions=4)
+        self.services = bootstrap.load_all_services()
+        schemas = load_event_schemas(bootstrap.event_classes(self.services))
+        create_topics(clients.admin_client(self.settings), self.settings, logical_topics(self.services))
+        register_all(clients.registry_client(self.settings), self.settings, self.services, schemas)
+        self.codec = bootstrap.build_codec(self.settings, self.services)
+        self.sender = CommandSender(self.settings, self.codec)
+
+    def seed(self, at: Any, stock: int = seed.STOCK_PER_SKU) -> None:
+        self.sender.send_all(seed.stock_commands(at, stock))
+        self.sender.send_all(seed.fleet_commands(at))
+
+    def start_all(self) -> None:
+        for name in bootstrap.service_names():
+            self.start(name)
+
+    def send(self, commands: Iterable[Any]) -> None:
+        self.sender.send_all(commands)
+
+    def wait_for_ends(self, order_ids: Iterable[str], timeout: float = 180) -> dict[str, str]:
+        """Poll the event topics until every order has ended; return order id -> how it ended."""
+        wanted = set(order_ids)
+        watcher = SagaWatcher(self.settings, self.codec)
+        try:
+            deadline = time.monotonic() + timeout
+            while not wanted <= watcher.ended.keys():
+                if time.monotonic() > deadline:
+                    missing = sorted(wanted - watcher.ended.keys())
+                    raise AssertionError(f"{len(missing)} sagas never ended, e.g. {missing[:3]}")
+                watcher.poll(0.5)
+            return {o: watcher.ended[o] for o in wanted}
+        finally:
+            watcher.close()
+
+    def events(self, logical: str) -> list[ReadRecord]:
+        return read_topic(self.settings, self.topic(logical), self.codec)
+
+    def raw(self, logical: str) -> list[ReadRecord]:
+        return read_topic(self.settings, self.topic(logical))
+
+    def saga(self, order_id: str) -> list[str]:
+        """Every event type of one saga across the event topics (per topic in log order)."""
+        names = []
+        for topic in ("orders", "packaging", "drones", "delivery"):
+            names += [type(r.event).__name__ for r in self.events(topic)
+                      if getattr(r.event, "order_id", None) == order_id]
+        return names
