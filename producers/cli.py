@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -221,6 +222,22 @@ def audit_cmd(
         raise typer.Exit(1)
 
 
+@one_sentence_errors
+def demo(
+    orders: int = typer.Option(300, "--orders", "-n", min=1, help="How many orders to place."),
+    rate: float = typer.Option(60.0, "--rate", "-r", min=1, help="Orders per second."),
+    log_file: Path = typer.Option(Path("demo-workers.log"), "--log", help="The services' log."),
+) -> None:
+    """Run the whole saga on the running stack: seed, services, orders, live view, audit.
+
+    Example: choreo demo --orders 300 --rate 60
+    """
+    from producers.demo import run_demo
+
+    if not run_demo(load_settings(), orders, rate, log_file, console):
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     """Mount the edge commands on the `choreo` app."""
     app.add_typer(order_app, name="order")
@@ -229,3 +246,4 @@ def register(app: typer.Typer) -> None:
     app.command("seed")(seed_cmd)
     app.command("load")(load)
     app.command("audit")(audit_cmd)
+    app.command("demo")(demo)

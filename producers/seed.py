@@ -13,7 +13,7 @@ from producers.commands import add_stock, register_drone
 UNSTOCKED_SKU = "SKU-0999"
 STOCK_PER_SKU = 1000
 # hub-east has too few drones (busy periods give some NO_DRONE); hub-west has none at all.
-FLEET_SIZES = {"hub-north": 40, "hub-south": 30, "hub-east": 2, "hub-west": 0}
+FLEET_SIZES = {"hub-north": 120, "hub-south": 120, "hub-east": 2, "hub-west": 0}
 # Not in any hub's address book: delivery fails with ADDRESS_NOT_FOUND.
 UNKNOWN_ADDRESSES = (
     "404 Nowhere Lane, Lostville",
@@ -29,7 +29,7 @@ def stocked_skus(hub: str) -> list[str]:
 
 def drone_ids(hub: str) -> list[str]:
     """The seed's drones of `hub`, zero-padded so key order is numeric order."""
-    return [f"drone-{i:02d}" for i in range(1, FLEET_SIZES.get(hub, 0) + 1)]
+    return [f"drone-{i:03d}" for i in range(1, FLEET_SIZES.get(hub, 0) + 1)]
 
 
 def deliverable_addresses(hub: str) -> list[str]:

@@ -16,6 +16,9 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from choreo.stack.errors import StackError
 
 SMOKE_TOPIC = "choreo.smoke"
+# librdkafka logs transient states (a coordinator still loading right after start) as warnings;
+# a smoke check reports its own outcome, so only errors are worth showing.
+_QUIET = {"log_level": 3}
 _SCHEMA = {
     "type": "record",
     "name": "SmokeChecked",
@@ -34,7 +37,7 @@ class SmokeResult:
 
 
 def _ensure_topic(bootstrap: str, topic: str) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient({"bootstrap.servers": bootstrap, **_QUIET})
     if topic in admin.list_topics(timeout=10).topics:
         return
     future = admin.create_topics([NewTopic(topic, num_partitions=1)])[topic]
@@ -56,7 +59,7 @@ def run_smoke(bootstrap: str, registry_url: str, count: int = 3, timeout: float 
         conf={"subject.name.strategy": topic_record_subject_name_strategy},
     )
     context = SerializationContext(SMOKE_TOPIC, MessageField.VALUE)
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, **_QUIET})
     payloads = [serializer({"run_id": run_id, "n": n}, context) for n in range(count)]
     for payload in payloads:
         producer.produce(SMOKE_TOPIC, value=payload)
@@ -67,7 +70,7 @@ def run_smoke(bootstrap: str, registry_url: str, count: int = 3, timeout: float 
     deserializer = AvroDeserializer(SchemaRegistryClient({"url": registry_url}))
     consumer = Consumer(
         {"bootstrap.servers": bootstrap, "group.id": f"choreo-smoke-{run_id}",
-         "enable.auto.commit": False, "isolation.level": "read_committed"}
+         "enable.auto.commit": False, "isolation.level": "read_committed", **_QUIET}
     )
     seen: list[dict[str, object]] = []
     try:

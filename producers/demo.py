@@ -1,0 +1,154 @@
+"""`choreo demo`: the whole saga on the running stack, live, ending with outcomes and the audit.
+
+Creates the topics, registers the schemas, seeds the hubs, runs the four services as supervised
+worker processes (their logs go to a file), places a few hundred orders (some out of stock, some
+to unknown addresses, some at a hub with no drones), shows the sagas moving, and prints the
+outcome table, the audit and what to try next.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from choreo import bootstrap, clients
+from choreo.registration import register_all
+from choreo.schemas import load_event_schemas
+from choreo.settings import Settings
+from choreo.supervisor import Supervisor
+from choreo.topics import create_topics, logical_topics
+from producers import seed
+from producers.cli import audit_table, outcome_table, saga_events
+from producers.edge import CommandSender
+from producers.load_plan import plan_orders
+from producers.saga_watch import SagaWatcher
+
+STAGES = (
+    ("placed", ("OrderPlaced",)),
+    ("packed", ("PackagePrepared",)),
+    ("drone assigned", ("DroneAssigned",)),
+    ("delivered", ("DeliveryCompleted",)),
+    ("completed", ("OrderCompleted",)),
+    ("failed", ("OrderFailed",)),
+    ("stock released", ("StockReleased",)),
+    ("drone released", ("DroneReleased",)),
+    ("compensated", ("OrderCompensated",)),
+)
+
+
+def prepare(settings: Settings, console: Console) -> None:
+    services = bootstrap.load_all_services()
+    created = create_topics(clients.admin_client(settings), settings, logical_topics(services))
+    schemas = load_event_schemas(bootstrap.event_classes(services), *bootstrap.schema_roots())
+    registered = register_all(clients.registry_client(settings), settings, services, schemas)
+    console.print(
+        f"topics: {len(created)} created; schemas: {len(registered)} subjects registered "
+        "(BACKWARD_TRANSITIVE)"
+    )
+
+
+def _progress(watcher: SagaWatcher, ours: set[str], started: float) -> Table:
+    done = len(ours & watcher.ended.keys())
+    table = Table(title=f"sagas ended: {done}/{len(ours)}   ({time.monotonic() - started:.1f}s)")
+    table.add_column("stage")
+    table.add_column("events", justify="right")
+    for label, names in STAGES:
+        table.add_row(label, str(sum(watcher.counts[n] for n in names)))
+    return table
+
+
+def run_demo(
+    settings: Settings, orders: int, rate: float, log_path: Path, console: Console,
+    timeout_s: float = 300.0,
+) -> bool:
+    prepare(settings, console)
+    codec = bootstrap.build_codec(settings)
+    sender = CommandSender(settings, codec)
+    now = datetime.now(UTC)
+    sender.send_all(seed.stock_commands(now))
+    sender.send_all(seed.fleet_commands(now))
+    console.print(f"seeded {len(seed.stock_commands(now))} shelves and "
+                  f"{len(seed.fleet_commands(now))} drones over {len(seed.FLEET_SIZES)} hubs")
+
+    log_file = open(log_path, "a")  # noqa: SIM115 - closed below, after the workers stop
+    supervisor = Supervisor(list(bootstrap.service_names()), out=log_file)
+    sup_thread = threading.Thread(target=supervisor.run, daemon=True)
+    sup_thread.start()
+    console.print(f"services running (logs: {log_path})")
+
+    plan = list(plan_orders(orders, 0.1, 0.1, seed=int(now.timestamp()), at=now, no_drone_share=0.05))
+    ours = {p.command.order_id for p in plan}
+    watcher = SagaWatcher(settings, codec)
+    started = time.monotonic()
+    try:
+        with Live(_progress(watcher, ours, started), console=console, refresh_per_second=4) as live:
+            for i, planned in enumerate(plan):
+                # Open-loop pacing, as a real stream of customers would arrive.
+                delay = started + i / rate - time.monotonic()
+                if delay > 0:
+                    watcher.poll(min(delay, 0.2))
+                sender.send(planned.command)
+                live.update(_progress(watcher, ours, started))
+            sender.flush()
+            deadline = time.monotonic() + timeout_s
+            while not ours <= watcher.ended.keys() and time.monotonic() < deadline:
+                watcher.poll(0.25)
+                live.update(_progress(watcher, ours, started))
+        elapsed = time.monotonic() - started
+        finished = len(ours & watcher.ended.keys())
+    finally:
+        watcher.close()
+        supervisor.stop()
+        sup_thread.join(90)
+        log_file.close()
+
+    console.print(f"{finished} of {len(ours)} sagas ended in {elapsed:.1f}s "
+                  f"({finished / elapsed:.0f} sagas/s at an offered {rate:.0f} orders/s)")
+    events = saga_events(settings)
+    console.print(outcome_table([e for e in events if getattr(e, "order_id", None) in ours]))
+    table, report = audit_table(events, in_flight_ok=False)
+    console.print(table)
+    _try_next(console, settings, events, ours)
+    return finished == len(ours) and report.ok
+
+
+def _first(events: list[object], type_name: str, ours: set[str]) -> object | None:
+    return next(
+        (e for e in events
+         if type(e).__name__ == type_name and getattr(e, "order_id", None) in ours),
+        None,
+    )
+
+
+def _try_next(console: Console, settings: Settings, events: list[object], ours: set[str]) -> None:
+    completed = _first(events, "OrderCompleted", ours)
+    failed = _first(events, "OrderFailed", ours)
+    env = f"CHOREO_TOPIC_PREFIX={settings.topic_prefix} " if settings.topic_prefix else ""
+    c = f"{env}.venv/bin/choreo"
+    lines = []
+    if completed is not None:
+        lines.append(f"{c} trace {getattr(completed, 'order_id')}   # a completed saga, step by step")
+    if failed is not None:
+        lines.append(
+            f"{c} trace {getattr(failed, 'order_id')}   "
+            f"# a {getattr(failed, 'reason')} saga and its compensation"
+        )
+    lines += [
+        f"{c} replay orders --type OrderFailed --json | head",
+        f"{c} audit",
+        f"{c} rebuild packaging --verify",
+        f"{c} kafka consumer-groups --describe --group {settings.group('packaging')}",
+        f"{c} kafka console-consumer --topic {settings.topic('orders')} --from-beginning "
+        "--max-messages 5 --property print.key=true --property print.headers=true",
+        f"{c} run      # the services again; Ctrl-C to stop",
+        "make down     # stop the stack",
+    ]
+    console.print("\n[bold]Try next[/]")
+    for line in lines:
+        console.print(f"  {line}", highlight=False, soft_wrap=True)
