@@ -1,0 +1,40 @@
+"""Which partition a key lands on: Kafka's murmur2, as Java clients and librdkafka's murmur2_random use."""
+
+from __future__ import annotations
+
+_SEED = 0x9747B28C
+_M = 0x5BD1E995
+_MASK = 0xFFFFFFFF
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's `Utils.murmur2(byte[])`: the 32-bit hash as a signed Java int."""
+    length = len(data)
+    h = (_SEED ^ length) & _MASK
+    full = length - length % 4
+    for i in range(0, full, 4):
+        k = int.from_bytes(data[i:i + 4], "little")
+        k = (k * _M) & _MASK
+        k ^= k >> 24  # Java's >>> on an int: a logical shift of the unsigned 32 bits
+        k = (k * _M) & _MASK
+        h = ((h * _M) & _MASK) ^ k
+    tail = length % 4
+    # Java's switch falls through: 3 mixes bytes 2, 1 and 0; 2 mixes 1 and 0.
+    if tail >= 3:
+        h ^= data[full + 2] << 16
+    if tail >= 2:
+        h ^= data[full + 1] << 8
+    if tail >= 1:
+        h ^= data[full]
+        h = (h * _M) & _MASK
+    h ^= h >> 13
+    h = (h * _M) & _MASK
+    h ^= h >> 15
+    return h - (1 << 32) if h & 0x80000000 else h
+
+
+def partition_for(key: bytes, partitions: int) -> int:
+    """The partition of a non-null key among `partitions`: `toPositive(murmur2(key)) % partitions`."""
+    if partitions < 1:
+        raise ValueError(f"a topic has at least one partition, not {partitions}")
+    return (murmur2(key) & 0x7FFFFFFF) % partitions

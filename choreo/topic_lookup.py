@@ -1,0 +1,57 @@
+"""Logical topic names to physical ones, checked against the cluster with one clear error each."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from confluent_kafka import KafkaException
+
+from choreo import bootstrap, clients
+from choreo.exceptions import ConfigurationError
+from choreo.settings import Settings
+from choreo.topics import logical_topics
+
+_METADATA_TIMEOUT_S = 8.0
+
+
+class StackUnreachableError(ConfigurationError):
+    """No broker answered a metadata request."""
+
+
+def known_topics() -> list[str]:
+    """Every logical topic the services read or write, DLQs included."""
+    return logical_topics(bootstrap.load_all_services())
+
+
+def topic_partitions(settings: Settings, logical: Iterable[str]) -> dict[str, int]:
+    """Physical name -> partition count for each logical topic; one sentence if one is missing."""
+    try:
+        meta = clients.admin_client(settings).list_topics(timeout=_METADATA_TIMEOUT_S).topics
+    except KafkaException as e:
+        raise StackUnreachableError(
+            f"cannot reach Kafka at {settings.bootstrap_servers} ({e.args[0].str()}): "
+            "is the stack running? try `choreo stack status`"
+        ) from e
+    out: dict[str, int] = {}
+    for name in logical:
+        physical = settings.topic(name)
+        if physical not in meta or meta[physical].error is not None:
+            hint = (
+                "run `choreo topics create`" if name in known_topics()
+                else f"known topics: {', '.join(known_topics())}"
+            )
+            raise ConfigurationError(f"topic {name!r} ({physical}) does not exist; {hint}")
+        out[physical] = len(meta[physical].partitions)
+    return out
+
+
+def saga_partition_count(settings: Settings) -> int:
+    """The partition count shared by the saga topics (they are co-partitioned, DESIGN §5)."""
+    counts = topic_partitions(settings, known_topics())
+    distinct = set(counts.values())
+    if len(distinct) != 1:
+        raise ConfigurationError(
+            f"the saga topics are not co-partitioned ({sorted(distinct)} partitions): "
+            "a hub's partition is ambiguous"
+        )
+    return distinct.pop()
