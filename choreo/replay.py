@@ -1,0 +1,149 @@
+"""Decoded records of a topic for operators: where to start, which to keep, and how to print them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from choreo.codec import Codec
+from choreo.exceptions import ConfigurationError
+from choreo.log_reader import LogRecord, StartAt, read_log
+from choreo.partitioner import partition_for
+from choreo.schemas import to_record
+from choreo.settings import Settings
+
+
+def parse_start(text: str | None) -> StartAt:
+    """`--from`: absent or `beginning`, an offset (`1200`), or an ISO time (naive means UTC)."""
+    if text is None or text == "beginning":
+        return StartAt()
+    if text.isdigit():
+        return StartAt(offset=int(text))
+    return StartAt(time=parse_time(text))
+
+
+def parse_time(text: str) -> datetime:
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError as e:
+        raise ConfigurationError(
+            f"{text!r} is neither an offset nor an ISO time such as 2026-11-21T10:00"
+        ) from e
+    # Operators compare with broker timestamps, which are UTC; a local default would shift by hours.
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class RecordFilter:
+    """Keep a record when it matches every given criterion."""
+
+    order_id: str | None = None
+    hub: str | None = None
+    event_type: str | None = None
+
+    def matches(self, record: LogRecord) -> bool:
+        if self.event_type is not None and not _type_matches(record.event_type, self.event_type):
+            return False
+        if self.order_id is not None and order_id_of(record) != self.order_id:
+            return False
+        return self.hub is None or hub_of(record) == self.hub
+
+
+def _type_matches(full_name: str, wanted: str) -> bool:
+    # Both `OrderPlaced` and `delivery.orders.OrderPlaced` name the same type.
+    return full_name == wanted or full_name.rsplit(".", 1)[-1] == wanted
+
+
+def order_id_of(record: LogRecord) -> str | None:
+    # The header lets undecodable records (dead letters) be found by saga too.
+    value = getattr(record.event, "order_id", None)
+    if value is None and record.headers.get("order_id"):
+        value = record.headers["order_id"].decode(errors="replace")
+    return value if value else None
+
+
+def hub_of(record: LogRecord) -> str | None:
+    value = getattr(record.event, "hub", None)
+    if value is None and record.key is not None:
+        value = record.key.decode(errors="replace")  # the hub is the partition key
+    return value
+
+
+def replay(
+    settings: Settings,
+    physical: str,
+    partitions: int,
+    codec: Codec,
+    *,
+    start: StartAt,
+    where: RecordFilter,
+    only_partitions: Iterable[int] | None = None,
+    follow: bool = False,
+    committed_only: bool = True,
+) -> Iterator[LogRecord]:
+    """Matching records of `physical`, each partition in offset order, partitions in ascending order.
+
+    With a hub filter only the hub's partition is read. Without `follow`, partitions are read one
+    after another so that the output is stable and diffable; with `follow` they interleave as
+    records arrive.
+    """
+    chosen = sorted(set(only_partitions)) if only_partitions else list(range(partitions))
+    if where.hub is not None:
+        hub_partition = partition_for(where.hub.encode(), partitions)
+        chosen = [p for p in chosen if p == hub_partition]
+    groups = [chosen] if follow else [[p] for p in chosen]
+    for group in groups:
+        for record in read_log(
+            settings, [physical], codec, start=start, partitions=group,
+            follow=follow, committed_only=committed_only,
+        ):
+            if where.matches(record):
+                yield record
+
+
+def as_json(record: LogRecord, logical_topic: str) -> dict[str, Any]:
+    """One record as the `--json` line: stable keys, the decoded body under `event`."""
+    return {
+        "topic": logical_topic,
+        "partition": record.partition,
+        "offset": record.offset,
+        "timestamp": iso_millis(record.timestamp_ms),
+        "type": record.event_type,
+        "key": None if record.key is None else record.key.decode(errors="replace"),
+        "headers": {k: v.decode(errors="replace") for k, v in record.headers.items()},
+        "event": event_body(record.event),
+        "error": record.decode_error,
+    }
+
+
+def event_body(event: Any) -> dict[str, Any] | None:
+    if event is None:
+        return None
+    return {k: _jsonable(v) for k, v in to_record(event).items()}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="milliseconds")
+    return value
+
+
+def iso_millis(timestamp_ms: int) -> str:
+    return datetime.fromtimestamp(timestamp_ms / 1000, UTC).isoformat(timespec="milliseconds")
+
+
+def json_line(record: LogRecord, logical_topic: str) -> str:
+    return json.dumps(as_json(record, logical_topic), ensure_ascii=False, sort_keys=False)
+
+
+def summary(event: Any, limit: int = 90) -> str:
+    """The event's fields except the ones every saga event shares, as `k=v` pairs."""
+    body = event_body(event)
+    if body is None:
+        return ""
+    common = {"event_id", "order_id", "hub", "occurred_at", "causation_id"}
+    text = " ".join(f"{k}={v}" for k, v in body.items() if k not in common)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

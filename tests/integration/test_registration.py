@@ -1,0 +1,42 @@
+"""`choreo schemas register` against the real registry: subjects, compatibility, refusals."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from confluent_kafka.schema_registry import Schema
+
+from choreo import clients
+from choreo.codec import subject_for
+from choreo.exceptions import SchemaError
+from choreo.registration import COMPATIBILITY, register_all
+from choreo.schemas import EventSchema
+from tests.support.toy_pipeline import SERVICES, ToyPipeline
+
+pytestmark = pytest.mark.integration
+
+
+def test_subjects_use_topic_record_names_and_backward_transitive(toy: ToyPipeline) -> None:
+    registry = clients.registry_client(toy.settings)
+    subject = subject_for(toy.topic("counter"), "toy.counter.NumberCounted")
+    assert subject in registry.get_subjects()
+    assert registry.get_compatibility(subject) == COMPATIBILITY
+
+
+def test_an_incompatible_change_is_refused_with_the_file_named(toy: ToyPipeline) -> None:
+    es = toy.codec.schemas["toy.counter.NumberCounted"]
+    broken = json.loads(es.text)
+    broken["fields"] = [f for f in broken["fields"] if f["name"] != "total"] + [
+        {"name": "total", "type": "string", "doc": "now a string: not readable from old data"}
+    ]
+    changed = EventSchema(es.cls, es.name, json.dumps(broken), es.parsed, es.path)
+    schemas = {**toy.codec.schemas, es.name: changed}
+    registry = clients.registry_client(toy.settings)
+    with pytest.raises(SchemaError, match="NumberCounted"):
+        register_all(registry, toy.settings, SERVICES, schemas)
+    subject = subject_for(toy.topic("counter"), es.name)
+    assert len(registry.get_versions(subject)) == 1
+    # The unchanged schema still registers (idempotently) under the same id.
+    again = registry.register_schema(subject, Schema(es.text, "AVRO"))
+    assert again == toy.codec.schema_id(toy.topic("counter"), es.name)
