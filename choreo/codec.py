@@ -111,7 +111,7 @@ class Codec:
             raise RegistryUnavailableError(f"schema registry lookup failed: {e}") from e
         except Exception as e:
             raise RegistryUnavailableError(f"schema registry unreachable: {e}") from e
-        writer = fastavro.parse_schema(json.loads(registered.schema_str))
+        writer = fastavro.parse_schema(json.loads(registered.schema_str or "null"))
         name = writer.get("name", "") if isinstance(writer, dict) else ""
         es = self._by_name.get(name)
         reader = None if es is None else _Reader(writer, es.parsed, es.cls, name)

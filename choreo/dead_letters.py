@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from confluent_kafka import Message
 
+from choreo.messages import header_pairs
+
 ERROR_CLASS = "dlq.error.class"
 ERROR_MESSAGE = "dlq.error.message"
 SOURCE_TOPIC = "dlq.source.topic"
@@ -12,7 +14,7 @@ SOURCE_OFFSET = "dlq.source.offset"
 
 
 def dead_letter_headers(msg: Message, error: BaseException) -> list[tuple[str, bytes]]:
-    original = [(k, v or b"") for k, v in (msg.headers() or [])]
+    original = header_pairs(msg)
     return [
         *original,
         (ERROR_CLASS, type(error).__name__.encode()),

@@ -135,6 +135,11 @@ def iso_millis(timestamp_ms: int) -> str:
     return datetime.fromtimestamp(timestamp_ms / 1000, UTC).isoformat(timespec="milliseconds")
 
 
+def short_time(timestamp_ms: int) -> str:
+    """`2026-11-21 10:00:00.123`: the UTC time for table columns."""
+    return datetime.fromtimestamp(timestamp_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
 def json_line(record: LogRecord, logical_topic: str) -> str:
     return json.dumps(as_json(record, logical_topic), ensure_ascii=False, sort_keys=False)
 

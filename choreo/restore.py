@@ -17,6 +17,7 @@ from confluent_kafka import Consumer, KafkaError, TopicPartition
 from choreo.codec import Codec
 from choreo.contract import Service
 from choreo.exceptions import ChoreoError
+from choreo.messages import coordinates
 from choreo.store import PartitionStore
 
 log = logging.getLogger("choreo.restore")
@@ -66,16 +67,17 @@ def restore_partitions(
             if time.monotonic() > deadline:
                 raise RestoreError(f"restoring {topic} partitions {sorted(pending)} timed out")
             for msg in consumer.consume(num_messages=1000, timeout=0.5):
-                p = msg.partition()
                 err = msg.error()
+                p = msg.partition() or 0
                 if err is not None:
                     if err.code() == KafkaError._PARTITION_EOF:
                         pending.discard(p)
                         continue
                     raise RestoreError(f"reading {topic}[{p}] failed: {err.str()}")
+                _topic, p, offset = coordinates(msg)
                 if p not in pending:
                     continue
-                if p in stop_at and msg.offset() >= stop_at[p]:
+                if p in stop_at and offset >= stop_at[p]:
                     pending.discard(p)
                     restored_to[p] = stop_at[p]
                     continue
@@ -85,12 +87,12 @@ def restore_partitions(
                     event = codec.decode(msg.value())
                 except ChoreoError as e:
                     raise RestoreError(
-                        f"{topic}[{p}]@{msg.offset()} cannot be decoded: {e}"
+                        f"{topic}[{p}]@{offset} cannot be decoded: {e}"
                     ) from e
                 service.evolve(store, event)
                 applied[p] += 1
                 uncommitted[p] += 1
-                restored_to[p] = msg.offset() + 1
+                restored_to[p] = offset + 1
                 if uncommitted[p] >= _COMMIT_EVERY:
                     store.commit(next_offset=restored_to[p])
                     uncommitted[p] = 0

@@ -92,7 +92,17 @@ def summaries(settings: Settings, service: str) -> list[PartitionSummary]:
     for partition, path in partition_files(settings, service).items():
         store = _open(path)
         try:
-            out.append(PartitionSummary(partition, store.count(), store.checkpoint(), store.state_hash()))
+            out.append(_consistent_summary(partition, store))
         finally:
             store.close()
     return out
+
+
+def _consistent_summary(partition: int, store: PartitionStore) -> PartitionSummary:
+    # Hash and checkpoint are separate reads; a worker committing in between would pair a hash
+    # with the wrong checkpoint, so read again until the checkpoint held still around the hash.
+    while True:
+        before = store.checkpoint()
+        summary = PartitionSummary(partition, store.count(), before, store.state_hash())
+        if store.checkpoint() == before:
+            return summary

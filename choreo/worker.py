@@ -26,6 +26,7 @@ from choreo.contract import Service
 from choreo.dead_letters import dead_letter_headers
 from choreo.exceptions import ChoreoError, DecodeError, FencedError, RegistryUnavailableError
 from choreo.faults import FaultInjector
+from choreo.messages import as_bytes, coordinates, header_pairs
 from choreo.metrics import WorkerMetrics
 from choreo.restore import restore_partitions
 from choreo.settings import Settings
@@ -223,12 +224,11 @@ class Worker:
             if err.code() == KafkaError._PARTITION_EOF:
                 return
             raise KafkaException(err)
-        p = msg.partition()
+        topic, p, offset = coordinates(msg)
         store = self._stores.get(p)
         if store is None:  # a record of a partition we no longer own: its offset is not ours
             return
-        topic = msg.topic()
-        batch.positions[(topic, p)] = msg.offset() + 1
+        batch.positions[(topic, p)] = offset + 1
         if p not in batch.stores:
             store.begin()
             batch.stores[p] = store
@@ -267,12 +267,14 @@ class Worker:
                       extra={"order_id": getattr(out, "order_id", "-")})
 
     def _dead_letter(self, msg: Message, error: BaseException, batch: _Batch) -> None:
+        topic, p, offset = coordinates(msg)
+        order_id = dict(header_pairs(msg)).get("order_id") or b"-"
         log.warning(
-            "dead-lettering %s[%d]@%d: %s: %s", msg.topic(), msg.partition(), msg.offset(),
-            type(error).__name__, error,
+            "dead-lettering %s[%d]@%d: %s: %s", topic, p, offset, type(error).__name__, error,
+            extra={"order_id": order_id.decode(errors="replace")},
         )
         headers = dead_letter_headers(msg, error)
-        self._produce(self.dlq_topic, msg.partition(), msg.key(), msg.value(), headers, None)
+        self._produce(self.dlq_topic, p, as_bytes(msg.key()), msg.value(), headers, None)
         batch.dead += 1
 
     def _produce(
@@ -290,12 +292,15 @@ class Worker:
             def on_delivery(err: KafkaError | None, m: Message, b: _Batch = batch) -> None:
                 if err is not None:
                     b.delivery_error = err
-                elif m.offset() + 1 > b.delivered.get(m.partition(), 0):
-                    b.delivered[m.partition()] = m.offset() + 1
+                    return
+                _t, part, off = coordinates(m)
+                if off + 1 > b.delivered.get(part, 0):
+                    b.delivered[part] = off + 1
         while True:
             try:
                 self._producer.produce(
-                    topic, value=value, key=key, partition=partition, headers=headers,
+                    topic, value=value, key=key, partition=partition,
+                    headers=headers,  # type: ignore[arg-type]  # the stub is narrower than the API
                     on_delivery=on_delivery,
                 )
                 return

@@ -12,6 +12,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.live import Live
@@ -118,7 +119,7 @@ def run_demo(
     return finished == len(ours) and report.ok
 
 
-def _first(events: list[object], type_name: str, ours: set[str]) -> object | None:
+def _first(events: list[object], type_name: str, ours: set[str]) -> Any:
     return next(
         (e for e in events
          if type(e).__name__ == type_name and getattr(e, "order_id", None) in ours),
@@ -133,11 +134,11 @@ def _try_next(console: Console, settings: Settings, events: list[object], ours: 
     c = f"{env}.venv/bin/choreo"
     lines = []
     if completed is not None:
-        lines.append(f"{c} trace {getattr(completed, 'order_id')}   # a completed saga, step by step")
+        lines.append(f"{c} trace {completed.order_id}   # a completed saga, step by step")
     if failed is not None:
         lines.append(
-            f"{c} trace {getattr(failed, 'order_id')}   "
-            f"# a {getattr(failed, 'reason')} saga and its compensation"
+            f"{c} trace {failed.order_id}   "
+            f"# a {failed.reason} saga and its compensation"
         )
     lines += [
         f"{c} replay orders --type OrderFailed --json | head",

@@ -32,7 +32,18 @@ def _mount() -> None:
 
 
     app.command("run")(worker_cmd.run)
+    _mount_operator_tools()
     _mount_plugins()
+
+
+def _mount_operator_tools() -> None:
+    from choreo.cli import ops_cmd
+
+    app.command("replay")(ops_cmd.replay)
+    app.command("trace")(ops_cmd.trace)
+    app.command("state")(ops_cmd.state)
+    app.add_typer(ops_cmd.dlq_app, name="dlq")
+    app.command("reset")(ops_cmd.reset)
 
 
 def _mount_plugins() -> None:

@@ -15,7 +15,7 @@ from choreo.stack.info import StackInfo
 from choreo.stack.jars import ensure_jars
 from choreo.stack.java import KAFKA_MIN_JAVA, REGISTRY_MIN_JAVA, find_java
 from choreo.stack.layout import StackLayout
-from choreo.stack.ports import free_port, free_ports, port_is_free
+from choreo.stack.ports import free_ports, port_is_free
 from choreo.stack.readiness import kafka_ready, registry_ready, wait_until
 
 DEFAULT_KAFKA_PORT = 9092
@@ -79,11 +79,14 @@ def _plan(
         # formatted node keeps its controller port for life.
         controller_ports, cluster_id = existing.controller_ports, existing.cluster_id
     else:
-        controller_ports = free_ports(n)
+        controller_ports = free_ports(n, avoid={*kafka_ports, registry_port})
         cluster_id = kafka_node.new_cluster_id()
     management_port = existing.management_port if existing else 0
-    if not management_port or not port_is_free(management_port):
-        management_port = free_port()
+    taken = {*kafka_ports, *controller_ports, registry_port}
+    if not management_port or management_port in taken or not port_is_free(management_port):
+        (management_port,) = free_ports(1, avoid=taken)
+    if len({*kafka_ports, *controller_ports, registry_port}) != 2 * n + 1:
+        raise StackError("The Kafka, controller and registry ports must all differ.")
     busy = [
         (what, port)
         for what, ports in (

@@ -14,11 +14,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def free_ports(count: int) -> list[int]:
-    """`count` distinct free ports."""
+def free_ports(count: int, avoid: set[int] | frozenset[int] = frozenset()) -> list[int]:
+    """`count` distinct free ports, none of them in `avoid` (ports already promised elsewhere).
+
+    The kernel may hand the same ephemeral port out twice in a row once its socket is closed,
+    so distinctness has to be enforced here.
+    """
     ports: set[int] = set()
     while len(ports) < count:
-        ports.add(free_port())
+        port = free_port()
+        if port not in avoid:
+            ports.add(port)
     return sorted(ports)
 
 

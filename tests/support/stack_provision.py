@@ -78,13 +78,14 @@ def local_stack() -> Iterator[StackEndpoints]:
     """The Maven-jar stack on free ports in a temp folder, jars shared with the project's .stack."""
     from choreo.stack import lifecycle
     from choreo.stack.layout import StackLayout
-    from choreo.stack.ports import free_port
+    from choreo.stack.ports import free_ports
 
     jars = Path(os.environ.get("CHOREO_STACK_DIR", REPO_ROOT / ".stack"))
     state = Path(tempfile.mkdtemp(prefix="choreo-test-stack-"))
     layout = StackLayout.of(state, jars_dir=jars)
     try:
-        result = lifecycle.up(layout, brokers=1, kafka_port=free_port(), registry_port=free_port())
+        kafka_port, registry_port = free_ports(2)
+        result = lifecycle.up(layout, brokers=1, kafka_port=kafka_port, registry_port=registry_port)
         info = result.info
 
         def restart_registry() -> None:

@@ -1,0 +1,1 @@
+"""The benchmark harness: every contender on the same broker in one run, printed as one table."""

@@ -1,0 +1,190 @@
+"""The harness's own Kafka plumbing: topics, filling input, waiting for commits, reading back."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from choreo import clients
+from choreo.settings import Settings
+
+# A record to produce: (partition or None for the key's partition, key, value, headers).
+Record = tuple[int | None, bytes, bytes, list[tuple[str, bytes]]]
+
+# Output topics are stamped by the broker when a batch is appended, so every contender's rate is
+# measured the same way and no contender pays for reading a clock per record.
+LOG_APPEND_TIME = {"message.timestamp.type": "LogAppendTime"}
+_KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1"}
+
+
+class BenchError(RuntimeError):
+    """A measurement could not be taken; the message says which and why."""
+
+
+def create_topics(settings: Settings, names: Iterable[str], config: dict[str, str] | None = None) -> None:
+    """Create topics with the bench's partition count and wait until every partition has a leader."""
+    admin = clients.admin_client(settings)
+    wanted = [n for n in names if n not in admin.list_topics(timeout=30).topics]
+    if wanted:
+        futures = admin.create_topics(
+            [NewTopic(n, num_partitions=settings.partitions, replication_factor=1,
+                      config={**_KEEP_FOREVER, **(config or {})}) for n in wanted],
+            operation_timeout=30,
+        )
+        for future in futures.values():
+            future.result(30)
+    _wait_for_leaders(admin, list(names), settings.partitions)
+
+
+def _wait_for_leaders(admin: AdminClient, names: list[str], partitions: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        meta = admin.list_topics(timeout=5).topics
+        if all(
+            n in meta and meta[n].error is None and len(meta[n].partitions) == partitions
+            and all(p.leader >= 0 for p in meta[n].partitions.values())
+            for n in names
+        ):
+            return
+        time.sleep(0.1)  # polling metadata with a deadline
+    raise BenchError(f"topics {names} have no leaders after {timeout}s")
+
+
+def produce(settings: Settings, topic: str, records: Sequence[Record]) -> None:
+    """Produce pre-encoded records with the edge's idempotent producer and wait for all of them."""
+    producer = clients.plain_producer(settings, **{"queue.buffering.max.messages": 500_000})
+    errors: list[KafkaError] = []
+
+    def delivered(err: KafkaError | None, _msg: object) -> None:
+        if err is not None:
+            errors.append(err)
+
+    for partition, key, value, headers in records:
+        while True:
+            try:
+                if partition is None:
+                    producer.produce(topic, value, key, headers=headers, on_delivery=delivered)
+                else:
+                    producer.produce(topic, value, key, partition=partition, headers=headers,
+                                     on_delivery=delivered)
+                break
+            except BufferError:
+                producer.poll(0.05)  # local queue full: let deliveries drain
+    if producer.flush(120) or errors:
+        raise BenchError(f"filling {topic} failed: {errors[:1] or 'not all records delivered'}")
+
+
+def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
+    """Partition -> high watermark."""
+    consumer = clients.reader_consumer(settings)
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics[topic]
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in meta.partitions
+        }
+    finally:
+        consumer.close()
+
+
+def committed(consumer: Consumer, topic: str, partitions: Iterable[int]) -> dict[int, int]:
+    tps = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
+    return {tp.partition: max(tp.offset, 0) for tp in tps}
+
+
+def wait_committed(
+    settings: Settings,
+    group: str,
+    topic: str,
+    ends: dict[int, int],
+    timeout: float,
+    alive: Callable[[], bool],
+    what: str,
+) -> None:
+    """Poll the group's committed offsets on `topic` until they reach `ends` (or fail loudly)."""
+    # A consumer that never subscribes does not join the group; it only reads its offsets.
+    probe = Consumer({**clients.base_config(settings), "group.id": group})
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            done = committed(probe, topic, ends)
+            if all(done[p] >= end for p, end in ends.items()):
+                return
+            if not alive():
+                raise BenchError(f"{what} exited before committing its input")
+            if time.monotonic() > deadline:
+                raise BenchError(f"{what} did not commit {topic} within {timeout:.0f}s: {done} of {ends}")
+            time.sleep(0.2)  # polling committed offsets with a deadline
+    finally:
+        probe.close()
+
+
+@dataclass(frozen=True)
+class TopicRead:
+    """What a read-back of a topic found: record count and broker timestamps (ms)."""
+
+    count: int
+    first_ms: int
+    last_ms: int
+
+    def rate(self) -> float:
+        """Records per second between the first and the last append."""
+        return self.count / max(self.last_ms - self.first_ms, 1) * 1000
+
+
+def read_back(settings: Settings, topic: str, start: dict[int, int] | None = None) -> TopicRead:
+    """Read committed records of `topic` from `start` (default the beginning) to the end."""
+    ends = end_offsets(settings, topic)
+    start = start or {}
+    consumer = clients.reader_consumer(settings)
+    pending = {p for p, end in ends.items() if end > start.get(p, 0)}
+    consumer.assign([TopicPartition(topic, p, start.get(p, OFFSET_BEGINNING)) for p in pending])
+    count, first, last = 0, 2**63, 0
+    try:
+        while pending:
+            for msg in consumer.consume(1000, 1.0):
+                err = msg.error()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        pending.discard(msg.partition())
+                        continue
+                    raise BenchError(f"reading {topic} failed: {err.str()}")
+                ts = msg.timestamp()[1]
+                count += 1
+                first, last = min(first, ts), max(last, ts)
+    finally:
+        consumer.close()
+    if count == 0:
+        raise BenchError(f"{topic} holds no committed records to measure")
+    return TopicRead(count, first, last)
+
+
+def bare_consume(settings: Settings, topic: str) -> float:
+    """Records/s of the plainest read_committed batch consume loop over the whole topic."""
+    ends = end_offsets(settings, topic)
+    consumer = clients.reader_consumer(settings)
+    pending = {p for p, end in ends.items() if end > 0}
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in pending])
+    count, began, last = 0, 0.0, 0.0
+    try:
+        while pending:
+            for msg in consumer.consume(1000, 1.0):
+                err = msg.error()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        pending.discard(msg.partition())
+                    continue
+                last = time.perf_counter()
+                if count == 0:
+                    began = last
+                count += 1
+        seconds = last - began
+    finally:
+        consumer.close()
+    if count < 2:
+        raise BenchError(f"{topic} holds too few records to time a consume")
+    return (count - 1) / max(seconds, 1e-6)

@@ -1,0 +1,358 @@
+"""`choreo replay|trace|state|dlq|reset`: the operators' tools for looking at and repairing a saga."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from choreo import bootstrap
+from choreo.cli.errors import fail, one_sentence_errors
+from choreo.log_reader import LogRecord
+from choreo.settings import Settings, load_settings
+
+dlq_app = typer.Typer(help="List dead letters and send them back once their cause is fixed.",
+                      no_args_is_help=True)
+
+
+def _settings() -> Settings:
+    from choreo.stack.discovery import resolve_settings
+
+    return resolve_settings(load_settings())
+
+
+def _console() -> Console:
+    # Wide enough for the event column when piped (rich would assume 80 columns).
+    console = Console()
+    return console if console.is_terminal else Console(width=160)
+
+
+# -- replay ---------------------------------------------------------------------------------------
+
+
+def _record_table(first: bool, with_topic: bool = False) -> Table:
+    table = Table(box=box.SIMPLE_HEAD if first else None, show_header=first, pad_edge=False)
+    if with_topic:
+        table.add_column("topic", width=16, no_wrap=True)
+    for name, width in (("p", 2), ("offset", 7), ("timestamp (UTC)", 23), ("type", 22), ("key", 10)):
+        justify = "right" if name in ("p", "offset") else "left"
+        table.add_column(name, width=width, no_wrap=True, justify=justify)  # type: ignore[arg-type]
+    table.add_column("event", overflow="fold", min_width=30)
+    return table
+
+
+def _row(record: LogRecord) -> list[str]:
+    from choreo.replay import order_id_of, short_time, summary
+
+    body = record.decode_error and f"[red]undecodable: {record.decode_error}[/]"
+    if not body:
+        order = order_id_of(record)
+        body = (f"order={order} " if order else "") + summary(record.event, limit=400)
+    key = "" if record.key is None else record.key.decode(errors="replace")
+    return [str(record.partition), str(record.offset), short_time(record.timestamp_ms),
+            record.event_type.rsplit(".", 1)[-1], key, body]
+
+
+def _print_table(records: Iterable[LogRecord], chunk: int) -> int:
+    console, rows, n = _console(), [], 0
+    for record in records:
+        rows.append(_row(record))
+        n += 1
+        if len(rows) >= chunk:
+            table = _record_table(first=n == len(rows))
+            for r in rows:
+                table.add_row(*r)
+            console.print(table)
+            rows = []
+    if rows or n == 0:
+        table = _record_table(first=n == len(rows))
+        for r in rows:
+            table.add_row(*r)
+        console.print(table)
+    return n
+
+
+@one_sentence_errors
+def replay(
+    topic: str = typer.Argument(
+        ..., help="Logical topic, e.g. orders or packaging.dlq (the prefix is added)."
+    ),
+    start: str = typer.Option(
+        None, "--from",
+        help="Where to start on each partition: an offset (1200), an ISO time (2026-11-21T10:00, "
+        "UTC unless it has a zone) or `beginning` (default).",
+    ),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep reading new records until Ctrl-C."),
+    order: str = typer.Option(None, "--order", help="Only this saga (order id)."),
+    hub: str = typer.Option(None, "--hub", help="Only this hub; reads only the hub's partition."),
+    event_type: str = typer.Option(None, "--type", help="Only this type, e.g. OrderFailed."),
+    partition: list[int] = typer.Option(None, "--partition", "-p", help="Only these partitions."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per line, for jq."),
+    uncommitted: bool = typer.Option(
+        False, "--uncommitted", help="Read uncommitted: also records of aborted transactions."
+    ),
+    limit: int = typer.Option(None, "--max", "-n", min=1, help="Stop after this many records."),
+) -> None:
+    """Print TOPIC's records decoded, from the beginning, an offset or a time, until now (or --follow).
+
+    Without --follow each partition is printed in offset order, partitions one after another.
+    JSON keys: topic, partition, offset, timestamp, type, key, headers, event, error.
+
+    Example: choreo replay orders --from 2026-11-21T10:00 --type OrderFailed --json | jq .event.reason
+    """
+    from itertools import islice
+
+    from choreo.replay import RecordFilter, json_line, parse_start
+    from choreo.replay import replay as read_replay
+    from choreo.topic_lookup import topic_partitions
+
+    settings = _settings()
+    physical, partitions = next(iter(topic_partitions(settings, [topic]).items()))
+    records: Iterable[LogRecord] = read_replay(
+        settings, physical, partitions, bootstrap.build_codec(settings),
+        start=parse_start(start), where=RecordFilter(order, hub, event_type),
+        only_partitions=partition or None, follow=follow, committed_only=not uncommitted,
+    )
+    if limit is not None:
+        records = islice(records, limit)
+    if as_json:
+        for record in records:
+            typer.echo(json_line(record, topic))
+        return
+    n = _print_table(records, chunk=1 if follow else 100)
+    typer.echo(f"{n} record(s) of {physical}", err=True)
+
+
+# -- trace ----------------------------------------------------------------------------------------
+
+
+@one_sentence_errors
+def trace(
+    order_id: str = typer.Argument(..., help="The saga's order id."),
+    hub: str = typer.Option(
+        None, "--hub",
+        help="The order's hub. Without it the hub is looked up first by reading the services' own "
+        "topics from the beginning (headers only, every partition) until the order's first event: "
+        "on a long log that is a full scan, so pass --hub when you know it.",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="One JSON document: outcome and steps."),
+) -> None:
+    """Show one saga across every topic in time order: who emitted what in reaction to what.
+
+    Reads only the partition the hub maps to (murmur2 of the hub, as the producers partition).
+    Example: choreo trace 5b0c6f0e-1d2a-4c1e-9f7a-3f0d6c1a2b3c --hub hub-north
+    """
+    from choreo.topic_lookup import known_topics, topic_partitions
+    from choreo.trace import find_hub, trace_order
+
+    settings = _settings()
+    services = bootstrap.load_all_services()
+    logical = known_topics()
+    counts = topic_partitions(settings, logical)
+    if len(set(counts.values())) != 1:
+        fail("the saga topics are not co-partitioned, so an order's partition is ambiguous")
+    if hub is None:
+        hub = find_hub(settings, services, order_id)
+    result = trace_order(
+        settings, services, bootstrap.build_codec(settings), order_id, hub,
+        {t: counts[settings.topic(t)] for t in logical},
+    )
+    if as_json:
+        typer.echo(json.dumps(result.as_json(), ensure_ascii=False))
+        return
+    from choreo.replay import short_time, summary
+
+    table = Table(
+        title=f"order {order_id} at {hub} (partition {result.partition} of {result.partitions}): "
+        f"{result.outcome or 'not ended yet'}",
+        box=box.SIMPLE_HEAD, title_justify="left",
+    )
+    for col in ("#", "time (UTC)", "emitter", "topic@offset", "event", "caused by", "role", "details"):
+        table.add_column(col, overflow="fold", no_wrap=col != "details")
+    names = {s.number: s.record.event_type.rsplit(".", 1)[-1] for s in result.steps}
+    for s in result.steps:
+        cause = f"#{s.cause} {names[s.cause]}" if s.cause else ""
+        details = s.record.decode_error or summary(s.record.event, limit=200)
+        table.add_row(
+            str(s.number), short_time(s.record.timestamp_ms)[11:], s.emitter,
+            f"{s.logical_topic}@{s.record.offset}", names[s.number], cause, s.role or "", details,
+        )
+    _console().print(table)
+
+
+# -- state ----------------------------------------------------------------------------------------
+
+
+@one_sentence_errors
+def state(
+    service: str = typer.Argument(..., help="Service whose local state to show, e.g. packaging."),
+    hub: str = typer.Option(None, "--hub", help="Only documents of this hub."),
+    sku: str = typer.Option(None, "--sku", help="Only documents about this SKU (field or key part)."),
+    table_name: str = typer.Option(None, "--table", help="Only this table, e.g. stock."),
+    show_hash: bool = typer.Option(
+        False, "--hash", help="Print documents, checkpoint and state hash per partition."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per document."),
+) -> None:
+    """Show SERVICE's local state (the SQLite stores of this machine) as a table.
+
+    The hash is the one `choreo rebuild --verify` compares: SHA-256 of the canonical dump.
+    Example: choreo state packaging --hub hub-north --sku SKU-0001
+    """
+    from choreo.state_view import DocumentFilter, documents, summaries
+
+    bootstrap.load_service(service)  # an unknown name fails here, in one sentence
+    settings = _settings()
+    if show_hash:
+        rows = summaries(settings, service)
+        if as_json:
+            for r in rows:
+                typer.echo(json.dumps({"partition": r.partition, "documents": r.documents,
+                                       "checkpoint": r.checkpoint, "hash": r.state_hash}))
+            return
+        t = Table("partition", "documents", "checkpoint", "state hash", box=box.SIMPLE_HEAD)
+        for r in rows:
+            t.add_row(str(r.partition), str(r.documents), str(r.checkpoint), r.state_hash)
+        _console().print(t)
+        return
+    where = DocumentFilter(hub=hub, table=table_name, fields=(("sku", sku),) if sku else ())
+    docs = list(documents(settings, service, where))
+    if as_json:
+        for d in docs:
+            typer.echo(json.dumps({"partition": d.partition, "table": d.table, "key": d.key,
+                                   "value": d.value}, sort_keys=True))
+        return
+    t = Table("p", "table", "key", "value", box=box.SIMPLE_HEAD)
+    for d in docs:
+        t.add_row(str(d.partition), d.table, d.key, json.dumps(d.value, sort_keys=True))
+    _console().print(t)
+    typer.echo(f"{len(docs)} document(s)", err=True)
+
+
+# -- dlq ------------------------------------------------------------------------------------------
+
+
+@dlq_app.command("list")
+@one_sentence_errors
+def dlq_list(
+    service: str = typer.Argument(..., help="Service whose DLQ to list, e.g. orders."),
+    partition: int = typer.Option(None, "--partition", "-p", help="Only this DLQ partition."),
+    offset: int = typer.Option(None, "--offset", help="Only the dead letter at this offset."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per dead letter."),
+) -> None:
+    """List SERVICE's dead letters with their error headers and whether they were retried.
+
+    Example: choreo dlq list orders --json | jq '.headers["dlq.error.message"]'
+    """
+    from choreo.dlq import dead_letters
+    from choreo.replay import as_json as record_json
+    from choreo.replay import iso_millis
+    from choreo.topic_lookup import topic_partitions
+
+    svc = bootstrap.load_service(service)
+    settings = _settings()
+    topic_partitions(settings, [svc.dlq_topic])
+    letters = dead_letters(settings, svc.dlq_topic, bootstrap.build_codec(settings), partition, offset)
+    if as_json:
+        for d in letters:
+            typer.echo(json.dumps({**record_json(d.record, svc.dlq_topic), "retried": d.retried},
+                                  ensure_ascii=False))
+        return
+    t = Table("p", "offset", "time (UTC)", "type", "error", "message", "source", "retried",
+              box=box.SIMPLE_HEAD)
+    for d in letters:
+        t.add_row(
+            str(d.record.partition), str(d.record.offset), iso_millis(d.record.timestamp_ms),
+            d.record.event_type.rsplit(".", 1)[-1], d.error_class, d.error_message,
+            f"{d.header('dlq.source.topic')}[{d.header('dlq.source.partition')}]@"
+            f"{d.header('dlq.source.offset')}",
+            "yes" if d.retried else "no",
+        )
+    _console().print(t)
+    typer.echo(f"{len(letters)} dead letter(s), {sum(not d.retried for d in letters)} not retried", err=True)
+
+
+@dlq_app.command("retry")
+@one_sentence_errors
+def dlq_retry(
+    service: str = typer.Argument(..., help="Service whose dead letters to send back."),
+    partition: int = typer.Option(None, "--partition", "-p", help="Only this DLQ partition."),
+    offset: int = typer.Option(None, "--offset", help="Only the dead letter at this offset."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be sent."),
+) -> None:
+    """Send SERVICE's dead letters back to their source topic partition, each at most once.
+
+    Fix the cause first (a schema, a bug); a letter that fails again becomes a new dead letter.
+    Retried letters are recorded in <service>.dlq.retried in the same transaction as the resend.
+    Example: choreo dlq retry orders --partition 3 --offset 12
+    """
+    from choreo.dlq import retry
+    from choreo.topic_lookup import topic_partitions
+
+    svc = bootstrap.load_service(service)
+    settings = _settings()
+    topic_partitions(settings, [svc.dlq_topic])
+    report = retry(settings, svc.name, svc.dlq_topic, bootstrap.build_codec(settings),
+                   partition=partition, offset=offset, dry_run=dry_run)
+    verb = "would send" if dry_run else "sent"
+    for d in report.sent:
+        topic, p, o = d.source
+        typer.echo(f"{verb} {svc.dlq_topic}[{d.record.partition}]@{d.record.offset} "
+                   f"({d.record.event_type.rsplit('.', 1)[-1]}) back to {topic}[{p}] (was offset {o})")
+    for d in report.already_retried:
+        typer.echo(f"skipped {svc.dlq_topic}[{d.record.partition}]@{d.record.offset}: already retried")
+    typer.echo(f"{len(report.sent)} {verb}, {len(report.already_retried)} already retried")
+    if offset is not None and not report.sent and not report.already_retried:
+        fail(f"no dead letter at offset {offset} of {settings.topic(svc.dlq_topic)}")
+
+
+# -- reset ----------------------------------------------------------------------------------------
+
+
+@one_sentence_errors
+def reset(
+    service: str = typer.Argument(..., help="Service whose consumer group to move."),
+    to_datetime: str = typer.Option(
+        None, "--to-datetime", help="ISO time, UTC unless it has a zone: the first offset at or after it."
+    ),
+    to_earliest: bool = typer.Option(False, "--to-earliest", help="The start of every input partition."),
+    execute: bool = typer.Option(False, "--execute", help="Apply; without it nothing changes (dry run)."),
+) -> None:
+    """Move SERVICE's input offsets to a time or the earliest; only while no instance runs.
+
+    Prints per input partition what the service will process again. Local state is a fold of the
+    service's own topic, not of its inputs, so it is not reset: pair this with `choreo rebuild`.
+    Example: choreo reset packaging --to-datetime 2026-11-21T10:00 --execute
+    """
+    from choreo import clients
+    from choreo.offsets_reset import execute as apply_moves
+    from choreo.offsets_reset import plan, require_empty_group
+    from choreo.replay import parse_time
+    from choreo.topic_lookup import topic_partitions
+
+    svc = bootstrap.load_service(service)
+    if (to_datetime is None) == (not to_earliest):
+        fail("say where to move: --to-datetime T or --to-earliest (one of them)")
+    settings = _settings()
+    topic_partitions(settings, list(svc.inputs))
+    at = parse_time(to_datetime) if to_datetime else None
+    require_empty_group(clients.admin_client(settings), settings.group(svc.name))
+    moves = plan(settings, svc, to_time=at, to_earliest=to_earliest)
+    t = Table("topic", "p", "committed", "target", "end", "reprocess", "skip", box=box.SIMPLE_HEAD,
+              title=f"group {settings.group(svc.name)} -> {to_datetime or 'earliest'}", title_justify="left")
+    for m in moves:
+        t.add_row(m.topic, str(m.partition), "-" if m.committed is None else str(m.committed),
+                  str(m.target), str(m.high), str(m.reprocessed), str(m.skipped))
+    _console().print(t)
+    total = sum(m.reprocessed for m in moves)
+    typer.echo(f"{svc.name} will process {total} offset(s) again (transaction markers included)")
+    if not execute:
+        typer.echo("dry run: nothing changed; add --execute to apply, then `choreo rebuild "
+                   f"{svc.name}` before starting the workers")
+        return
+    apply_moves(settings, svc, moves)
+    typer.echo(f"moved {len(moves)} partition(s) of group {settings.group(svc.name)}")
