@@ -126,6 +126,7 @@ def retry(
         producer.begin_transaction()
         for letter in pending[start:start + _CHUNK]:
             _resend(producer, letter, settings.topic(dlq_logical), retry_log)
+        producer.flush(60)  # delivery errors surface here, before anything is committed
         before_commit()
         producer.commit_transaction(60)
     return report

@@ -14,11 +14,11 @@ from choreo.topics import create_topics, logical_topics
 from producers import seed
 from producers.edge import CommandSender
 from producers.saga_watch import SagaWatcher
-from tests.support.testbed import TestBed
+from tests.support.stack_slice import StackSlice
 from tests.support.topic_reader import ReadRecord, read_topic
 
 
-class SagaRun(TestBed):
+class SagaRun(StackSlice):
     """A test's own copy of the saga: prefixed topics, registered schemas, seeded hubs."""
 
     def __init__(self, bootstrap_servers: str, registry_url: str, prefix: str, tmp: Path) -> None:

@@ -13,14 +13,14 @@ from choreo.registration import register_all
 from choreo.schemas import load_event_schemas
 from choreo.topics import create_topics, logical_topics
 from tests.support import toy
-from tests.support.testbed import TestBed
+from tests.support.stack_slice import StackSlice
 from tests.support.topic_reader import ReadRecord, read_topic
 
 SERVICES = [toy.COUNTER, toy.DOUBLER]
 HUBS = [f"hub-{i}" for i in range(7)]
 
 
-class ToyPipeline(TestBed):
+class ToyPipeline(StackSlice):
     services_module = "tests.support.toy"
 
     def __init__(self, bootstrap: str, registry_url: str, prefix: str, tmp: Path) -> None:

@@ -10,7 +10,7 @@ from choreo.settings import Settings
 from tests.support.workers import REPO, WorkerProcess, child_env
 
 
-class TestBed:
+class StackSlice:
     """One test's slice of the stack: its own topic prefix, state folder and worker processes."""
 
     services_module = "consumers"

@@ -1,0 +1,130 @@
+"""Ceiling and one stateful stage three ways, on the same pre-filled OrderPlaced input.
+
+Per round: a fresh prefix, the same input bytes, then in rotating order the ceiling's
+transactional copy, the project's packaging worker and the Quix Streams app, one process each
+over all partitions; and a bare consume of the input. Rates come from the broker's append
+timestamps on each contender's output topic (first to last output), so start-up is not counted.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+from confluent_kafka.schema_registry import Schema
+
+from bench.config import FAIR, Sizes
+from bench.deploy import BenchContext, Deployment, deploy
+from bench.inputs import order_records, stock_records
+from bench.kafka_io import LOG_APPEND_TIME, Record, bare_consume, create_topics, end_offsets, produce, read_back, wait_committed
+from bench.processes import Child, start_module, start_worker, worker_env
+from bench.quix_env import quix_python
+from bench.report import Row, ratio_row
+from choreo import clients
+from choreo.codec import subject_for
+
+SECTION_CEILING = "1 ceiling"
+SECTION_STAGE = "3 one stage"
+QUIX_OUTPUT = "quix.packaging"
+CEILING_OUTPUT = "ceiling.copy"
+
+
+class StageRound:
+    """One round: its deployment, its input, and a way to time each contender on it."""
+
+    def __init__(self, ctx: BenchContext, index: int, values: list[Record] | None, sizes: Sizes) -> None:
+        self.ctx = ctx
+        self.dep = deploy(ctx.settings(f"stage{index}"), log_append=["packaging"])
+        create_topics(self.dep.settings, [self.dep.topic(QUIX_OUTPUT), self.dep.topic(CEILING_OUTPUT)],
+                      LOG_APPEND_TIME)
+        _register_quix_outputs(self.dep)
+        self.input = self.dep.topic("orders")
+        self.values = values or order_records(
+            self.dep.codec, self.input, sizes.stage_records, FAIR.partitions, seed=1
+        )
+        produce(self.dep.settings, self.input, self.values)
+        own = self.dep.topic("packaging")
+        produce(self.dep.settings, own,
+                stock_records(self.dep.codec, own, FAIR.partitions, FAIR.stock_per_shelf))
+        self.own_start = end_offsets(self.dep.settings, own)
+        self.ends = end_offsets(self.dep.settings, self.input)
+        self.timeout = 120 + sizes.stage_records / 200  # generous: a failure, not a slow run, trips it
+
+    def _time(self, child: Child, group: str, output: str, start: dict[int, int] | None = None) -> float:
+        try:
+            wait_committed(self.dep.settings, group, self.input, self.ends, self.timeout,
+                           child.alive, child.name)
+        except Exception as e:
+            raise RuntimeError(f"{e}\n--- {child.name} log ---\n{child.tail()}") from e
+        finally:
+            child.stop()
+        return read_back(self.dep.settings, output, start).rate()
+
+    def ceiling(self) -> float:
+        group = self.dep.settings.group("ceiling")
+        child = start_module("ceiling", sys.executable, "bench.ceiling",
+                             ["--input", self.input, "--output", self.dep.topic(CEILING_OUTPUT),
+                              "--group", group], self.ctx.log_dir, worker_env(self.dep.settings))
+        return self._time(child, group, self.dep.topic(CEILING_OUTPUT))
+
+    def project(self) -> float:
+        child = start_worker(self.dep.settings, "packaging", self.ctx.log_dir)
+        return self._time(child, self.dep.settings.group("packaging"), self.dep.topic("packaging"),
+                          self.own_start)
+
+    def quix(self) -> float:
+        group = self.dep.settings.group("quix-packaging")
+        s = self.dep.settings
+        child = start_module("quix", quix_python(), "bench.quix_stage", [
+            "--bootstrap", s.bootstrap_servers, "--registry", s.schema_registry_url,
+            "--input", self.input, "--output", self.dep.topic(QUIX_OUTPUT), "--group", group,
+            "--state-dir", str(self.ctx.work_dir / "quix-state" / s.topic_prefix),
+            "--stock", str(FAIR.stock_per_shelf), "--commit-interval-ms", str(FAIR.commit_interval_ms),
+            "--batch-size", str(FAIR.batch_size), "--linger-ms", str(FAIR.linger_ms), "--acks", FAIR.acks,
+        ], self.ctx.log_dir)
+        return self._time(child, group, self.dep.topic(QUIX_OUTPUT))
+
+    def bare(self) -> float:
+        return bare_consume(self.dep.settings, self.input)
+
+
+def _register_quix_outputs(dep: Deployment) -> None:
+    registry = clients.registry_client(dep.settings)
+    for name in ("PackagePrepared", "PackagingFailed"):
+        es = dep.codec.schemas[f"delivery.packaging.{name}"]
+        registry.register_schema(subject_for(dep.topic(QUIX_OUTPUT), es.name), Schema(es.text, "AVRO"))
+
+
+def run_stage(ctx: BenchContext, sizes: Sizes, say: Callable[[str], None]) -> tuple[list[Row], Deployment]:
+    """Rows for the ceiling (section 1) and the stage (section 3); the last round's deployment
+    (its packaging topic and state) is handed on to the rebuild measurement."""
+    copy = Row("ceiling.copy", SECTION_CEILING, "bare transactional copy loop", "records/s")
+    bare = Row("ceiling.consume", SECTION_CEILING, "bare consume loop", "records/s")
+    ours = Row("stage.project", SECTION_STAGE, "project: packaging worker (SQLite)", "records/s")
+    quix = Row("stage.quix", SECTION_STAGE, "Quix Streams (RocksDB, exactly-once)", "records/s")
+    ceiling = Row("stage.ceiling", SECTION_STAGE, "ceiling: transactional copy", "records/s")
+    values: list[Record] | None = None
+    last: StageRound | None = None
+    for i in range(sizes.runs):
+        rnd = StageRound(ctx, i, values, sizes)
+        values, last = rnd.values, rnd
+        contenders: list[tuple[str, Callable[[], float], list[Row]]] = [
+            ("ceiling copy", rnd.ceiling, [copy, ceiling]),
+            ("project", rnd.project, [ours]),
+            ("quix", rnd.quix, [quix]),
+        ]
+        shift = i % len(contenders)  # rotate so no contender always runs first on a cold box
+        for name, measure, rows in contenders[shift:] + contenders[:shift]:
+            rate = measure()
+            for row in rows:
+                row.runs.append(rate)
+            say(f"stage round {i + 1}/{sizes.runs}: {name} {rate:,.0f} records/s")
+        bare.runs.append(rnd.bare())
+        say(f"stage round {i + 1}/{sizes.runs}: bare consume {bare.runs[-1]:,.0f} records/s")
+    assert last is not None
+    rows = [
+        copy, bare, ours, quix, ceiling,
+        ratio_row("stage.project_over_quix", SECTION_STAGE, "ratio project / Quix", ours, quix),
+        ratio_row("stage.project_over_ceiling", SECTION_STAGE, "ratio project / ceiling", ours, ceiling),
+    ]
+    return rows, last.dep
