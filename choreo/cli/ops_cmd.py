@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
 
 import typer
@@ -26,9 +27,9 @@ def _settings() -> Settings:
 
 
 def _console() -> Console:
-    # Wide enough for the event column when piped (rich would assume 80 columns).
+    # Wide enough for the event column when piped (rich would assume 80 columns unless COLUMNS says).
     console = Console()
-    return console if console.is_terminal else Console(width=160)
+    return console if console.is_terminal or os.environ.get("COLUMNS") else Console(width=160)
 
 
 # -- replay ---------------------------------------------------------------------------------------

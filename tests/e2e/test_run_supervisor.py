@@ -1,0 +1,73 @@
+"""`choreo run`: all four services supervised, a dead one restarted, all stopped on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from producers import commands, seed
+from tests.support.saga_run import SagaRun
+from tests.support.workers import REPO, child_env, wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+def _children(pid: int) -> dict[str, int]:
+    """service -> pid of the `choreo worker` children of `pid`."""
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmd = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == pid and b"worker" in cmd:
+            out[cmd[cmd.index(b"worker") + 1].decode()] = int(entry.name)
+    return out
+
+
+def test_run_restarts_a_dead_worker_and_stops_all_on_sigterm(saga: SagaRun, tmp_path: Path) -> None:
+    log_path = tmp_path / "run.log"
+    with open(log_path, "w") as log:
+        run = subprocess.Popen(
+            [sys.executable, "-m", "choreo.cli.main", "run"],
+            env=child_env(saga.settings, "consumers"), stdout=log, stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
+    try:
+        wait_until(lambda: len(_children(run.pid)) == 4, 60, "four worker processes")
+        wait_until(lambda: log_path.read_text().count(" started: inputs=") == 4, 60, "four starts")
+        first = _children(run.pid)
+        os.kill(first["packaging"], signal.SIGKILL)
+        wait_until(
+            lambda: _children(run.pid).get("packaging") not in (None, first["packaging"]), 60,
+            "packaging restarted",
+        )
+        assert "packaging | " in log_path.read_text()
+        assert "exited with -9; restart #1" in log_path.read_text()
+        # The restarted service still does its job.
+        now = datetime.now(UTC)
+        saga.seed(now)
+        order = commands.place_order(
+            "hub-north", seed.stocked_skus("hub-north")[0], 1,
+            seed.deliverable_addresses("hub-north")[0], now,
+        )
+        saga.send([order])
+        assert saga.wait_for_ends([order.order_id])[order.order_id] == "completed"
+        children = _children(run.pid)
+        run.send_signal(signal.SIGTERM)
+        assert run.wait(90) == 0
+        for pid in children.values():
+            assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+    finally:
+        if run.poll() is None:
+            run.kill()
