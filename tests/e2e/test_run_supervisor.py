@@ -35,6 +35,14 @@ def _children(pid: int) -> dict[str, int]:
     return out
 
 
+def _running(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "zombie" not in status.lower()
+
+
 def test_run_restarts_a_dead_worker_and_stops_all_on_sigterm(saga: SagaRun, tmp_path: Path) -> None:
     log_path = tmp_path / "run.log"
     with open(log_path, "w") as log:
@@ -66,8 +74,8 @@ def test_run_restarts_a_dead_worker_and_stops_all_on_sigterm(saga: SagaRun, tmp_
         children = _children(run.pid)
         run.send_signal(signal.SIGTERM)
         assert run.wait(90) == 0
-        for pid in children.values():
-            assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+        for service, pid in children.items():
+            assert not _running(pid), f"{service} worker {pid} outlived the supervisor"
     finally:
         if run.poll() is None:
             run.kill()
