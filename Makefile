@@ -26,16 +26,12 @@ jars: venv
 test: venv jars
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
+# The whole saga on the local stack: topics, schemas, seed, the four services, a few hundred
+# orders shown live, then outcomes, the audit and what to try next. The stack stays up.
 demo: venv jars
 	$(CHOREO) stack up
-	$(CHOREO) stack smoke
-	@echo ""
-	@echo "The stack is running (it stays up). Try next:"
-	@echo "  $(CHOREO) stack status"
-	@echo "  $(CHOREO) kafka topics --list"
-	@echo "  $(CHOREO) kafka console-consumer --topic choreo.smoke --from-beginning --max-messages 3"
-	@echo "  $(CHOREO) stack logs registry -n 20"
-	@echo "Stop it with: make down   (or $(CHOREO) stack down)"
+	$(CHOREO) demo $(DEMO_ARGS)
+	@echo "The stack is still running: try the commands above, then 'make down'."
 
 up: venv jars
 	$(CHOREO) stack up

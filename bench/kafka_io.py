@@ -172,7 +172,8 @@ def bare_consume(settings: Settings, topic: str) -> float:
     count, began, last = 0, 0.0, 0.0
     try:
         while pending:
-            for msg in consumer.consume(1000, 1.0):
+            # A short timeout: the last, partial batch returns only when it expires.
+            for msg in consumer.consume(1000, 0.02):
                 err = msg.error()
                 if err is not None:
                     if err.code() == KafkaError._PARTITION_EOF:

@@ -25,13 +25,18 @@ def known_topics() -> list[str]:
 
 def topic_partitions(settings: Settings, logical: Iterable[str]) -> dict[str, int]:
     """Physical name -> partition count for each logical topic; one sentence if one is missing."""
+    # A reader rather than an admin client: it can be told not to log every refused connection,
+    # so an operator sees the one sentence below instead of a screen of librdkafka lines.
+    probe = clients.reader_consumer(settings, log_level=0)
     try:
-        meta = clients.admin_client(settings).list_topics(timeout=_METADATA_TIMEOUT_S).topics
+        meta = probe.list_topics(timeout=_METADATA_TIMEOUT_S).topics
     except KafkaException as e:
         raise StackUnreachableError(
             f"cannot reach Kafka at {settings.bootstrap_servers} ({e.args[0].str()}): "
             "is the stack running? try `choreo stack status`"
         ) from e
+    finally:
+        probe.close()
     out: dict[str, int] = {}
     for name in logical:
         physical = settings.topic(name)

@@ -15,9 +15,10 @@ from rich.console import Console
 from rich.table import Table
 
 from choreo import bootstrap
+from choreo.cli.context import cli_settings
 from choreo.cli.errors import fail, one_sentence_errors
 from choreo.log_reader import read_log
-from choreo.settings import Settings, load_settings
+from choreo.settings import Settings
 from consumers.audit import audit, summarise_outcomes
 from consumers.reference import hubs
 from producers import commands, seed
@@ -32,7 +33,7 @@ console = Console()
 
 
 def _sender() -> tuple[Settings, CommandSender]:
-    settings = load_settings()
+    settings = cli_settings()
     return settings, CommandSender(settings, bootstrap.build_codec(settings))
 
 
@@ -211,7 +212,7 @@ def audit_cmd(
 
     Example: choreo audit --allow-in-flight
     """
-    settings = load_settings()
+    settings = cli_settings()
     events = saga_events(settings)
     table, report = audit_table(events, allow_in_flight)
     console.print(table)
@@ -234,7 +235,7 @@ def demo(
     """
     from producers.demo import run_demo
 
-    if not run_demo(load_settings(), orders, rate, log_file, console):
+    if not run_demo(cli_settings(), orders, rate, log_file, console):
         raise typer.Exit(1)
 
 

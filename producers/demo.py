@@ -109,7 +109,7 @@ def run_demo(
         sup_thread.join(90)
         log_file.close()
 
-    console.print(f"{finished} of {len(ours)} sagas ended in {elapsed:.1f}s "
+    console.print(f"\n{finished} of {len(ours)} sagas ended in {elapsed:.1f}s "
                   f"({finished / elapsed:.0f} sagas/s at an offered {rate:.0f} orders/s)")
     events = saga_events(settings)
     console.print(outcome_table([e for e in events if getattr(e, "order_id", None) in ours]))
@@ -138,7 +138,7 @@ def _try_next(console: Console, settings: Settings, events: list[object], ours: 
     if failed is not None:
         lines.append(
             f"{c} trace {failed.order_id}   "
-            f"# a {failed.reason} saga and its compensation"
+            f"# a saga that failed ({failed.reason}) and its compensation"
         )
     lines += [
         f"{c} replay orders --type OrderFailed --json | head",

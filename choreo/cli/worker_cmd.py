@@ -9,8 +9,8 @@ from pathlib import Path
 import typer
 
 from choreo import bootstrap, clients
+from choreo.cli.context import cli_settings
 from choreo.cli.errors import fail, one_sentence_errors
-from choreo.settings import load_settings
 
 log = logging.getLogger("choreo.cli")
 
@@ -39,7 +39,7 @@ def worker(
     from choreo.worker import Worker, run_worker_safely
 
     configure_logging(service, log_level)
-    settings = load_settings()
+    settings = cli_settings()
     if metrics_port is not None:
         settings = settings.with_overrides(metrics_port=metrics_port)
     svc = bootstrap.load_service(service)
@@ -64,7 +64,7 @@ def rebuild(
     """
     from choreo.rebuild import rebuild as run_rebuild
 
-    settings = load_settings()
+    settings = cli_settings()
     svc = bootstrap.load_service(service)
     codec = bootstrap.build_codec(settings)
     results = run_rebuild(settings, svc, codec, partition or None, verify=verify)
@@ -94,7 +94,7 @@ def topics_create(
     """
     from choreo.topics import create_topics, logical_topics
 
-    settings = load_settings()
+    settings = cli_settings()
     if partitions:
         settings = settings.with_overrides(partitions=partitions)
     names = logical_topics(bootstrap.load_all_services())
@@ -114,7 +114,7 @@ def schemas_register() -> None:
     from choreo.registration import register_all
     from choreo.schemas import load_event_schemas
 
-    settings = load_settings()
+    settings = cli_settings()
     services = bootstrap.load_all_services()
     schemas = load_event_schemas(bootstrap.event_classes(services), *bootstrap.schema_roots())
     for r in register_all(clients.registry_client(settings), settings, services, schemas):

@@ -1,0 +1,102 @@
+"""The whole saga: ended sagas/s at saturation, then end-to-end latency under open-loop load.
+
+All four services run as one `choreo worker` each. Per round: dump `saga_orders` orders at once
+and time them from the first PlaceOrder to the last saga end (saturation); then send at 25, 50
+and 75% of that rate for `latency_seconds` each and take p50/p99/p99.9 of end - placed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from bench.config import FAIR, LOAD_SHARES, Sizes
+from bench.deploy import BenchContext, Deployment, deploy
+from bench.kafka_io import end_offsets, wait_committed
+from bench.open_loop import EndWatcher, send_orders
+from bench.processes import Child, start_worker
+from bench.report import Row
+from choreo import bootstrap
+from producers import seed
+from producers.edge import CommandSender
+from producers.load_plan import plan_orders
+
+SECTION = "4 whole saga"
+PERCENTILES = (("p50", 50.0), ("p99", 99.0), ("p99.9", 99.9))
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * pct // 100))
+    return ordered[int(rank) - 1]
+
+
+class SagaBench:
+    """One deployment of the saga with its four workers running, seeded with ample stock."""
+
+    def __init__(self, ctx: BenchContext) -> None:
+        self.dep: Deployment = deploy(ctx.settings("saga"))
+        s = self.dep.settings
+        sender = CommandSender(s, self.dep.codec)
+        now = datetime.now(UTC)
+        sender.send_all(seed.stock_commands(now, FAIR.stock_per_shelf))
+        sender.send_all(seed.fleet_commands(now))
+        self.workers: list[Child] = [start_worker(s, name, ctx.log_dir) for name in bootstrap.service_names()]
+        for service, topic in (("packaging", "packaging.commands"), ("drones", "drones.commands")):
+            wait_committed(s, s.group(service), s.topic(topic), end_offsets(s, s.topic(topic)), 120,
+                           self.alive, f"{service} worker (seeding)")
+        self.watcher = EndWatcher(s)
+        self._batch = 0
+
+    def alive(self) -> bool:
+        return all(w.alive() for w in self.workers)
+
+    def run(self, n: int, rate: float | None) -> tuple[dict[str, int], dict[str, tuple[str, int]]]:
+        self._batch += 1
+        orders = [p.command for p in plan_orders(n, 0.0, 0.0, seed=self._batch, at=datetime.now(UTC))]
+        placed = send_orders(self.dep.settings, self.dep.codec, orders, rate)
+        timeout = 120 + n / 20
+        try:
+            ended = self.watcher.wait_for(placed, timeout)
+        except Exception as e:
+            logs = "\n".join(f"--- {w.name} ---\n{w.tail(10)}" for w in self.workers)
+            raise RuntimeError(f"{e}\n{logs}") from e
+        return placed, ended
+
+    def close(self) -> None:
+        self.watcher.close()
+        for w in self.workers:
+            w.stop()
+
+
+def run_saga(ctx: BenchContext, sizes: Sizes, say: Callable[[str], None]) -> tuple[list[Row], dict[str, int]]:
+    """Rows for section 4, and how the saturation sagas ended (completed, compensated...)."""
+    saturation = Row("saga.saturation", SECTION, "ended sagas/s at saturation (4 workers)", "sagas/s")
+    latency = {
+        (share, name): Row(f"saga.latency.{int(share * 100)}.{name}", SECTION,
+                           f"end-to-end latency {name} at {int(share * 100)}% load", "ms")
+        for share in LOAD_SHARES for name, _ in PERCENTILES
+    }
+    outcomes: Counter[str] = Counter()
+    bench = SagaBench(ctx)
+    try:
+        for r in range(sizes.runs):
+            placed, ended = bench.run(sizes.saga_orders, None)
+            span_ms = max(ms for _, ms in ended.values()) - min(placed.values())
+            rate = len(ended) / max(span_ms, 1) * 1000
+            saturation.runs.append(rate)
+            outcomes.update(name for name, _ in ended.values())
+            say(f"saga round {r + 1}/{sizes.runs}: saturation {rate:,.1f} sagas/s")
+            for share in LOAD_SHARES:
+                n = max(20, round(rate * share * sizes.latency_seconds))
+                placed, ended = bench.run(n, rate * share)
+                waits = [float(ended[o][1] - placed[o]) for o in placed]
+                for name, pct in PERCENTILES:
+                    latency[(share, name)].runs.append(percentile(waits, pct))
+                say(f"saga round {r + 1}/{sizes.runs}: {share:.0%} load ({rate * share:,.1f}/s, {n} orders) "
+                    f"p50 {percentile(waits, 50):.0f} ms p99 {percentile(waits, 99):.0f} ms")
+    finally:
+        bench.close()
+    return [saturation, *latency.values()], dict(outcomes)
