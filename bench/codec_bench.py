@@ -33,5 +33,6 @@ def run_codec(ctx: BenchContext, sizes: Sizes, say: Callable[[str], None]) -> li
         for v in values:
             dep.codec.decode(v)
         decode.runs.append(len(values) / (time.perf_counter() - began))
-        say(f"codec run {i + 1}/{sizes.runs}: encode {encode.runs[-1]:,.0f}/s decode {decode.runs[-1]:,.0f}/s")
+        say(f"codec run {i + 1}/{sizes.runs}: encode {encode.runs[-1]:,.0f}/s "
+            f"decode {decode.runs[-1]:,.0f}/s")
     return [encode, decode]

@@ -46,7 +46,7 @@ QUICK = Sizes(
     codec_events=2_000,
     saga_orders=150,
     latency_seconds=2.0,
-    recovery_backlog=3_000,
+    recovery_backlog=10_000,
     memory_keys=(1_000, 2_000, 4_000),
     memory_inputs=200,
 )

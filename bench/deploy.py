@@ -7,6 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.config import bench_settings
+from bench.kafka_io import LOG_APPEND_TIME, create_topics
+from bench.stack import Endpoints
 from choreo import bootstrap, clients
 from choreo.codec import Codec
 from choreo.contract import Service
@@ -14,10 +17,6 @@ from choreo.registration import register_all
 from choreo.schemas import load_event_schemas
 from choreo.settings import Settings
 from choreo.topics import logical_topics
-
-from bench.config import bench_settings
-from bench.kafka_io import LOG_APPEND_TIME, create_topics
-from bench.stack import Endpoints
 
 
 @dataclass

@@ -11,14 +11,13 @@ import random
 import uuid
 from datetime import UTC, datetime
 
+from bench.kafka_io import Record
 from choreo.codec import Codec
 from consumers.orders.events import OrderPlaced
 from consumers.packaging.events import StockAdded
 from consumers.reference import hubs
 from producers.commands import edge_time
 from producers.seed import deliverable_addresses, stocked_skus
-
-from bench.kafka_io import Record
 
 
 def _uuid(rng: random.Random) -> str:

@@ -28,7 +28,9 @@ def _stamp(stamps: dict[str, int], order_id: str, err: KafkaError | None, msg: M
         stamps[order_id] = msg.timestamp()[1]
 
 
-def send_orders(settings: Settings, codec: Codec, orders: list[PlaceOrder], rate: float | None) -> dict[str, int]:
+def send_orders(
+    settings: Settings, codec: Codec, orders: list[PlaceOrder], rate: float | None
+) -> dict[str, int]:
     """Send `orders` at `rate` per second (None: as fast as possible); order id -> record ms."""
     topic = settings.topic("orders.commands")
     encoded = [(o.order_id, o.hub.encode(), codec.encode(topic, o)) for o in orders]  # not on the clock

@@ -18,15 +18,16 @@ def quix_python() -> Path:
     if not _has_quix(python):
         print(f"creating {VENV} with quixstreams=={QUIX_VERSION} (once)", flush=True)
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", f"quixstreams=={QUIX_VERSION}"], check=True)
+        pip = [str(python), "-m", "pip", "install", "-q", f"quixstreams=={QUIX_VERSION}"]
+        subprocess.run(pip, check=True)
     return python
 
 
 def _has_quix(python: Path) -> bool:
     if not python.exists():
         return False
-    probe = subprocess.run([str(python), "-c", f"import quixstreams; assert quixstreams.__version__ == '{QUIX_VERSION}'"],
-                           capture_output=True)
+    check = f"import quixstreams; assert quixstreams.__version__ == {QUIX_VERSION!r}"
+    probe = subprocess.run([str(python), "-c", check], capture_output=True)
     return probe.returncode == 0
 
 

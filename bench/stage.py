@@ -16,7 +16,16 @@ from confluent_kafka.schema_registry import Schema
 from bench.config import FAIR, Sizes
 from bench.deploy import BenchContext, Deployment, deploy
 from bench.inputs import order_records, stock_records
-from bench.kafka_io import LOG_APPEND_TIME, Record, bare_consume, create_topics, end_offsets, produce, read_back, wait_committed
+from bench.kafka_io import (
+    LOG_APPEND_TIME,
+    Record,
+    bare_consume,
+    create_topics,
+    end_offsets,
+    produce,
+    read_back,
+    wait_committed,
+)
 from bench.processes import Child, start_module, start_worker, worker_env
 from bench.quix_env import quix_python
 from bench.report import Row, ratio_row

@@ -69,7 +69,7 @@ def _print_table(records: Iterable[LogRecord], chunk: int) -> int:
                 table.add_row(*r)
             console.print(table)
             rows = []
-    if rows or n == 0:
+    if rows:
         table = _record_table(first=n == len(rows))
         for r in rows:
             table.add_row(*r)

@@ -147,6 +147,9 @@ def up(
 ) -> UpResult:
     """Start whatever part of the stack is not running, then wait until all of it answers."""
     begin = time.monotonic()
+    # Prerequisites first: a missing Java is the one sentence a new user must see.
+    java_kafka = find_java(KAFKA_MIN_JAVA, "Kafka")
+    java_registry = find_java(REGISTRY_MIN_JAVA, "the schema registry (Apicurio Registry 3)")
     existing = stack_info.load(layout)
     running = running_components(layout, existing)
     if running and existing is not None:
@@ -163,8 +166,6 @@ def up(
     else:
         info = _plan(layout, existing, brokers, kafka_port, registry_port)
     fetched = ensure_jars(layout)
-    java_kafka = find_java(KAFKA_MIN_JAVA, "Kafka")
-    java_registry = find_java(REGISTRY_MIN_JAVA, "the schema registry (Apicurio Registry 3)")
     info = StackInfo(
         **{
             **info.__dict__,

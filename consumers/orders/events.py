@@ -3,138 +3,92 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import ClassVar
+
+from consumers.envelope import SagaRecord
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class PlaceOrder:
+class PlaceOrder(SagaRecord):
     """Command: place an order for `quantity` items of `sku`, delivered by drone from `hub` to `address`."""
 
     SCHEMA: ClassVar[str] = "delivery.orders.PlaceOrder"
 
-    event_id: str
-    order_id: str
-    hub: str
-    occurred_at: datetime
-    causation_id: str | None
     sku: str
     quantity: int
     address: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class CancelOrder:
+class CancelOrder(SagaRecord):
     """Command: cancel an order."""
 
     SCHEMA: ClassVar[str] = "delivery.orders.CancelOrder"
 
-    event_id: str
-    order_id: str
-    hub: str
-    occurred_at: datetime
-    causation_id: str | None
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class OrderPlaced:
+class OrderPlaced(SagaRecord):
     """An order passed validation and its saga started."""
 
     SCHEMA: ClassVar[str] = "delivery.orders.OrderPlaced"
 
-    event_id: str
-    order_id: str
-    hub: str
-    occurred_at: datetime
-    causation_id: str | None
     sku: str
     quantity: int
     address: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class OrderRejected:
+class OrderRejected(SagaRecord):
     """A PlaceOrder failed validation; no saga was started."""
 
     SCHEMA: ClassVar[str] = "delivery.orders.OrderRejected"
 
-    event_id: str
-    order_id: str
-    hub: str
-    occurred_at: datetime
-    causation_id: str | None
     reason: str
     detail: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class OrderCancellationRequested:
+class OrderCancellationRequested(SagaRecord):
     """A CancelOrder was accepted and passed on to delivery, which decides if it is in time."""
 
     SCHEMA: ClassVar[str] = "delivery.orders.OrderCancellationRequested"
 
-    event_id: str
-    order_id: str
-    hub: str
-    occurred_at: datetime
-    causation_id: str | None
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class OrderCancellationRejected:
+class OrderCancellationRejected(SagaRecord):
     """A CancelOrder could not be accepted."""
 
     SCHEMA: ClassVar[str] = "delivery.orders.OrderCancellationRejected"
 
-    event_id: str
-    order_id: str
-    hub: str
-    occurred_at: datetime
-    causation_id: str | None
     reason: str
     detail: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class OrderCompleted:
+class OrderCompleted(SagaRecord):
     """The saga's happy end: the package was delivered."""
 
     SCHEMA: ClassVar[str] = "delivery.orders.OrderCompleted"
 
-    event_id: str
-    order_id: str
-    hub: str
-    occurred_at: datetime
-    causation_id: str | None
     package_id: str
     drone_id: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class OrderFailed:
+class OrderFailed(SagaRecord):
     """The saga's unhappy end; OrderCompensated follows once everything it took is released."""
 
     SCHEMA: ClassVar[str] = "delivery.orders.OrderFailed"
 
-    event_id: str
-    order_id: str
-    hub: str
-    occurred_at: datetime
-    causation_id: str | None
     reason: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class OrderCompensated:
+class OrderCompensated(SagaRecord):
     """Every resource the failed saga took (stock, drone) has been released."""
 
     SCHEMA: ClassVar[str] = "delivery.orders.OrderCompensated"
 
-    event_id: str
-    order_id: str
-    hub: str
-    occurred_at: datetime
-    causation_id: str | None
     reason: str
 
 

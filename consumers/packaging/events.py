@@ -3,48 +3,37 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import ClassVar
+
+from consumers.envelope import HubRecord, SagaRecord
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class AddStock:
+class AddStock(HubRecord):
     """Command: put `quantity` items of `sku` on the shelves of `hub`."""
 
     SCHEMA: ClassVar[str] = "delivery.packaging.AddStock"
 
-    event_id: str
-    hub: str
-    occurred_at: datetime
-    causation_id: str | None
     sku: str
     quantity: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class StockAdded:
+class StockAdded(HubRecord):
     """Items were put on the shelves of a hub."""
 
     SCHEMA: ClassVar[str] = "delivery.packaging.StockAdded"
 
-    event_id: str
-    hub: str
-    occurred_at: datetime
-    causation_id: str | None
     sku: str
     quantity: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class StockAddRejected:
+class StockAddRejected(HubRecord):
     """An AddStock command failed validation; stock is unchanged."""
 
     SCHEMA: ClassVar[str] = "delivery.packaging.StockAddRejected"
 
-    event_id: str
-    hub: str
-    occurred_at: datetime
-    causation_id: str | None
     sku: str
     quantity: int
     reason: str
@@ -52,16 +41,11 @@ class StockAddRejected:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class PackagePrepared:
+class PackagePrepared(SagaRecord):
     """Items were reserved from the shelf and packed for the order."""
 
     SCHEMA: ClassVar[str] = "delivery.packaging.PackagePrepared"
 
-    event_id: str
-    order_id: str
-    hub: str
-    occurred_at: datetime
-    causation_id: str | None
     package_id: str
     sku: str
     quantity: int
@@ -69,16 +53,11 @@ class PackagePrepared:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class PackagingFailed:
+class PackagingFailed(SagaRecord):
     """The order could not be packed; nothing was reserved."""
 
     SCHEMA: ClassVar[str] = "delivery.packaging.PackagingFailed"
 
-    event_id: str
-    order_id: str
-    hub: str
-    occurred_at: datetime
-    causation_id: str | None
     sku: str
     quantity: int
     available: int
@@ -86,16 +65,11 @@ class PackagingFailed:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class StockReleased:
+class StockReleased(SagaRecord):
     """Compensation: the reserved items of a failed saga went back on the shelf."""
 
     SCHEMA: ClassVar[str] = "delivery.packaging.StockReleased"
 
-    event_id: str
-    order_id: str
-    hub: str
-    occurred_at: datetime
-    causation_id: str | None
     package_id: str
     sku: str
     quantity: int
@@ -103,16 +77,11 @@ class StockReleased:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class StockShipped:
+class StockShipped(SagaRecord):
     """The reserved items of a delivered order left the stock for good."""
 
     SCHEMA: ClassVar[str] = "delivery.packaging.StockShipped"
 
-    event_id: str
-    order_id: str
-    hub: str
-    occurred_at: datetime
-    causation_id: str | None
     package_id: str
     sku: str
     quantity: int

@@ -1,0 +1,112 @@
+"""`python -m bench [--quick]`: run every measurement, print one table, write it to results/.
+
+`make bench` runs the full sizes; `make bench QUICK=1` the same code on tiny inputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.codec_bench import run_codec
+from bench.config import BENCH_DIR, FAIR, FULL, LOAD_SHARES, QUICK, Sizes
+from bench.deploy import BenchContext
+from bench.machine import machine, versions
+from bench.memory import run_memory
+from bench.quix_env import quix_python, quix_versions
+from bench.rebuild_bench import run_rebuild
+from bench.recovery import run_recovery
+from bench.report import Row, markdown_table
+from bench.saga import run_saga
+from bench.stack import Endpoints, provide_endpoints
+from bench.stage import run_stage
+
+
+def say(line: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {line}", flush=True)
+
+
+def measure(ctx: BenchContext, sizes: Sizes) -> tuple[list[Row], dict[str, Any]]:
+    stage_rows, last_stage = run_stage(ctx, sizes, say)
+    codec_rows = run_codec(ctx, sizes, say)
+    saga_rows, outcomes = run_saga(ctx, sizes, say)
+    rebuild_rows = run_rebuild(last_stage, sizes, say)
+    recovery_rows = run_recovery(ctx, sizes, say)
+    memory_rows = run_memory(ctx, sizes, say)
+    ceiling, stage = stage_rows[:2], stage_rows[2:]
+    rows = [*ceiling, *codec_rows, *stage, *saga_rows, *rebuild_rows, *recovery_rows, *memory_rows]
+    return rows, {"saturation saga ends": outcomes}
+
+
+def settings_lines(sizes: Sizes, endpoints: Endpoints) -> dict[str, Any]:
+    return {
+        "sizes": asdict(sizes),
+        "shared by every contender": FAIR.as_dict(),
+        "load shares": list(LOAD_SHARES),
+        "stack": {"source": endpoints.source, "bootstrap": endpoints.bootstrap_servers},
+        "contenders": "one process each over all partitions; rates from broker append timestamps "
+                      "of each output topic; Quix commit_interval = commit interval, "
+                      "commit_every = batch size, its default changelog topics on",
+    }
+
+
+def write_results(out_dir: Path, stamp: str, table: str, report: dict[str, Any]) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md, js = out_dir / f"{stamp}.md", out_dir / f"{stamp}.json"
+    js.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    sections = [f"# Benchmark {stamp} ({report['sizes']})", "", table, ""]
+    for title in ("notes", "settings", "versions", "machine"):
+        body = json.dumps(report[title], indent=2, default=str)
+        sections += [f"## {title}", "", "```json", body, "```", ""]
+    md.write_text("\n".join(sections))
+    return md, js
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="tiny inputs: proves the harness runs")
+    parser.add_argument("--out", type=Path, default=BENCH_DIR / "results", help="where to write results")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch folder (logs, state)")
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    began = time.monotonic()
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + ("-quick" if args.quick else "")
+    quix = quix_python()
+    work = Path(tempfile.mkdtemp(prefix="choreo-bench-"))
+    try:
+        with provide_endpoints() as endpoints:
+            say(f"stack: {endpoints.source} ({endpoints.bootstrap_servers}); sizes: {sizes.name}")
+            before = machine()
+            rows, notes = measure(BenchContext(endpoints, work), sizes)
+            report = {
+                "stamp": stamp, "sizes": sizes.name, "seconds": round(time.monotonic() - began, 1),
+                "rows": [r.as_dict() for r in rows], "notes": notes,
+                "settings": settings_lines(sizes, endpoints),
+                "versions": versions(endpoints, quix_versions(quix)),
+                "machine": {**before, "load_average_after": machine()["load_average"]},
+            }
+    finally:
+        if args.keep:
+            say(f"scratch folder kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    table = markdown_table(rows)
+    md, js = write_results(args.out, stamp, table, report)
+    print()
+    print(table)
+    print()
+    print(json.dumps({k: report[k] for k in ("settings", "versions")}, indent=2, default=str))
+    say(f"done in {report['seconds']:.0f}s; written {md} and {js}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

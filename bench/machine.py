@@ -1,0 +1,67 @@
+"""What the figures were measured on: machine, versions, and the stack's components."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import confluent_kafka
+import httpx
+
+from bench.config import REPO
+from bench.stack import Endpoints
+
+
+def machine() -> dict[str, Any]:
+    cpu = next((line.split(":", 1)[1].strip() for line in _read("/proc/cpuinfo").splitlines()
+                if line.startswith("model name")), platform.processor() or "unknown")
+    mem_kib = next((int(line.split()[1]) for line in _read("/proc/meminfo").splitlines()
+                    if line.startswith("MemTotal:")), 0)
+    return {
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cpus": os.cpu_count(),
+        "memory_gib": round(mem_kib / 1024 / 1024, 1),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def versions(endpoints: Endpoints, extra: dict[str, str]) -> dict[str, str]:
+    return {
+        "choreo": metadata.version("choreo"),
+        "git commit": _git_commit(),
+        "python": platform.python_version(),
+        "confluent-kafka": confluent_kafka.version()[0],
+        "librdkafka": confluent_kafka.libversion()[0],
+        "fastavro": metadata.version("fastavro"),
+        "kafka": endpoints.kafka_version,
+        "schema registry": _registry_version(endpoints) or endpoints.registry_version,
+        **extra,
+    }
+
+
+def _registry_version(endpoints: Endpoints) -> str | None:
+    root = endpoints.schema_registry_url.split("/apis/", 1)[0]
+    try:
+        info = httpx.get(f"{root}/apis/registry/v3/system/info", timeout=5).json()
+    except (httpx.HTTPError, ValueError):
+        return None
+    return f"{info.get('name', 'registry')} {info.get('version', '')}".strip()
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                             text=True, timeout=10)
+    except OSError:
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+def _read(path: str) -> str:
+    p = Path(path)
+    return p.read_text(errors="replace") if p.exists() else ""
