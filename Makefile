@@ -6,7 +6,7 @@ VENV   := .venv
 STAMP  := $(VENV)/.installed
 CHOREO := $(VENV)/bin/choreo
 
-.PHONY: venv jars test demo up down
+.PHONY: venv jars test demo up down bench
 
 venv: $(STAMP)
 
@@ -38,3 +38,10 @@ up: venv jars
 
 down: venv
 	$(CHOREO) stack down
+
+# Every benchmark on one stack (KAFKA_BOOTSTRAP_SERVERS + SCHEMA_REGISTRY_URL, else the running
+# local stack, else one of its own, stopped at the end); one table, also in bench/results/.
+# QUICK=1: the same code on tiny inputs, in about two minutes. Quix Streams gets its own venv
+# in bench/.quix-venv on the first run.
+bench: venv jars
+	$(VENV)/bin/python -m bench $(if $(QUICK),--quick)

@@ -45,8 +45,9 @@ def copy_loop(input_topic: str, output_topic: str, group: str) -> None:
                     if err.code() == KafkaError._PARTITION_EOF:
                         continue
                     raise KafkaException(err)
-                producer.produce(output_topic, msg.value(), msg.key(), partition=msg.partition())
-                positions[msg.partition()] = msg.offset() + 1
+                p, offset = msg.partition() or 0, msg.offset() or 0
+                producer.produce(output_topic, msg.value(), msg.key(), partition=p)
+                positions[p] = offset + 1
             producer.send_offsets_to_transaction(
                 [TopicPartition(input_topic, p, o) for p, o in positions.items()],
                 consumer.consumer_group_metadata(), 30,

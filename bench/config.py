@@ -30,23 +30,24 @@ class Sizes:
 FULL = Sizes(
     name="full",
     runs=3,
-    stage_records=200_000,
+    stage_records=100_000,
     codec_events=50_000,
-    saga_orders=5_000,
-    latency_seconds=20.0,
+    saga_orders=3_000,
+    latency_seconds=15.0,
     recovery_backlog=50_000,
     memory_keys=(10_000, 100_000, 1_000_000),
     memory_inputs=5_000,
 )
 
+# One run per figure: the quick run proves the harness works, it measures nothing.
 QUICK = Sizes(
     name="quick",
-    runs=3,
+    runs=1,
     stage_records=2_000,
     codec_events=2_000,
     saga_orders=150,
     latency_seconds=2.0,
-    recovery_backlog=10_000,
+    recovery_backlog=4_000,
     memory_keys=(1_000, 2_000, 4_000),
     memory_inputs=200,
 )

@@ -11,7 +11,7 @@ import random
 import uuid
 from datetime import UTC, datetime
 
-from bench.kafka_io import Record
+from bench.kafka_io import Headers, Record
 from choreo.codec import Codec
 from consumers.orders.events import OrderPlaced
 from consumers.packaging.events import StockAdded
@@ -45,7 +45,8 @@ def order_records(codec: Codec, topic: str, n: int, partitions: int, seed: int) 
     out: list[Record] = []
     for i in range(n):
         event = order_placed(rng, at)
-        headers = [("event_type", OrderPlaced.SCHEMA.encode()), ("order_id", event.order_id.encode())]
+        headers: Headers = [("event_type", OrderPlaced.SCHEMA.encode()),
+                            ("order_id", event.order_id.encode())]
         out.append((i % partitions, event.hub.encode(), codec.encode(topic, event), headers))
     return out
 

@@ -13,7 +13,8 @@ from choreo import clients
 from choreo.settings import Settings
 
 # A record to produce: (partition or None for the key's partition, key, value, headers).
-Record = tuple[int | None, bytes, bytes, list[tuple[str, bytes]]]
+Headers = list[tuple[str, str | bytes | None]]
+Record = tuple[int | None, bytes, bytes, Headers]
 
 # Output topics are stamped by the broker when a batch is appended, so every contender's rate is
 # measured the same way and no contender pays for reading a clock per record.

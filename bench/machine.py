@@ -35,7 +35,7 @@ def versions(endpoints: Endpoints, extra: dict[str, str]) -> dict[str, str]:
         "choreo": metadata.version("choreo"),
         "git commit": _git_commit(),
         "python": platform.python_version(),
-        "confluent-kafka": confluent_kafka.version()[0],
+        "confluent-kafka": metadata.version("confluent-kafka"),
         "librdkafka": confluent_kafka.libversion()[0],
         "fastavro": metadata.version("fastavro"),
         "kafka": endpoints.kafka_version,

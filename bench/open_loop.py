@@ -11,15 +11,18 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, Message, TopicPartition
 
-from bench.kafka_io import BenchError
+from bench.kafka_io import BenchError, Headers
 from choreo import clients
 from choreo.codec import Codec
 from choreo.settings import Settings
 from consumers.orders.events import OrderCompensated, OrderCompleted, OrderRejected, PlaceOrder
 
+# A tail that sees a commit within milliseconds, not after the default 500 ms fetch wait.
+TAIL_CONFIG: dict[str, Any] = {"enable.partition.eof": False, "fetch.wait.max.ms": 10}
 END_TYPES = {c.SCHEMA.encode(): c.__name__ for c in (OrderCompleted, OrderCompensated, OrderRejected)}
 
 
@@ -42,7 +45,7 @@ def send_orders(
             wait = began + i / rate - time.perf_counter()
             if wait > 0:
                 time.sleep(wait)  # the schedule, not synchronisation
-        headers = [("event_type", PlaceOrder.SCHEMA.encode()), ("order_id", order_id.encode())]
+        headers: Headers = [("event_type", PlaceOrder.SCHEMA.encode()), ("order_id", order_id.encode())]
         while True:
             try:
                 producer.produce(topic, value, key, headers=headers,
@@ -61,9 +64,7 @@ class EndWatcher:
 
     def __init__(self, settings: Settings) -> None:
         topic = settings.topic("orders")
-        self._consumer = clients.reader_consumer(
-            settings, **{"enable.partition.eof": False, "fetch.wait.max.ms": 10}
-        )
+        self._consumer = clients.reader_consumer(settings, **TAIL_CONFIG)
         parts = self._consumer.list_topics(topic, timeout=10).topics[topic].partitions
         self._consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
         self.ended: dict[str, tuple[str, int]] = {}  # order id -> (end event name, ms)
@@ -72,7 +73,9 @@ class EndWatcher:
         for msg in self._consumer.consume(1000, timeout):
             if msg.error() is not None:
                 continue
-            headers = dict(msg.headers() or [])
+            raw = msg.headers() or []
+            pairs = raw.items() if isinstance(raw, dict) else raw  # consumed headers are a list
+            headers = {k: v for k, v in pairs if isinstance(v, bytes)}
             name = END_TYPES.get(headers.get("event_type", b""))
             order_id = headers.get("order_id", b"").decode()
             if name is not None and order_id not in self.ended:

@@ -36,7 +36,7 @@ def quix_versions(python: Path) -> dict[str, str]:
     out = subprocess.run(
         [str(python), "-c",
          "import quixstreams, confluent_kafka; "
-         "print(quixstreams.__version__, confluent_kafka.version()[0], confluent_kafka.libversion()[0])"],
+         "print(quixstreams.__version__, confluent_kafka.__version__, confluent_kafka.libversion()[0])"],
         capture_output=True, text=True, check=True,
     ).stdout.split()
     return {"quixstreams": out[0], "quix confluent-kafka": out[1], "quix librdkafka": out[2]}

@@ -17,6 +17,7 @@ from bench.config import FAIR, Sizes
 from bench.deploy import BenchContext, deploy
 from bench.inputs import order_records, stock_records
 from bench.kafka_io import BenchError, end_offsets, produce
+from bench.open_loop import TAIL_CONFIG
 from bench.processes import Child, start_worker
 from bench.report import Row
 from choreo import clients
@@ -29,9 +30,7 @@ class OutputTail:
     """A read_committed tail of one topic that reports the first record appended after a time."""
 
     def __init__(self, settings: Settings, topic: str, start: dict[int, int]) -> None:
-        self._consumer = clients.reader_consumer(
-            settings, **{"enable.partition.eof": False, "fetch.wait.max.ms": 10}
-        )
+        self._consumer = clients.reader_consumer(settings, **TAIL_CONFIG)
         self._consumer.assign([TopicPartition(topic, p, o) for p, o in start.items()])
 
     def first_after(self, since_ms: int, timeout: float, child: Child) -> float:

@@ -33,7 +33,7 @@ def ratio_row(key: str, section: str, measure: str, top: Row, bottom: Row) -> Ro
 
 def _fmt(value: float, unit: str) -> str:
     if unit == "x":
-        return f"{value:.2f}"
+        return f"{value:.2f}" if value >= 0.1 else f"{value:.2g}"
     if abs(value) >= 1000:
         return f"{value:,.0f}"
     if abs(value) >= 10:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
@@ -18,6 +18,12 @@ from choreo import clients
 from choreo.codec import Codec
 from choreo.exceptions import ChoreoError, ConfigurationError
 from choreo.settings import Settings
+
+
+def to_millis(moment: datetime) -> int:
+    """Epoch milliseconds of an aware datetime, in integer arithmetic (floats can be 1 ms off)."""
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
 
 
 @dataclass(frozen=True)
@@ -104,7 +110,7 @@ def read_log(
 
 def _start_offsets(consumer: Any, wanted: list[TopicPartition], start: StartAt) -> list[TopicPartition]:
     if start.time is not None:
-        ms = int(start.time.timestamp() * 1000)
+        ms = to_millis(start.time)
         found = consumer.offsets_for_times([TopicPartition(t.topic, t.partition, ms) for t in wanted], 10)
         out = []
         for tp in found:

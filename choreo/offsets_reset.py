@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
@@ -14,6 +14,7 @@ from choreo.exceptions import ChoreoError
 from choreo.settings import Settings
 
 _TIMEOUT_S = 30.0
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class GroupActiveError(ChoreoError):
@@ -84,7 +85,8 @@ def plan(
         targets: dict[tuple[str, int], int] = {}
         marks = {(tp.topic, tp.partition): reader.get_watermark_offsets(tp, timeout=_TIMEOUT_S) for tp in tps}
         if to_time is not None:
-            ms = int(to_time.timestamp() * 1000)
+            # Integer arithmetic: float seconds * 1000 can land a millisecond early.
+            ms = (to_time - _EPOCH) // timedelta(milliseconds=1)
             for found in reader.offsets_for_times([TopicPartition(t.topic, t.partition, ms) for t in tps],
                                                   _TIMEOUT_S):
                 # No record at or after the time: the end, so nothing before it is processed again.

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Mapping
 
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from choreo.codec import Codec
 from choreo.contract import Service
@@ -24,10 +24,24 @@ log = logging.getLogger("choreo.restore")
 
 # Commit restored state in slices so one huge replay does not hold one giant SQLite transaction.
 _COMMIT_EVERY = 5000
+_RETRY_PAUSE_S = 0.5
 
 
 class RestoreError(ChoreoError):
     """The own topic holds a record that cannot be applied: the log or the schemas are broken."""
+
+
+def _watermarks(consumer: Consumer, tp: TopicPartition, deadline: float) -> tuple[int, int]:
+    """(low, high) of a partition, asking again while its leader is moving (e.g. a broker died)."""
+    while True:
+        try:
+            low, high = consumer.get_watermark_offsets(tp, timeout=10)
+            return int(low), int(high)
+        except KafkaException as e:
+            if time.monotonic() > deadline:
+                raise RestoreError(f"no watermarks for {tp.topic}[{tp.partition}]: {e}") from e
+            log.warning("watermarks of %s[%d] not available yet: %s", tp.topic, tp.partition, e)
+            time.sleep(_RETRY_PAUSE_S)  # back off: the client answers at once while metadata is stale
 
 
 def restore_partitions(
@@ -50,8 +64,9 @@ def restore_partitions(
     applied = dict.fromkeys(stores, 0)
     pending: set[int] = set()
     starts = []
+    deadline = time.monotonic() + timeout_s
     for p, store in stores.items():
-        low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+        low, high = _watermarks(consumer, TopicPartition(topic, p), deadline)
         high = min(high, stop_at.get(p, high))
         if store.checkpoint() < high:
             pending.add(p)
@@ -59,7 +74,6 @@ def restore_partitions(
     if not pending:
         return applied
     consumer.assign(starts)
-    deadline = time.monotonic() + timeout_s
     uncommitted = dict.fromkeys(pending, 0)
     restored_to = {p: stores[p].checkpoint() for p in pending}
     try:

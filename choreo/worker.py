@@ -406,4 +406,9 @@ def run_worker_safely(worker: Worker) -> int:
     except ChoreoError as e:
         log.error("%s", e)
         return 1
+    except KafkaException as e:
+        # Not one we could triage in place (e.g. raised from a rebalance callback): stop with a
+        # clear line and let the supervisor (`choreo run`, systemd, k8s) start us again.
+        log.error("stopping after a Kafka error: %s", e.args[0] if e.args else e)
+        return 1
     return 0

@@ -37,13 +37,13 @@ def _mount() -> None:
 
 
 def _mount_operator_tools() -> None:
-    from choreo.cli import ops_cmd
+    from choreo.cli import ops_cmd, repair_cmd
 
     app.command("replay")(ops_cmd.replay)
     app.command("trace")(ops_cmd.trace)
     app.command("state")(ops_cmd.state)
-    app.add_typer(ops_cmd.dlq_app, name="dlq")
-    app.command("reset")(ops_cmd.reset)
+    app.add_typer(repair_cmd.dlq_app, name="dlq")
+    app.command("reset")(repair_cmd.reset)
 
 
 def _mount_plugins() -> None:

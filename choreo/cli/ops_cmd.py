@@ -1,4 +1,4 @@
-"""`choreo replay|trace|state|dlq|reset`: the operators' tools for looking at and repairing a saga."""
+"""`choreo replay|trace|state`: the operators' tools for looking at a saga's log and state."""
 
 from __future__ import annotations
 
@@ -16,20 +16,17 @@ from choreo.cli.errors import fail, one_sentence_errors
 from choreo.log_reader import LogRecord
 from choreo.settings import Settings, load_settings
 
-dlq_app = typer.Typer(help="List dead letters and send them back once their cause is fixed.",
-                      no_args_is_help=True)
 
-
-def _settings() -> Settings:
+def settings_for_operators() -> Settings:
     from choreo.stack.discovery import resolve_settings
 
     return resolve_settings(load_settings())
 
 
-def _console() -> Console:
+def console() -> Console:
     # Wide enough for the event column when piped (rich would assume 80 columns unless COLUMNS says).
-    console = Console()
-    return console if console.is_terminal or os.environ.get("COLUMNS") else Console(width=160)
+    default = Console()
+    return default if default.is_terminal or os.environ.get("COLUMNS") else Console(width=160)
 
 
 # -- replay ---------------------------------------------------------------------------------------
@@ -59,7 +56,7 @@ def _row(record: LogRecord) -> list[str]:
 
 
 def _print_table(records: Iterable[LogRecord], chunk: int) -> int:
-    console, rows, n = _console(), [], 0
+    out, rows, n = console(), [], 0
     for record in records:
         rows.append(_row(record))
         n += 1
@@ -67,13 +64,13 @@ def _print_table(records: Iterable[LogRecord], chunk: int) -> int:
             table = _record_table(first=n == len(rows))
             for r in rows:
                 table.add_row(*r)
-            console.print(table)
+            out.print(table)
             rows = []
     if rows:
         table = _record_table(first=n == len(rows))
         for r in rows:
             table.add_row(*r)
-        console.print(table)
+        out.print(table)
     return n
 
 
@@ -111,7 +108,7 @@ def replay(
     from choreo.replay import replay as read_replay
     from choreo.topic_lookup import topic_partitions
 
-    settings = _settings()
+    settings = settings_for_operators()
     physical, partitions = next(iter(topic_partitions(settings, [topic]).items()))
     records: Iterable[LogRecord] = read_replay(
         settings, physical, partitions, bootstrap.build_codec(settings),
@@ -150,7 +147,7 @@ def trace(
     from choreo.topic_lookup import known_topics, topic_partitions
     from choreo.trace import find_hub, trace_order
 
-    settings = _settings()
+    settings = settings_for_operators()
     services = bootstrap.load_all_services()
     logical = known_topics()
     counts = topic_partitions(settings, logical)
@@ -182,7 +179,7 @@ def trace(
             str(s.number), short_time(s.record.timestamp_ms)[11:], s.emitter,
             f"{s.logical_topic}@{s.record.offset}", names[s.number], cause, s.role or "", details,
         )
-    _console().print(table)
+    console().print(table)
 
 
 # -- state ----------------------------------------------------------------------------------------
@@ -207,7 +204,7 @@ def state(
     from choreo.state_view import DocumentFilter, documents, summaries
 
     bootstrap.load_service(service)  # an unknown name fails here, in one sentence
-    settings = _settings()
+    settings = settings_for_operators()
     if show_hash:
         rows = summaries(settings, service)
         if as_json:
@@ -218,7 +215,7 @@ def state(
         t = Table("partition", "documents", "checkpoint", "state hash", box=box.SIMPLE_HEAD)
         for r in rows:
             t.add_row(str(r.partition), str(r.documents), str(r.checkpoint), r.state_hash)
-        _console().print(t)
+        console().print(t)
         return
     where = DocumentFilter(hub=hub, table=table_name, fields=(("sku", sku),) if sku else ())
     docs = list(documents(settings, service, where))
@@ -227,133 +224,10 @@ def state(
             typer.echo(json.dumps({"partition": d.partition, "table": d.table, "key": d.key,
                                    "value": d.value}, sort_keys=True))
         return
-    t = Table("p", "table", "key", "value", box=box.SIMPLE_HEAD)
+    t = Table("p", "table", "key", box=box.SIMPLE_HEAD)
+    t.add_column("value", overflow="fold")  # compact JSON has no spaces to wrap at
     for d in docs:
-        t.add_row(str(d.partition), d.table, d.key, json.dumps(d.value, sort_keys=True))
-    _console().print(t)
+        compact = json.dumps(d.value, sort_keys=True, separators=(",", ":"))
+        t.add_row(str(d.partition), d.table, d.key, compact)
+    console().print(t)
     typer.echo(f"{len(docs)} document(s)", err=True)
-
-
-# -- dlq ------------------------------------------------------------------------------------------
-
-
-@dlq_app.command("list")
-@one_sentence_errors
-def dlq_list(
-    service: str = typer.Argument(..., help="Service whose DLQ to list, e.g. orders."),
-    partition: int = typer.Option(None, "--partition", "-p", help="Only this DLQ partition."),
-    offset: int = typer.Option(None, "--offset", help="Only the dead letter at this offset."),
-    as_json: bool = typer.Option(False, "--json", help="One JSON object per dead letter."),
-) -> None:
-    """List SERVICE's dead letters with their error headers and whether they were retried.
-
-    Example: choreo dlq list orders --json | jq '.headers["dlq.error.message"]'
-    """
-    from choreo.dlq import dead_letters
-    from choreo.replay import as_json as record_json
-    from choreo.replay import iso_millis
-    from choreo.topic_lookup import topic_partitions
-
-    svc = bootstrap.load_service(service)
-    settings = _settings()
-    topic_partitions(settings, [svc.dlq_topic])
-    letters = dead_letters(settings, svc.dlq_topic, bootstrap.build_codec(settings), partition, offset)
-    if as_json:
-        for d in letters:
-            typer.echo(json.dumps({**record_json(d.record, svc.dlq_topic), "retried": d.retried},
-                                  ensure_ascii=False))
-        return
-    t = Table("p", "offset", "time (UTC)", "type", "error", "message", "source", "retried",
-              box=box.SIMPLE_HEAD)
-    for d in letters:
-        t.add_row(
-            str(d.record.partition), str(d.record.offset), iso_millis(d.record.timestamp_ms),
-            d.record.event_type.rsplit(".", 1)[-1], d.error_class, d.error_message,
-            f"{d.header('dlq.source.topic')}[{d.header('dlq.source.partition')}]@"
-            f"{d.header('dlq.source.offset')}",
-            "yes" if d.retried else "no",
-        )
-    _console().print(t)
-    typer.echo(f"{len(letters)} dead letter(s), {sum(not d.retried for d in letters)} not retried", err=True)
-
-
-@dlq_app.command("retry")
-@one_sentence_errors
-def dlq_retry(
-    service: str = typer.Argument(..., help="Service whose dead letters to send back."),
-    partition: int = typer.Option(None, "--partition", "-p", help="Only this DLQ partition."),
-    offset: int = typer.Option(None, "--offset", help="Only the dead letter at this offset."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be sent."),
-) -> None:
-    """Send SERVICE's dead letters back to their source topic partition, each at most once.
-
-    Fix the cause first (a schema, a bug); a letter that fails again becomes a new dead letter.
-    Retried letters are recorded in <service>.dlq.retried in the same transaction as the resend.
-    Example: choreo dlq retry orders --partition 3 --offset 12
-    """
-    from choreo.dlq import retry
-    from choreo.topic_lookup import topic_partitions
-
-    svc = bootstrap.load_service(service)
-    settings = _settings()
-    topic_partitions(settings, [svc.dlq_topic])
-    report = retry(settings, svc.name, svc.dlq_topic, bootstrap.build_codec(settings),
-                   partition=partition, offset=offset, dry_run=dry_run)
-    verb = "would send" if dry_run else "sent"
-    for d in report.sent:
-        topic, p, o = d.source
-        typer.echo(f"{verb} {svc.dlq_topic}[{d.record.partition}]@{d.record.offset} "
-                   f"({d.record.event_type.rsplit('.', 1)[-1]}) back to {topic}[{p}] (was offset {o})")
-    for d in report.already_retried:
-        typer.echo(f"skipped {svc.dlq_topic}[{d.record.partition}]@{d.record.offset}: already retried")
-    typer.echo(f"{len(report.sent)} {verb}, {len(report.already_retried)} already retried")
-    if offset is not None and not report.sent and not report.already_retried:
-        fail(f"no dead letter at offset {offset} of {settings.topic(svc.dlq_topic)}")
-
-
-# -- reset ----------------------------------------------------------------------------------------
-
-
-@one_sentence_errors
-def reset(
-    service: str = typer.Argument(..., help="Service whose consumer group to move."),
-    to_datetime: str = typer.Option(
-        None, "--to-datetime", help="ISO time, UTC unless it has a zone: the first offset at or after it."
-    ),
-    to_earliest: bool = typer.Option(False, "--to-earliest", help="The start of every input partition."),
-    execute: bool = typer.Option(False, "--execute", help="Apply; without it nothing changes (dry run)."),
-) -> None:
-    """Move SERVICE's input offsets to a time or the earliest; only while no instance runs.
-
-    Prints per input partition what the service will process again. Local state is a fold of the
-    service's own topic, not of its inputs, so it is not reset: pair this with `choreo rebuild`.
-    Example: choreo reset packaging --to-datetime 2026-11-21T10:00 --execute
-    """
-    from choreo import clients
-    from choreo.offsets_reset import execute as apply_moves
-    from choreo.offsets_reset import plan, require_empty_group
-    from choreo.replay import parse_time
-    from choreo.topic_lookup import topic_partitions
-
-    svc = bootstrap.load_service(service)
-    if (to_datetime is None) == (not to_earliest):
-        fail("say where to move: --to-datetime T or --to-earliest (one of them)")
-    settings = _settings()
-    topic_partitions(settings, list(svc.inputs))
-    at = parse_time(to_datetime) if to_datetime else None
-    require_empty_group(clients.admin_client(settings), settings.group(svc.name))
-    moves = plan(settings, svc, to_time=at, to_earliest=to_earliest)
-    t = Table("topic", "p", "committed", "target", "end", "reprocess", "skip", box=box.SIMPLE_HEAD,
-              title=f"group {settings.group(svc.name)} -> {to_datetime or 'earliest'}", title_justify="left")
-    for m in moves:
-        t.add_row(m.topic, str(m.partition), "-" if m.committed is None else str(m.committed),
-                  str(m.target), str(m.high), str(m.reprocessed), str(m.skipped))
-    _console().print(t)
-    total = sum(m.reprocessed for m in moves)
-    typer.echo(f"{svc.name} will process {total} offset(s) again (transaction markers included)")
-    if not execute:
-        typer.echo("dry run: nothing changed; add --execute to apply, then `choreo rebuild "
-                   f"{svc.name}` before starting the workers")
-        return
-    apply_moves(settings, svc, moves)
-    typer.echo(f"moved {len(moves)} partition(s) of group {settings.group(svc.name)}")

@@ -191,8 +191,9 @@ def test_trace_shows_failure_compensations_and_outcome_of_a_compensated_saga(ran
     order = ran.orders["no_address"]
     trace = _trace(ran, order.order_id, "--hub", order.hub)
     assert trace["outcome"] == "compensated"
+    types = [s["type"].rsplit(".", 1)[1] for s in trace["steps"]]
+    assert Counter(types) == Counter(PATHS["no_address"])
     roles = {s["type"].rsplit(".", 1)[1]: s["role"] for s in trace["steps"]}
-    assert Counter(roles) == Counter(PATHS["no_address"])
     assert roles["DeliveryFailed"] == roles["OrderFailed"] == "failure"
     assert roles["DroneReleased"] == roles["StockReleased"] == "compensation"
     assert roles["OrderCompensated"] == "end"
@@ -217,7 +218,11 @@ def test_state_and_its_hash_match_a_rebuild(ran: Ran) -> None:
     rebuilt = ran.saga.choreo("rebuild", "packaging")
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert ran.lines("state", "packaging", "--json") == before
-    assert ran.lines("state", "packaging", "--hash", "--json") == hashes
+    # The checkpoint may differ: a rebuild stops after the last transaction marker, the live
+    # store at the offset after its last own event. Both are the same fold, which the hash shows.
+    after = ran.lines("state", "packaging", "--hash", "--json")
+    assert [(h["partition"], h["documents"], h["hash"]) for h in after] == [
+        (h["partition"], h["documents"], h["hash"]) for h in hashes]
     for h in hashes:
         assert f"packaging[{h['partition']}] rebuilt events=" in rebuilt.stdout
         assert f"hash={h['hash'][:16]}" in rebuilt.stdout
@@ -347,22 +352,32 @@ def test_reset_dry_run_changes_nothing_and_execute_moves_to_the_computed_offsets
 
     orders = saga.events("orders")
     middle = orders[len(orders) // 2]
-    at = datetime.fromtimestamp(middle.timestamp_ms / 1000, UTC).isoformat()
+    at = datetime.fromtimestamp(middle.timestamp_ms / 1000, UTC).isoformat(timespec="milliseconds")
     moved = saga.choreo("reset", "packaging", "--to-datetime", at, "--execute")
     assert moved.returncode == 0, moved.stderr
-    want: dict[tuple[str, int], int] = {}
+    after = _group_offsets(ran, group, inputs)
+    ms = middle.timestamp_ms
+    reader = clients.reader_consumer(saga.settings)
+    try:
+        asked = [TopicPartition(saga.topic(t), p, ms) for t in inputs for p in range(4)]
+        found = reader.offsets_for_times(asked, 10)
+        ends = {(f.topic, f.partition): reader.get_watermark_offsets(f, timeout=10)[1] for f in found}
+    finally:
+        reader.close()
+    assert after == {(f.topic, f.partition): f.offset if f.offset >= 0 else ends[(f.topic, f.partition)]
+                     for f in found}
     for t in inputs:
         records = read_topic(saga.settings, saga.topic(t))
         for p in range(4):
             on_p = [r for r in records if r.partition == p]
-            reader = clients.reader_consumer(saga.settings)
-            _low, high = reader.get_watermark_offsets(TopicPartition(saga.topic(t), p), timeout=10)
-            reader.close()
-            want[(saga.topic(t), p)] = next(
-                (r.offset for r in on_p if r.timestamp_ms >= middle.timestamp_ms), high)
-    after = _group_offsets(ran, group, inputs)
-    assert after == want
-    assert after[(middle.topic, middle.partition)] == middle.offset
+            target = after[(saga.topic(t), p)]
+            # Exactly the records from the time on are read again. The broker may point at a
+            # commit marker stamped after the time that follows the last earlier record; it is
+            # skipped on reading, so the records read again are the same either way.
+            assert {r.offset for r in on_p if r.offset >= target} == {
+                r.offset for r in on_p if r.timestamp_ms >= ms}, (t, p, target)
+            assert target <= (on_p[-1].offset + 2 if on_p else 0)
+    assert after[(middle.topic, middle.partition)] <= middle.offset
     assert after != before
 
     earliest = saga.choreo("reset", "packaging", "--to-earliest", "--execute")

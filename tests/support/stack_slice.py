@@ -16,7 +16,8 @@ class StackSlice:
     services_module = "consumers"
 
     def __init__(
-        self, bootstrap: str, registry_url: str, prefix: str, tmp: Path, partitions: int = 4
+        self, bootstrap: str, registry_url: str, prefix: str, tmp: Path, partitions: int = 4,
+        replication_factor: int = 1,
     ) -> None:
         self.state_dir = tmp / "state"
         self.log_dir = tmp / "logs"
@@ -27,6 +28,7 @@ class StackSlice:
             topic_prefix=prefix,
             state_dir=self.state_dir,
             partitions=partitions,
+            replication_factor=replication_factor,
             session_timeout_ms=6000,
             transaction_timeout_ms=10000,
             batch_size=100,

@@ -23,8 +23,10 @@ HUBS = [f"hub-{i}" for i in range(7)]
 class ToyPipeline(StackSlice):
     services_module = "tests.support.toy"
 
-    def __init__(self, bootstrap: str, registry_url: str, prefix: str, tmp: Path) -> None:
-        super().__init__(bootstrap, registry_url, prefix, tmp)
+    def __init__(
+        self, bootstrap: str, registry_url: str, prefix: str, tmp: Path, replication_factor: int = 1
+    ) -> None:
+        super().__init__(bootstrap, registry_url, prefix, tmp, replication_factor=replication_factor)
         schemas = load_event_schemas(
             [toy.AddNumber, toy.NumberCounted, toy.SumDoubled], *map(Path, toy.SCHEMA_DIRS)
         )

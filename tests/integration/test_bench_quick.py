@@ -1,0 +1,60 @@
+"""`make bench QUICK=1` end to end, so the harness cannot rot: every row, positive figures.
+
+Nothing here asserts a time or a rate: the quick sizes measure nothing, they prove that every
+measurement still runs against the real stack and lands in the table, the Markdown and the JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.config import QUICK
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+
+EXPECTED_ROWS = {
+    "ceiling.copy", "ceiling.consume",
+    "codec.encode", "codec.decode",
+    "stage.project", "stage.quix", "stage.ceiling",
+    "stage.project_over_quix", "stage.project_over_ceiling",
+    "saga.saturation",
+    *(f"saga.latency.{load}.{p}" for load in (25, 50, 75) for p in ("p50", "p99", "p99.9")),
+    "rebuild.replay", "rebuild.consume", "rebuild.ratio",
+    "recovery.seconds",
+    *(f"memory.rss.{i}" for i in range(len(QUICK.memory_keys))),
+}
+
+
+def test_quick_bench_prints_and_writes_every_row(stack: object, tmp_path: Path) -> None:
+    # The stack fixture exported KAFKA_BOOTSTRAP_SERVERS / SCHEMA_REGISTRY_URL: the bench uses them.
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)],
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True, text=True, timeout=900,
+    )
+    assert result.returncode == 0, f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+
+    [json_file] = tmp_path.glob("*-quick.json")
+    [md_file] = tmp_path.glob("*-quick.md")
+    report = json.loads(json_file.read_text())
+    rows = {row["key"]: row for row in report["rows"]}
+    assert set(rows) == EXPECTED_ROWS
+    for key, row in rows.items():
+        assert len(row["runs"]) == QUICK.runs, key
+        assert row["min"] > 0 and row["median"] > 0 and row["max"] >= row["median"], (key, row)
+        assert row["measure"] in md_file.read_text(), key
+        assert row["measure"] in result.stdout, key  # the printed table
+
+    assert {"python", "confluent-kafka", "librdkafka", "fastavro", "quixstreams"} <= set(report["versions"])
+    shared = report["settings"]["shared by every contender"]
+    assert shared["partitions"] == 6 and shared["acks"] == "all"
+    assert report["machine"]["cpus"] >= 1
+    assert sum(report["notes"]["saturation saga ends"].values()) == QUICK.saga_orders * QUICK.runs
