@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
@@ -11,11 +11,10 @@ from confluent_kafka.admin import AdminClient
 from choreo import clients
 from choreo.contract import Service
 from choreo.exceptions import ChoreoError
+from choreo.log_reader import to_millis
 from choreo.settings import Settings
 
 _TIMEOUT_S = 30.0
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
 
 class GroupActiveError(ChoreoError):
     """The group still has members: moving offsets under a running worker would be overwritten."""
@@ -85,8 +84,7 @@ def plan(
         targets: dict[tuple[str, int], int] = {}
         marks = {(tp.topic, tp.partition): reader.get_watermark_offsets(tp, timeout=_TIMEOUT_S) for tp in tps}
         if to_time is not None:
-            # Integer arithmetic: float seconds * 1000 can land a millisecond early.
-            ms = (to_time - _EPOCH) // timedelta(milliseconds=1)
+            ms = to_millis(to_time)
             for found in reader.offsets_for_times([TopicPartition(t.topic, t.partition, ms) for t in tps],
                                                   _TIMEOUT_S):
                 # No record at or after the time: the end, so nothing before it is processed again.
