@@ -6,8 +6,8 @@ import subprocess
 
 import typer
 
-from choreo.settings import load_settings
-from choreo.stack.discovery import layout_for, resolve_settings
+from choreo.cli.context import cli_settings
+from choreo.stack.discovery import layout_for
 from choreo.stack.errors import StackError
 from choreo.stack.tools import TOOLS, tool_command
 
@@ -21,7 +21,7 @@ def kafka(
     Every argument after the tool name is passed through, e.g.
     `choreo kafka topics --list` or `choreo kafka consumer-groups --describe --all-groups`.
     """
-    settings = resolve_settings(load_settings())
+    settings = cli_settings()
     try:
         cmd = tool_command(layout_for(settings), tool, list(ctx.args), settings.bootstrap_servers)
     except StackError as error:

@@ -12,15 +12,9 @@ from rich.console import Console
 from rich.table import Table
 
 from choreo import bootstrap
+from choreo.cli.context import cli_settings
 from choreo.cli.errors import fail, one_sentence_errors
 from choreo.log_reader import LogRecord
-from choreo.settings import Settings, load_settings
-
-
-def settings_for_operators() -> Settings:
-    from choreo.stack.discovery import resolve_settings
-
-    return resolve_settings(load_settings())
 
 
 def console() -> Console:
@@ -108,7 +102,7 @@ def replay(
     from choreo.replay import replay as read_replay
     from choreo.topic_lookup import topic_partitions
 
-    settings = settings_for_operators()
+    settings = cli_settings()
     physical, partitions = next(iter(topic_partitions(settings, [topic]).items()))
     records: Iterable[LogRecord] = read_replay(
         settings, physical, partitions, bootstrap.build_codec(settings),
@@ -147,7 +141,7 @@ def trace(
     from choreo.topic_lookup import known_topics, topic_partitions
     from choreo.trace import find_hub, trace_order
 
-    settings = settings_for_operators()
+    settings = cli_settings()
     services = bootstrap.load_all_services()
     logical = known_topics()
     counts = topic_partitions(settings, logical)
@@ -204,7 +198,7 @@ def state(
     from choreo.state_view import DocumentFilter, documents, summaries
 
     bootstrap.load_service(service)  # an unknown name fails here, in one sentence
-    settings = settings_for_operators()
+    settings = cli_settings()
     if show_hash:
         rows = summaries(settings, service)
         if as_json:

@@ -9,8 +9,9 @@ from rich import box
 from rich.table import Table
 
 from choreo import bootstrap
+from choreo.cli.context import cli_settings
 from choreo.cli.errors import fail, one_sentence_errors
-from choreo.cli.ops_cmd import console, settings_for_operators
+from choreo.cli.ops_cmd import console
 
 dlq_app = typer.Typer(help="List dead letters and send them back once their cause is fixed.",
                       no_args_is_help=True)
@@ -37,7 +38,7 @@ def dlq_list(
     from choreo.topic_lookup import topic_partitions
 
     svc = bootstrap.load_service(service)
-    settings = settings_for_operators()
+    settings = cli_settings()
     topic_partitions(settings, [svc.dlq_topic])
     letters = dead_letters(settings, svc.dlq_topic, bootstrap.build_codec(settings), partition, offset)
     if as_json:
@@ -77,7 +78,7 @@ def dlq_retry(
     from choreo.topic_lookup import topic_partitions
 
     svc = bootstrap.load_service(service)
-    settings = settings_for_operators()
+    settings = cli_settings()
     topic_partitions(settings, [svc.dlq_topic])
     report = retry(settings, svc.name, svc.dlq_topic, bootstrap.build_codec(settings),
                    partition=partition, offset=offset, dry_run=dry_run)
@@ -120,7 +121,7 @@ def reset(
     svc = bootstrap.load_service(service)
     if (to_datetime is None) == (not to_earliest):
         fail("say where to move: --to-datetime T or --to-earliest (one of them)")
-    settings = settings_for_operators()
+    settings = cli_settings()
     topic_partitions(settings, list(svc.inputs))
     at = parse_time(to_datetime) if to_datetime else None
     require_empty_group(clients.admin_client(settings), settings.group(svc.name))
