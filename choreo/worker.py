@@ -26,6 +26,7 @@ from choreo.contract import Service
 from choreo.dead_letters import dead_letter_headers
 from choreo.exceptions import ChoreoError, DecodeError, FencedError, RegistryUnavailableError
 from choreo.faults import FaultInjector
+from choreo.kafka_errors import call_retrying, is_fatal
 from choreo.messages import as_bytes, coordinates, header_pairs
 from choreo.metrics import WorkerMetrics
 from choreo.restore import restore_partitions
@@ -35,15 +36,6 @@ from choreo.topics import require_copartitioned
 
 log = logging.getLogger("choreo.worker")
 
-_FATAL_CODES = {
-    KafkaError._FATAL,  # e.g. a static consumer fenced by a newer one with our group.instance.id
-    KafkaError._FENCED,
-    KafkaError.INVALID_PRODUCER_EPOCH,
-    KafkaError.PRODUCER_FENCED,
-    KafkaError.FENCED_INSTANCE_ID,
-    KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
-}
-_KAFKA_CALL_RETRIES = 10
 
 
 @dataclass
@@ -330,19 +322,10 @@ class Worker:
     # -- failure triage -----------------------------------------------------------------------
 
     def _kafka_call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Call a transactional API, retrying while librdkafka says the error is retriable."""
-        for attempt in range(_KAFKA_CALL_RETRIES):
-            try:
-                return fn(*args)
-            except KafkaException as e:
-                err = e.args[0]
-                if not err.retriable() or attempt == _KAFKA_CALL_RETRIES - 1:
-                    raise
-                log.warning("retrying %s after %s", getattr(fn, "__name__", fn), err.str())
-        return None
+        return call_retrying(fn, *args)
 
     def _handle_kafka_error(self, err: KafkaError, batch: _Batch) -> None:
-        if err.fatal() or err.code() in _FATAL_CODES:
+        if is_fatal(err):
             self._rollback_stores(batch)
             raise FencedError(
                 f"{self.transactional_id} can no longer write ({err.name()}: {err.str()}); "
