@@ -19,7 +19,7 @@ from typing import Any
 import fastavro
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
-from fastavro.validation import ValidationError, validate
+from fastavro.validation import ValidationError
 
 from choreo.exceptions import (
     DecodeError,
@@ -28,6 +28,7 @@ from choreo.exceptions import (
     SchemaNotRegisteredError,
 )
 from choreo.schemas import EventSchema, from_record, to_record
+from choreo.validation import compile_validator
 
 _MAGIC = 0
 _HEADER = struct.Struct(">bI")
@@ -54,6 +55,7 @@ class Codec:
         self._by_name = {s.name: s for s in schemas}
         self._ids: dict[tuple[str, str], int] = {}
         self._readers: dict[int, _Reader | None] = {}
+        self._validators = {s.name: compile_validator(s.parsed) for s in self._by_name.values()}
 
     @property
     def schemas(self) -> dict[str, EventSchema]:
@@ -89,7 +91,7 @@ class Codec:
             raise EncodeError(f"{name} has no schema loaded in this codec")
         record = to_record(event)
         try:
-            validate(record, es.parsed, raise_errors=True, strict=True)
+            self._validators[name](record)
         except ValidationError as e:
             raise EncodeError(f"{name} does not match its schema: {e}") from e
         schema_id = self.schema_id(topic, name)

@@ -89,7 +89,7 @@ def read_log(
         consumer.assign([tp for tp in starts if (tp.topic, tp.partition) in todo])
         last_progress = time.monotonic()
         while follow or todo:
-            msgs = consumer.consume(500, 0.5)
+            msgs = consumer.consume(500, 0.05)  # short: consume() waits for a full batch
             if msgs:
                 last_progress = time.monotonic()
             elif not follow and time.monotonic() - last_progress > idle_timeout_s:

@@ -80,7 +80,9 @@ def restore_partitions(
         while pending:
             if time.monotonic() > deadline:
                 raise RestoreError(f"restoring {topic} partitions {sorted(pending)} timed out")
-            for msg in consumer.consume(num_messages=1000, timeout=0.5):
+            # A short wait: consume() only returns early with a full batch, and the end-of-
+            # partition event must not cost half a second per restore.
+            for msg in consumer.consume(num_messages=1000, timeout=0.05):
                 err = msg.error()
                 p = msg.partition() or 0
                 if err is not None:

@@ -76,11 +76,12 @@ class PartitionStore:
 
     def scan(self, table: str, prefix: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
         # Range scan on the primary key: prefix <= key < prefix + U+10FFFF.
-        rows = self._db.execute(
+        # Lazy: a caller that stops at the first match reads (and decodes) one row, not all.
+        cursor = self._db.execute(
             "SELECT key, value FROM docs WHERE tbl = ? AND key >= ? AND key < ? ORDER BY key",
             (table, prefix, prefix + "\U0010ffff"),
-        ).fetchall()
-        for key, value in rows:
+        )
+        for key, value in cursor:
             yield key, json.loads(value)
 
     def put(self, table: str, key: str, value: dict[str, Any]) -> None:

@@ -22,6 +22,9 @@ from consumers.saga import caused_by, caused_by_without_order, saga_key
 
 DRONES = "drones"  # f"{hub}/{drone_id}" -> {"order_id": the order it flies for, or None}
 ASSIGNMENTS = "assignments"  # saga_key -> {"drone_id", "package_id", "status"}
+# An index of the free drones, same keys as DRONES: finding a free drone reads one row, not the
+# whole fleet.
+FREE = "free_drones"
 
 
 def drone_key(hub: str, drone_id: str) -> str:
@@ -77,14 +80,13 @@ def _register(state: StateView, command: RegisterDrone) -> DroneRegistered | Dro
 
 def _assign(state: StateView, package: packaging.PackagePrepared) -> DroneAssigned | DroneUnavailable:
     # Lowest free id in key order: deterministic, so a replayed decision picks the same drone.
-    for key, drone in state.scan(DRONES, prefix=f"{package.hub}/"):
-        if drone["order_id"] is None:
-            return DroneAssigned(
-                **caused_by(package, "DroneAssigned"),
-                drone_id=key.split("/", 1)[1],
-                package_id=package.package_id,
-                address=package.address,
-            )
+    for key, _free in state.scan(FREE, prefix=f"{package.hub}/"):
+        return DroneAssigned(
+            **caused_by(package, "DroneAssigned"),
+            drone_id=key.split("/", 1)[1],
+            package_id=package.package_id,
+            address=package.address,
+        )
     return DroneUnavailable(
         **caused_by(package, "DroneUnavailable"), package_id=package.package_id, reason="NO_DRONE"
     )
@@ -95,8 +97,10 @@ def evolve(state: State, event: Any) -> None:
     match event:
         case DroneRegistered():
             state.put(DRONES, drone_key(event.hub, event.drone_id), {"order_id": None})
+            state.put(FREE, drone_key(event.hub, event.drone_id), {})
         case DroneAssigned():
             state.put(DRONES, drone_key(event.hub, event.drone_id), {"order_id": event.order_id})
+            state.delete(FREE, drone_key(event.hub, event.drone_id))
             state.put(
                 ASSIGNMENTS,
                 saga_key(event.hub, event.order_id),
@@ -110,6 +114,7 @@ def evolve(state: State, event: Any) -> None:
             )
         case DroneReleased():
             state.put(DRONES, drone_key(event.hub, event.drone_id), {"order_id": None})
+            state.put(FREE, drone_key(event.hub, event.drone_id), {})
             state.put(
                 ASSIGNMENTS,
                 saga_key(event.hub, event.order_id),
