@@ -72,20 +72,24 @@ def run_demo(
     codec = bootstrap.build_codec(settings)
     sender = CommandSender(settings, codec)
     now = datetime.now(UTC)
-    sender.send_all(seed.stock_commands(now))
-    sender.send_all(seed.fleet_commands(now))
-    console.print(f"seeded {len(seed.stock_commands(now))} shelves and "
-                  f"{len(seed.fleet_commands(now))} drones over {len(seed.FLEET_SIZES)} hubs")
+    seed_commands = [*seed.stock_commands(now), *seed.fleet_commands(now)]
+    sender.send_all(seed_commands)
 
     log_file = open(log_path, "a")  # noqa: SIM115 - closed below, after the workers stop
     supervisor = Supervisor(list(bootstrap.service_names()), out=log_file)
     sup_thread = threading.Thread(target=supervisor.run, daemon=True)
     sup_thread.start()
     console.print(f"services running (logs: {log_path})")
+    watcher = SagaWatcher(settings, codec)
+    # Stock and drones travel on other topics than orders, which are not ordered against them:
+    # start ordering only once the services have applied the seed.
+    if not watcher.wait_answered({c.event_id for c in seed_commands}, timeout_s):
+        console.print("[red]the services did not apply the seed in time; see the log[/]")
+    console.print(f"seeded {len(seed.stock_commands(now))} shelves and "
+                  f"{len(seed.fleet_commands(now))} drones over {len(seed.FLEET_SIZES)} hubs")
 
     plan = list(plan_orders(orders, 0.1, 0.1, seed=int(now.timestamp()), at=now, no_drone_share=0.05))
     ours = {p.command.order_id for p in plan}
-    watcher = SagaWatcher(settings, codec)
     started = time.monotonic()
     try:
         with Live(_progress(watcher, ours, started), console=console, refresh_per_second=4) as live:

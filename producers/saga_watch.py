@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from typing import Any
 
@@ -25,6 +26,7 @@ class SagaWatcher:
         self.counts: Counter[str] = Counter()
         self.ended: dict[str, str] = {}
         self.failed_reason: dict[str, str] = {}
+        self.answered: set[str] = set()  # ids of the records that some event answered
         self._consumer = clients.reader_consumer(settings, **{"enable.partition.eof": False})
         names = [settings.topic(t) for t in topics]
         meta = self._consumer.list_topics(timeout=10).topics
@@ -46,12 +48,23 @@ class SagaWatcher:
                 continue
             name = type(event).__name__
             self.counts[name] += 1
+            if event.causation_id:
+                self.answered.add(event.causation_id)
             order_id = getattr(event, "order_id", None)
             if name == "OrderFailed":
                 self.failed_reason[order_id] = event.reason
             if order_id and name in FINAL:
                 self.ended[order_id] = FINAL[name]
         return len(msgs)
+
+    def wait_answered(self, ids: set[str], timeout_s: float) -> bool:
+        """Poll until every record in `ids` (e.g. the seed's commands) has been answered."""
+        deadline = time.monotonic() + timeout_s
+        while not ids <= self.answered:
+            if time.monotonic() > deadline:
+                return False
+            self.poll(0.25)
+        return True
 
     def close(self) -> None:
         self._consumer.close()

@@ -65,6 +65,7 @@ def test_run_restarts_a_dead_worker_and_stops_all_on_sigterm(saga: SagaRun, tmp_
         # The restarted service still does its job.
         now = datetime.now(UTC)
         saga.seed(now)
+        saga.wait_seeded()
         order = commands.place_order(
             "hub-north", seed.stocked_skus("hub-north")[0], 1,
             seed.deliverable_addresses("hub-north")[0], now,

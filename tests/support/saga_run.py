@@ -29,14 +29,32 @@ class SagaRun(StackSlice):
         register_all(clients.registry_client(self.settings), self.settings, self.services, schemas)
         self.codec = bootstrap.build_codec(self.settings, self.services)
         self.sender = CommandSender(self.settings, self.codec)
+        self._seed_ids: set[str] = set()
 
     def seed(self, at: Any, stock: int = seed.STOCK_PER_SKU) -> None:
-        self.sender.send_all(seed.stock_commands(at, stock))
-        self.sender.send_all(seed.fleet_commands(at))
+        """Send the seed; the first order waits until it is applied (see start_all)."""
+        commands = [*seed.stock_commands(at, stock), *seed.fleet_commands(at)]
+        self.sender.send_all(commands)
+        self._seed_ids.update(c.event_id for c in commands)
 
     def start_all(self) -> None:
+        """Start the four workers and wait until they have applied the seed.
+
+        Stock and drones arrive on other topics than orders, and topics are not ordered against
+        each other: an order placed before the seed is applied may find an empty shelf.
+        """
         for name in bootstrap.service_names():
             self.start(name)
+        self.wait_seeded()
+
+    def wait_seeded(self, timeout: float = 120) -> None:
+        if not self._seed_ids:
+            return
+        watcher = SagaWatcher(self.settings, self.codec, topics=("packaging", "drones"))
+        try:
+            assert watcher.wait_answered(self._seed_ids, timeout), "the seed was never applied"
+        finally:
+            watcher.close()
 
     def send(self, commands: Iterable[Any]) -> None:
         self.sender.send_all(commands)
