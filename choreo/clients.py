@@ -10,6 +10,8 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from choreo.settings import Settings
 
+REGISTRY_TIMEOUT_S = 10
+
 
 def base_config(settings: Settings) -> dict[str, Any]:
     # Security settings (SASL, TLS) pass through from settings.kafka_extra unchanged.
@@ -81,4 +83,6 @@ def reader_consumer(settings: Settings, *, committed_only: bool = True, **extra:
 
 
 def registry_client(settings: Settings) -> SchemaRegistryClient:
-    return SchemaRegistryClient({"url": settings.schema_registry_url})
+    # A bounded timeout: a registry request that hangs must fail (and be retried by the client
+    # or by the batch) rather than stall a worker forever.
+    return SchemaRegistryClient({"url": settings.schema_registry_url, "timeout": REGISTRY_TIMEOUT_S})

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
@@ -28,12 +28,20 @@ _RETRY_PAUSE_S = 0.5
 
 
 class RestoreError(ChoreoError):
-    """The own topic holds a record that cannot be applied: the log or the schemas are broken."""
+    """The own topic cannot be read to its end, or holds a record that cannot be applied."""
 
 
-def _watermarks(consumer: Consumer, tp: TopicPartition, deadline: float) -> tuple[int, int]:
+class RestoreCancelled(RestoreError):
+    """The worker was asked to stop while restoring."""
+
+
+def _watermarks(
+    consumer: Consumer, tp: TopicPartition, deadline: float, cancelled: Callable[[], bool]
+) -> tuple[int, int]:
     """(low, high) of a partition, asking again while its leader is moving (e.g. a broker died)."""
     while True:
+        if cancelled():
+            raise RestoreCancelled(f"restore of {tp.topic}[{tp.partition}] stopped")
         try:
             low, high = consumer.get_watermark_offsets(tp, timeout=10)
             return int(low), int(high)
@@ -42,6 +50,16 @@ def _watermarks(consumer: Consumer, tp: TopicPartition, deadline: float) -> tupl
                 raise RestoreError(f"no watermarks for {tp.topic}[{tp.partition}]: {e}") from e
             log.warning("watermarks of %s[%d] not available yet: %s", tp.topic, tp.partition, e)
             time.sleep(_RETRY_PAUSE_S)  # back off: the client answers at once while metadata is stale
+            _refresh_metadata(consumer, tp.topic)
+
+
+def _refresh_metadata(consumer: Consumer, topic: str) -> None:
+    # The watermark query goes to the leader the client last knew; after a broker died that is
+    # a dead address until the metadata is asked for again.
+    try:
+        consumer.list_topics(topic, timeout=5)
+    except KafkaException as e:
+        log.warning("metadata refresh for %s failed: %s", topic, e)
 
 
 def restore_partitions(
@@ -52,6 +70,7 @@ def restore_partitions(
     stores: Mapping[int, PartitionStore],
     timeout_s: float = 300.0,
     stop_at: Mapping[int, int] | None = None,
+    cancelled: Callable[[], bool] = lambda: False,
 ) -> dict[int, int]:
     """Apply every committed own event after each store's checkpoint; return events applied.
 
@@ -66,7 +85,7 @@ def restore_partitions(
     starts = []
     deadline = time.monotonic() + timeout_s
     for p, store in stores.items():
-        low, high = _watermarks(consumer, TopicPartition(topic, p), deadline)
+        low, high = _watermarks(consumer, TopicPartition(topic, p), deadline, cancelled)
         high = min(high, stop_at.get(p, high))
         if store.checkpoint() < high:
             pending.add(p)
@@ -78,6 +97,8 @@ def restore_partitions(
     restored_to = {p: stores[p].checkpoint() for p in pending}
     try:
         while pending:
+            if cancelled():
+                raise RestoreCancelled(f"restore of {topic} stopped")
             if time.monotonic() > deadline:
                 raise RestoreError(f"restoring {topic} partitions {sorted(pending)} timed out")
             # A short wait: consume() only returns early with a full batch, and the end-of-

@@ -29,7 +29,7 @@ from choreo.faults import FaultInjector
 from choreo.kafka_errors import call_retrying, is_fatal
 from choreo.messages import as_bytes, coordinates, header_pairs
 from choreo.metrics import WorkerMetrics
-from choreo.restore import restore_partitions
+from choreo.restore import RestoreCancelled, restore_partitions
 from choreo.settings import Settings
 from choreo.store import PartitionStore, state_dir_of, store_path
 from choreo.topics import require_copartitioned
@@ -170,7 +170,15 @@ class Worker:
             for p in new
         }
         assert self._reader is not None
-        restore_partitions(self._reader, self.codec, self.service, self.own_topic, opened)
+        try:
+            restore_partitions(
+                self._reader, self.codec, self.service, self.own_topic, opened,
+                cancelled=lambda: self._stopping,
+            )
+        except BaseException:
+            for store in opened.values():
+                store.close()
+            raise
         self._stores.update(opened)
         log.info("assigned %s; state restored for partitions %s", _fmt(partitions), new)
 
@@ -399,6 +407,9 @@ def run_worker_safely(worker: Worker) -> int:
     except FencedError as e:
         log.error("%s", e)
         return 1
+    except RestoreCancelled as e:
+        log.info("%s: asked to stop", e)
+        return 0
     except ChoreoError as e:
         log.error("%s", e)
         return 1

@@ -54,7 +54,7 @@ def run_smoke(bootstrap: str, registry_url: str, count: int = 3, timeout: float 
     run_id = uuid.uuid4().hex[:8]
     _ensure_topic(bootstrap, SMOKE_TOPIC)
     serializer = AvroSerializer(
-        SchemaRegistryClient({"url": registry_url}),
+        SchemaRegistryClient({"url": registry_url, "timeout": 10}),
         json.dumps(_SCHEMA),
         conf={"subject.name.strategy": topic_record_subject_name_strategy},
     )
@@ -67,7 +67,7 @@ def run_smoke(bootstrap: str, registry_url: str, count: int = 3, timeout: float 
         raise StackError("The smoke records were not acknowledged by Kafka within 30 s.")
 
     # A fresh registry client, so the reader really fetches the writer schema by id.
-    deserializer = AvroDeserializer(SchemaRegistryClient({"url": registry_url}))
+    deserializer = AvroDeserializer(SchemaRegistryClient({"url": registry_url, "timeout": 10}))
     consumer = Consumer(
         {"bootstrap.servers": bootstrap, "group.id": f"choreo-smoke-{run_id}",
          "enable.auto.commit": False, "isolation.level": "read_committed", **_QUIET}

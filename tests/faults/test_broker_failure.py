@@ -52,11 +52,11 @@ def test_killing_a_broker_loses_and_doubles_nothing(
     toy = ToyPipeline(
         info.bootstrap_servers, info.schema_registry_url, topic_prefix, tmp_path, replication_factor=3
     )
+    # Supervised, as in production: a static member can be fenced by its own instance id
+    # when the group coordinator moves (a known KIP-345 edge), and is then restarted.
+    run = _supervised(toy, tmp_path / "run.log")
     try:
         n = 1200
-        # Supervised, as in production: a static member can be fenced by its own instance id
-        # when the group coordinator moves (a known KIP-345 edge), and is then restarted.
-        run = _supervised(toy, tmp_path / "run.log")
         toy.produce_numbers(n // 2)
         wait_until(lambda: len(toy.doubled()) >= n // 4, 120, "the pipeline running")
         victim = processes.read_pid(cluster, "kafka-2")
@@ -74,6 +74,12 @@ def test_killing_a_broker_loses_and_doubles_nothing(
         assert last == toy.expected_totals()
         assert len({r.event.causation_id for r in toy.doubled()}) == n == len(toy.doubled())
     finally:
+        if run.poll() is None:
+            run.send_signal(signal.SIGTERM)  # the supervisor stops its workers first
+            try:
+                run.wait(90)
+            except subprocess.TimeoutExpired:
+                run.kill()
         toy.close()
 
 

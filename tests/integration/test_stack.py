@@ -115,7 +115,7 @@ def test_aborted_transaction_is_invisible_to_read_committed(
 
 def _serializer(stack: StackEndpoints, schema: dict) -> AvroSerializer:  # type: ignore[type-arg]
     return AvroSerializer(
-        SchemaRegistryClient({"url": stack.schema_registry_url}),
+        SchemaRegistryClient({"url": stack.schema_registry_url, "timeout": 10}),
         json.dumps(schema),
         conf={
             "auto.register.schemas": True,
@@ -126,7 +126,7 @@ def _serializer(stack: StackEndpoints, schema: dict) -> AvroSerializer:  # type:
 
 def _fresh_deserializer(stack: StackEndpoints) -> AvroDeserializer:
     # A new client has an empty cache, so the writer schema is fetched from the registry by id.
-    return AvroDeserializer(SchemaRegistryClient({"url": stack.schema_registry_url}))
+    return AvroDeserializer(SchemaRegistryClient({"url": stack.schema_registry_url, "timeout": 10}))
 
 
 def _produce_avro(stack: StackEndpoints, topic: str, record: dict) -> bytes:  # type: ignore[type-arg]
@@ -166,7 +166,7 @@ def test_avro_round_trip_through_the_registry(
 
 
 def _assert_id_resolves(stack: StackEndpoints, topic: str, payload: bytes) -> None:
-    schema = SchemaRegistryClient({"url": stack.schema_registry_url}).get_schema(
+    schema = SchemaRegistryClient({"url": stack.schema_registry_url, "timeout": 10}).get_schema(
         _schema_id(payload)
     )
     assert json.loads(schema.schema_str)["name"] == "Ping"
