@@ -15,7 +15,12 @@ REGISTRY_TIMEOUT_S = 10
 
 def base_config(settings: Settings) -> dict[str, Any]:
     # Security settings (SASL, TLS) pass through from settings.kafka_extra unchanged.
-    return {"bootstrap.servers": settings.bootstrap_servers, **settings.kafka_extra}
+    return {
+        "bootstrap.servers": settings.bootstrap_servers,
+        # Find a partition's new leader within seconds after a broker dies (default: 5 min).
+        "topic.metadata.refresh.interval.ms": 10000,
+        **settings.kafka_extra,
+    }
 
 
 def admin_client(settings: Settings) -> AdminClient:

@@ -25,6 +25,7 @@ log = logging.getLogger("choreo.restore")
 # Commit restored state in slices so one huge replay does not hold one giant SQLite transaction.
 _COMMIT_EVERY = 5000
 _RETRY_PAUSE_S = 0.5
+_STALL_S = 5.0
 
 
 class RestoreError(ChoreoError):
@@ -95,12 +96,20 @@ def restore_partitions(
     consumer.assign(starts)
     uncommitted = dict.fromkeys(pending, 0)
     restored_to = {p: stores[p].checkpoint() for p in pending}
+    last_progress = time.monotonic()
     try:
         while pending:
             if cancelled():
                 raise RestoreCancelled(f"restore of {topic} stopped")
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if now > deadline:
                 raise RestoreError(f"restoring {topic} partitions {sorted(pending)} timed out")
+            if now - last_progress > _STALL_S:
+                # No record and no end for a while: typically a leader that died; the client
+                # keeps fetching from the old address until it asks for metadata again.
+                log.warning("restore of %s%s stalled; refreshing metadata", topic, sorted(pending))
+                _refresh_metadata(consumer, topic)
+                last_progress = now
             # A short wait: consume() only returns early with a full batch, and the end-of-
             # partition event must not cost half a second per restore.
             for msg in consumer.consume(num_messages=1000, timeout=0.05):
@@ -109,9 +118,14 @@ def restore_partitions(
                 if err is not None:
                     if err.code() == KafkaError._PARTITION_EOF:
                         pending.discard(p)
+                        last_progress = time.monotonic()
                         continue
-                    raise RestoreError(f"reading {topic}[{p}] failed: {err.str()}")
+                    if err.fatal():
+                        raise RestoreError(f"reading {topic}[{p}] failed: {err.str()}")
+                    log.warning("reading %s[%d]: %s (the client retries)", topic, p, err.str())
+                    continue
                 _topic, p, offset = coordinates(msg)
+                last_progress = time.monotonic()
                 if p not in pending:
                     continue
                 if p in stop_at and offset >= stop_at[p]:
