@@ -6,7 +6,7 @@ VENV   := .venv
 STAMP  := $(VENV)/.installed
 CHOREO := $(VENV)/bin/choreo
 
-.PHONY: venv jars test demo up down bench
+.PHONY: venv jars test faults demo up down bench
 
 venv: $(STAMP)
 
@@ -24,7 +24,13 @@ jars: venv
 # The session fixture starts a throw-away stack on free ports and stops it at the end
 # (or uses KAFKA_BOOTSTRAP_SERVERS + SCHEMA_REGISTRY_URL when both are set).
 test: venv jars
-	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -q --ignore=tests/faults $(PYTEST_ARGS)
+
+# Broker-failure tests on a 3-node cluster of their own. Not part of `make test` yet: the
+# broker-kill test still hangs in about 2 of 5 runs (a worker stops making progress after the
+# kill; see tests/faults/test_broker_failure.py).
+faults: venv jars
+	$(VENV)/bin/pytest -q tests/faults $(PYTEST_ARGS)
 
 # The whole saga on the local stack: topics, schemas, seed, the four services, a few hundred
 # orders shown live, then outcomes, the audit and what to try next. The stack stays up.
