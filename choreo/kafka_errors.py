@@ -26,17 +26,17 @@ def is_fatal(err: KafkaError) -> bool:
     return bool(err.fatal()) or err.code() in FATAL_CODES
 
 
-def call_retrying(fn: Callable[..., Any], *args: Any) -> Any:
+def call_retrying(fn: Callable[..., Any], *args: Any, attempts: int = RETRIES) -> Any:
     """Call a transactional API, calling it again while librdkafka says the error is retriable.
 
     A retried commit is the same commit: librdkafka resumes it rather than starting a new one.
     """
-    for attempt in range(RETRIES):
+    for attempt in range(attempts):
         try:
             return fn(*args)
         except KafkaException as e:
             err = e.args[0]
-            if not err.retriable() or attempt == RETRIES - 1:
+            if not err.retriable() or attempt == attempts - 1:
                 raise
             log.warning("retrying %s after %s", getattr(fn, "__name__", fn), err.str())
     return None

@@ -327,9 +327,14 @@ class Worker:
         if batch.delivery_error is not None:
             raise KafkaException(batch.delivery_error)
         offsets = [TopicPartition(t, p, o) for (t, p), o in batch.positions.items()]
-        self._kafka_call(
-            self._producer.send_offsets_to_transaction,
-            offsets, self._consumer.consumer_group_metadata(), 30,
+        consumer = self._consumer
+        # The group metadata is read again on each attempt: after a rebalance the old generation
+        # can never commit. Few attempts: giving up here only aborts a batch that is then redone.
+        call_retrying(
+            lambda: self._producer.send_offsets_to_transaction(  # type: ignore[union-attr]
+                offsets, consumer.consumer_group_metadata(), 30
+            ),
+            attempts=3,
         )
         self.faults.at("before_kafka_commit")
         started = time.perf_counter()
