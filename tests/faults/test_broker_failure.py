@@ -1,7 +1,7 @@
 """A broker dies mid-stream on a 3-node cluster: the pipeline carries on, exactly once.
 
-Run with `make faults`. Known problem, why it is not in `make test` yet: in about 2 of 5 runs
-a worker stops making progress after the kill (no output, no reaction to SIGTERM until the
+Run with `make faults`. Known problem, why it is not in `make test` yet: in about 1 of 3 runs
+the pipeline stops making progress after the kill (no output, no reaction to SIGTERM until the
 supervisor kills it); when it passes, nothing is lost or doubled.
 """
 
