@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 # Namespace for ids derived from other ids: the same input always yields the same output id,
@@ -77,7 +76,6 @@ class Service:
     decide: Decide
     evolve: Evolve
     description: str = ""
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def own_topic(self) -> str:
@@ -90,8 +88,3 @@ class Service:
     def accepts(self, topic: str, event_type: type) -> bool:
         return event_type in self.inputs.get(topic, ())
 
-
-def event_time(event: Any) -> datetime:
-    """The time an event happened, which decisions use instead of a clock."""
-    value: datetime = event.occurred_at
-    return value

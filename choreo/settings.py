@@ -39,12 +39,6 @@ class Settings:
     def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **changes)
 
-    def redacted_kafka_extra(self) -> dict[str, str]:
-        """The pass-through client settings with anything secret masked, for printing."""
-        return {
-            k: ("***" if any(s in k for s in ("password", "secret", "key")) else v)
-            for k, v in self.kafka_extra.items()
-        }
 
 
 def load_settings(env: dict[str, str] | None = None, config_file: Path | None = None) -> Settings:

@@ -134,7 +134,7 @@ class Worker:
         self._producer = clients.transactional_producer(self.settings, self.transactional_id)
         # init_transactions fences any older producer with our transactional.id and aborts
         # its open transaction, so restore below never sees a half-written batch of ours.
-        self._kafka_call(self._producer.init_transactions, 60)
+        call_retrying(self._producer.init_transactions, 60)
         self._reader = clients.reader_consumer(self.settings)
         self._consumer = clients.group_consumer(self.settings, self.group_id, self.transactional_id)
         self._consumer.subscribe(
@@ -209,7 +209,7 @@ class Worker:
         assert self._producer is not None and self._consumer is not None
         started = time.perf_counter()
         batch = _Batch()
-        self._kafka_call(self._producer.begin_transaction)
+        call_retrying(self._producer.begin_transaction)
         try:
             for msg in msgs:
                 self._process(msg, batch)
@@ -339,7 +339,7 @@ class Worker:
         self.faults.at("before_kafka_commit")
         started = time.perf_counter()
         # A commit that times out is retried as the same commit, never re-sent in a new one.
-        self._kafka_call(self._producer.commit_transaction, 30)
+        call_retrying(self._producer.commit_transaction, 30)
         self.metrics.commit_seconds.labels(self.service.name).observe(time.perf_counter() - started)
         self.faults.at("after_kafka_commit")
         for p, store in batch.stores.items():
@@ -347,8 +347,6 @@ class Worker:
 
     # -- failure triage -----------------------------------------------------------------------
 
-    def _kafka_call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return call_retrying(fn, *args)
 
     def _handle_kafka_error(self, err: KafkaError, batch: _Batch) -> None:
         if is_fatal(err):
@@ -366,7 +364,7 @@ class Worker:
         self.metrics.aborted.labels(self.service.name).inc()
         self._rollback_stores(batch)
         try:
-            self._kafka_call(self._producer.abort_transaction, 30)
+            call_retrying(self._producer.abort_transaction, 30)
         except KafkaException as e:
             if e.args[0].fatal():
                 raise FencedError(f"abort failed with a fatal error: {e.args[0].str()}") from e

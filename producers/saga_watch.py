@@ -66,5 +66,15 @@ class SagaWatcher:
             self.poll(0.25)
         return True
 
+    def wait_ended(self, order_ids: set[str], timeout_s: float) -> dict[str, str]:
+        """Poll until every order in `order_ids` has ended; order id -> how it ended."""
+        deadline = time.monotonic() + timeout_s
+        while not order_ids <= self.ended.keys():
+            if time.monotonic() > deadline:
+                missing = sorted(order_ids - self.ended.keys())
+                raise ChoreoError(f"{len(missing)} sagas never ended, e.g. {missing[:3]}")
+            self.poll(0.5)
+        return {o: self.ended[o] for o in order_ids}
+
     def close(self) -> None:
         self._consumer.close()

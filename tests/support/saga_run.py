@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -61,16 +60,9 @@ class SagaRun(StackSlice):
 
     def wait_for_ends(self, order_ids: Iterable[str], timeout: float = 180) -> dict[str, str]:
         """Poll the event topics until every order has ended; return order id -> how it ended."""
-        wanted = set(order_ids)
         watcher = SagaWatcher(self.settings, self.codec)
         try:
-            deadline = time.monotonic() + timeout
-            while not wanted <= watcher.ended.keys():
-                if time.monotonic() > deadline:
-                    missing = sorted(wanted - watcher.ended.keys())
-                    raise AssertionError(f"{len(missing)} sagas never ended, e.g. {missing[:3]}")
-                watcher.poll(0.5)
-            return {o: watcher.ended[o] for o in wanted}
+            return watcher.wait_ended(set(order_ids), timeout)
         finally:
             watcher.close()
 
