@@ -11,6 +11,11 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from choreo.settings import Settings
 
 REGISTRY_TIMEOUT_S = 10
+# The largest record our producers send (librdkafka's message.max.bytes, also its default;
+# brokers accept 1 MiB). The worker checks its outputs and dead letters against it, less a
+# margin for Kafka's own record framing, before producing them.
+MAX_RECORD_BYTES = 1_000_000
+RECORD_FRAMING_BYTES = 1024
 
 
 def base_config(settings: Settings) -> dict[str, Any]:
@@ -36,6 +41,7 @@ def transactional_producer(settings: Settings, transactional_id: str, **extra: A
             "acks": "all",
             "linger.ms": 5,
             "transaction.timeout.ms": settings.transaction_timeout_ms,
+            "message.max.bytes": MAX_RECORD_BYTES,
             **extra,
         }
     )

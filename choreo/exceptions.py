@@ -37,3 +37,15 @@ class FencedError(ChoreoError):
 
 class StoreLockedError(ChoreoError):
     """A partition's store is held by a running worker."""
+
+
+class StoreError(ChoreoError):
+    """A partition store could not be read or written: the batch fails, never the record."""
+
+    def __init__(self, message: str, partition: int | None = None) -> None:
+        super().__init__(message)
+        self.partition = partition
+
+
+class StoreDamagedError(StoreError):
+    """A partition store is damaged (not a database, fails its integrity check, bad checkpoint)."""

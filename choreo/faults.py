@@ -1,15 +1,20 @@
-"""Fault injection for crash tests: kill this process (SIGKILL) at a named commit boundary.
+"""Fault injection for crash tests: die or hang at a named point of the commit protocol.
 
-Set CHOREO_FAULT_POINT to one of the points below and CHOREO_FAULT_AFTER_BATCHES to the number
-of batches that must commit before the crash. Unset, every call is a no-op.
+CHOREO_FAULT_POINT names the point, CHOREO_FAULT_AFTER_BATCHES how many batches must commit
+first. `before_kafka_commit` and `after_kafka_commit` kill the process (SIGKILL) there;
+`wedge:<call>` (e.g. `wedge:send_offsets_to_transaction`) blocks forever inside that blocking
+client call, as librdkafka can after a coordinator dies, to prove the watchdog. Unset, every
+call is a no-op.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import threading
 
-POINTS = ("before_kafka_commit", "after_kafka_commit")
+KILL_POINTS = ("before_kafka_commit", "after_kafka_commit")
+WEDGE_PREFIX = "wedge:"
 
 
 class FaultInjector:
@@ -22,6 +27,16 @@ class FaultInjector:
     def batch_committed(self) -> None:
         self.batches += 1
 
+    def _armed(self, point: str) -> bool:
+        return self.point == point and self.batches >= self.after
+
     def at(self, point: str) -> None:
-        if self.point == point and self.batches >= self.after:
+        if self._armed(point):
             os.kill(os.getpid(), signal.SIGKILL)
+
+    def wedge(self, call: str) -> None:
+        """Never return, like a client call waiting on a condition nobody signals."""
+        if self._armed(WEDGE_PREFIX + call):
+            forever = threading.Event()
+            while True:
+                forever.wait(3600)

@@ -26,7 +26,9 @@ def is_fatal(err: KafkaError) -> bool:
     return bool(err.fatal()) or err.code() in FATAL_CODES
 
 
-def call_retrying(fn: Callable[..., Any], *args: Any, attempts: int = RETRIES) -> Any:
+def call_retrying(
+    fn: Callable[..., Any], *args: Any, attempts: int = RETRIES, what: str | None = None
+) -> Any:
     """Call a transactional API, calling it again while librdkafka says the error is retriable.
 
     A retried commit is the same commit: librdkafka resumes it rather than starting a new one.
@@ -38,5 +40,5 @@ def call_retrying(fn: Callable[..., Any], *args: Any, attempts: int = RETRIES) -
             err = e.args[0]
             if not err.retriable() or attempt == attempts - 1:
                 raise
-            log.warning("retrying %s after %s", getattr(fn, "__name__", fn), err.str())
+            log.warning("retrying %s after %s", what or getattr(fn, "__name__", fn), err.str())
     return None

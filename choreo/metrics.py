@@ -1,8 +1,10 @@
-"""Prometheus metrics of a worker: processed, dead-lettered, batch size and latency, commit latency, lag."""
+"""Prometheus metrics of a worker: records, dead letters, batch and commit latency, lag, progress."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from choreo.health import Progress, serve_endpoints
 
 
 class WorkerMetrics:
@@ -38,11 +40,23 @@ class WorkerMetrics:
             "choreo_consumer_lag", "Records behind the end of an input partition",
             ["service", "topic", "partition"], registry=self.registry,
         )
+        self.last_commit = Gauge(
+            "choreo_last_commit_timestamp_seconds",
+            "When the worker last committed a batch (epoch seconds; 0 = not yet)", labels,
+            registry=self.registry,
+        )
+        self.failing_seconds = Gauge(
+            "choreo_failing_seconds",
+            "How long batches have failed without a commit in between (0 = not failing)", labels,
+            registry=self.registry,
+        )
         self.service = service
 
-    def serve(self, port: int) -> int:
-        """Serve /metrics on 127.0.0.1:port (0 = no endpoint); returns the port."""
+    def serve(self, port: int, progress: Progress, host: str = "127.0.0.1") -> int:
+        """Serve /metrics, /healthz, /readyz on host:port (0 = no endpoint); returns the port."""
         if port <= 0:
             return 0
-        server, _thread = start_http_server(port, addr="127.0.0.1", registry=self.registry)
+        self.last_commit.labels(self.service).set_function(lambda: progress.last_commit_wall)
+        self.failing_seconds.labels(self.service).set_function(progress.failing_for)
+        server = serve_endpoints(self.registry, progress, port, host)
         return int(server.server_port)

@@ -7,13 +7,15 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from confluent_kafka import Consumer
+
 from choreo import clients
 from choreo.codec import Codec
 from choreo.contract import Service
 from choreo.exceptions import StoreLockedError
 from choreo.restore import restore_partitions
 from choreo.settings import Settings
-from choreo.store import PartitionStore, is_locked, state_dir_of, store_path
+from choreo.store import PartitionStore, lock_store, state_dir_of, store_path
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,9 @@ def rebuild(
 ) -> list[PartitionRebuild]:
     """Replay the own topic into fresh stores.
 
-    verify=False replaces each live store with its rebuild (refused while a worker holds it).
+    verify=False replaces each live store with its rebuild. It holds the store's lock from
+    before the replay until the file is replaced, so no worker can open the old file meanwhile
+    (a worker that tries waits, and restarts if the rebuild takes longer than its lock wait).
     verify=True leaves the live store alone and compares hashes up to the live checkpoint, where
     both must be the same fold of the same events.
     """
@@ -55,40 +59,56 @@ def rebuild(
     try:
         for p in parts:
             live_path = store_path(state_dir_of(settings), service.name, p)
-            if not verify and is_locked(live_path):
-                raise StoreLockedError(
-                    f"{service.name} partition {p} is held by a running worker; stop it first "
-                    "or use --verify"
-                )
-            live_hash, stop = None, None
-            if verify and live_path.exists():
-                live = PartitionStore(live_path, lock=False)
-                live_hash, stop = live.state_hash(), live.checkpoint()
-                live.close()
-            elif verify:
-                live_hash, stop = _empty_hash(), 0
-            fd, tmp = tempfile.mkstemp(suffix=".sqlite", dir=_ensure(live_path.parent))
-            os.close(fd)
-            fresh = PartitionStore(Path(tmp), lock=False)
+            lock = None
+            if not verify:
+                try:
+                    lock = lock_store(live_path, 0)
+                except StoreLockedError as e:
+                    raise StoreLockedError(
+                        f"{service.name} partition {p} is held by a running worker; stop it "
+                        "first or use --verify"
+                    ) from e
             try:
-                applied = restore_partitions(
-                    reader, codec, service, own, {p: fresh},
-                    stop_at=None if stop is None else {p: stop},
-                )
-                result = PartitionRebuild(
-                    p, applied.get(p, 0), fresh.state_hash(), live_hash, fresh.checkpoint()
-                )
+                results.append(_rebuild_one(reader, codec, service, own, p, live_path, verify))
             finally:
-                fresh.close()
-            if verify:
-                _remove_db(Path(tmp))
-            else:
-                _remove_db(live_path)
-                os.replace(tmp, live_path)
-            results.append(result)
+                if lock is not None:
+                    lock.close()  # releases the flock, after the new file is in place
     finally:
         reader.close()
     return results
+
+
+def _rebuild_one(
+    reader: Consumer, codec: Codec, service: Service, own: str, p: int, live_path: Path,
+    verify: bool,
+) -> PartitionRebuild:
+    """Rebuild one partition into a temporary file; verify it or put it in place."""
+    live_hash, stop = None, None
+    if verify and live_path.exists():
+        live = PartitionStore(live_path, lock=False)
+        live_hash, stop = live.state_hash(), live.checkpoint()
+        live.close()
+    elif verify:
+        live_hash, stop = _empty_hash(), 0
+    fd, tmp = tempfile.mkstemp(suffix=".sqlite", dir=_ensure(live_path.parent))
+    os.close(fd)
+    fresh = PartitionStore(Path(tmp), lock=False)
+    try:
+        applied = restore_partitions(
+            reader, codec, service, own, {p: fresh},
+            stop_at=None if stop is None else {p: stop},
+        )
+        result = PartitionRebuild(
+            p, applied.get(p, 0), fresh.state_hash(), live_hash, fresh.checkpoint()
+        )
+    finally:
+        fresh.close()
+    if verify:
+        _remove_db(Path(tmp))
+    else:
+        _remove_db(live_path)
+        os.replace(tmp, live_path)
+    return result
 
 
 def _empty_hash() -> str:

@@ -16,9 +16,10 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from choreo.codec import Codec
 from choreo.contract import Service
-from choreo.exceptions import ChoreoError
+from choreo.exceptions import ChoreoError, StoreDamagedError
 from choreo.messages import coordinates
 from choreo.store import PartitionStore
+from choreo.watchdog import NoWatchdog, Watchdog
 
 log = logging.getLogger("choreo.restore")
 
@@ -37,28 +38,31 @@ class RestoreCancelled(RestoreError):
 
 
 def _watermarks(
-    consumer: Consumer, tp: TopicPartition, deadline: float, cancelled: Callable[[], bool]
+    consumer: Consumer, tp: TopicPartition, deadline: float, cancelled: Callable[[], bool],
+    watchdog: Watchdog,
 ) -> tuple[int, int]:
     """(low, high) of a partition, asking again while its leader is moving (e.g. a broker died)."""
     while True:
         if cancelled():
             raise RestoreCancelled(f"restore of {tp.topic}[{tp.partition}] stopped")
         try:
-            low, high = consumer.get_watermark_offsets(tp, timeout=10)
+            with watchdog.guard("get_watermark_offsets", 10):
+                low, high = consumer.get_watermark_offsets(tp, timeout=10)
             return int(low), int(high)
         except KafkaException as e:
             if time.monotonic() > deadline:
                 raise RestoreError(f"no watermarks for {tp.topic}[{tp.partition}]: {e}") from e
             log.warning("watermarks of %s[%d] not available yet: %s", tp.topic, tp.partition, e)
             time.sleep(_RETRY_PAUSE_S)  # back off: the client answers at once while metadata is stale
-            _refresh_metadata(consumer, tp.topic)
+            _refresh_metadata(consumer, tp.topic, watchdog)
 
 
-def _refresh_metadata(consumer: Consumer, topic: str) -> None:
+def _refresh_metadata(consumer: Consumer, topic: str, watchdog: Watchdog) -> None:
     # The watermark query goes to the leader the client last knew; after a broker died that is
     # a dead address until the metadata is asked for again.
     try:
-        consumer.list_topics(topic, timeout=5)
+        with watchdog.guard("list_topics", 5):
+            consumer.list_topics(topic, timeout=5)
     except KafkaException as e:
         log.warning("metadata refresh for %s failed: %s", topic, e)
 
@@ -72,12 +76,15 @@ def restore_partitions(
     timeout_s: float = 300.0,
     stop_at: Mapping[int, int] | None = None,
     cancelled: Callable[[], bool] = lambda: False,
+    watchdog: Watchdog | None = None,
 ) -> dict[int, int]:
     """Apply every committed own event after each store's checkpoint; return events applied.
 
     `stop_at` (partition -> offset) stops short of the end, e.g. to rebuild exactly up to a live
-    store's checkpoint and compare the two.
+    store's checkpoint and compare the two. A checkpoint beyond the end of the own partition
+    cannot come from this log: StoreDamagedError names the partition, so the caller can heal it.
     """
+    watchdog = watchdog or NoWatchdog()
     stop_at = stop_at or {}
     if not stores:
         return {}
@@ -86,7 +93,12 @@ def restore_partitions(
     starts = []
     deadline = time.monotonic() + timeout_s
     for p, store in stores.items():
-        low, high = _watermarks(consumer, TopicPartition(topic, p), deadline, cancelled)
+        low, high = _watermarks(consumer, TopicPartition(topic, p), deadline, cancelled, watchdog)
+        if store.checkpoint() > high:
+            raise StoreDamagedError(
+                f"store {store.path} says it applied {topic}[{p}] up to offset "
+                f"{store.checkpoint()}, but the partition ends at {high}", p,
+            )
         high = min(high, stop_at.get(p, high))
         if store.checkpoint() < high:
             pending.add(p)
@@ -108,11 +120,13 @@ def restore_partitions(
                 # No record and no end for a while: typically a leader that died; the client
                 # keeps fetching from the old address until it asks for metadata again.
                 log.warning("restore of %s%s stalled; refreshing metadata", topic, sorted(pending))
-                _refresh_metadata(consumer, topic)
+                _refresh_metadata(consumer, topic, watchdog)
                 last_progress = now
             # A short wait: consume() only returns early with a full batch, and the end-of-
             # partition event must not cost half a second per restore.
-            for msg in consumer.consume(num_messages=1000, timeout=0.05):
+            with watchdog.guard("consume (restore)", 0.05):
+                batch = consumer.consume(num_messages=1000, timeout=0.05)
+            for msg in batch:
                 err = msg.error()
                 p = msg.partition() or 0
                 if err is not None:
@@ -149,7 +163,8 @@ def restore_partitions(
                     uncommitted[p] = 0
         for p in uncommitted:
             # After EOF the position is the last stable offset, past any transaction markers.
-            position = consumer.position([TopicPartition(topic, p)])[0].offset or 0
+            with watchdog.guard("position", 1):
+                position = consumer.position([TopicPartition(topic, p)])[0].offset or 0
             if p in stop_at:
                 position = min(position, stop_at[p])
             stores[p].commit(next_offset=max(position, restored_to[p]))
@@ -158,7 +173,8 @@ def restore_partitions(
             stores[p].rollback()
         raise
     finally:
-        consumer.unassign()
+        with watchdog.guard("unassign", 1):
+            consumer.unassign()
     for p, n in applied.items():
         if n:
             log.info("restored %s[%d]: applied %d own events", topic, p, n)

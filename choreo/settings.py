@@ -27,6 +27,11 @@ class Settings:
     metrics_port: int = 0
     session_timeout_ms: int = 10000
     transaction_timeout_ms: int = 30000
+    # Liveness: /healthz turns 503 after this long without a turn of the loop or a commit while
+    # batches fail; the worker exits (code 4) after twice as long.
+    stall_s: int = 60
+    # Added by the watchdog to a blocking call's own timeout before it ends the worker (code 3).
+    watchdog_grace_s: int = 30
     kafka_extra: dict[str, str] = field(default_factory=dict)
 
     def topic(self, logical: str) -> str:
@@ -63,6 +68,8 @@ def load_settings(env: dict[str, str] | None = None, config_file: Path | None = 
         "CHOREO_METRICS_PORT": "metrics_port",
         "CHOREO_SESSION_TIMEOUT_MS": "session_timeout_ms",
         "CHOREO_TRANSACTION_TIMEOUT_MS": "transaction_timeout_ms",
+        "CHOREO_STALL_S": "stall_s",
+        "CHOREO_WATCHDOG_GRACE_S": "watchdog_grace_s",
     }
     for var, name in mapping.items():
         if env.get(var):

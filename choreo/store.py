@@ -3,6 +3,12 @@
 The checkpoint is the next offset of the service's own topic partition that has not yet been
 applied through `evolve`. It is written in the same SQLite transaction as the state it describes,
 so state and checkpoint can never disagree (the follower-with-tracking pattern).
+
+A damaged file (not a database, failing SQLite's quick check, or holding an impossible
+checkpoint) is detected when the store opens. Opened with `heal=True` (what a worker does), the
+file is moved aside, kept for inspection, and an empty store takes its place; the worker then
+restores it from the own topic from offset 0. Every SQLite or JSON failure surfaces as a
+`StoreError`, so the worker fails the batch instead of blaming the record it was processing.
 """
 
 from __future__ import annotations
@@ -10,15 +16,19 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import sqlite3
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from choreo.exceptions import StoreLockedError
+from choreo.exceptions import StoreDamagedError, StoreError, StoreLockedError
 from choreo.settings import Settings
+
+log = logging.getLogger("choreo.store")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (
@@ -52,63 +62,97 @@ def store_path(state_dir: Path, service: str, partition: int) -> Path:
 class PartitionStore:
     """State of (service, partition). Implements the domain's `State` protocol."""
 
-    def __init__(self, path: Path, *, lock: bool = True, lock_wait_s: float = 0.0) -> None:
+    def __init__(
+        self, path: Path, *, lock: bool = True, lock_wait_s: float = 0.0, heal: bool = False
+    ) -> None:
         self.path = path
+        self.healed_from: Path | None = None  # where a damaged file was moved when healed
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock_file: IO[str] | None = None
         if lock:
-            self._lock_file = _acquire_lock(path, lock_wait_s)
-        # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per batch.
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
+            self._lock_file = lock_store(path, lock_wait_s)
         self._in_txn = False
+        try:
+            self._db = _open_checked(path)
+        except StoreDamagedError as e:
+            if not heal:
+                self._unlock()
+                raise
+            # Still under the lock: nobody else can open the file between the move and the reopen.
+            self.healed_from = quarantine(path)
+            log.error(
+                "%s; moved it to %s and starting from an empty store, to be restored from the log",
+                e, self.healed_from,
+            )
+            self._db = _open_checked(path)
+        except BaseException:
+            self._unlock()
+            raise
 
     # -- State protocol -----------------------------------------------------------------------
 
+    # The hot path stays a plain try: no context manager per call, no cost unless it fails.
+
     def get(self, table: str, key: str) -> dict[str, Any] | None:
-        row = self._db.execute(
-            "SELECT value FROM docs WHERE tbl = ? AND key = ?", (table, key)
-        ).fetchone()
-        return None if row is None else json.loads(row[0])  # type: ignore[no-any-return]
+        try:
+            row = self._db.execute(
+                "SELECT value FROM docs WHERE tbl = ? AND key = ?", (table, key)
+            ).fetchone()
+            return None if row is None else json.loads(row[0])  # type: ignore[no-any-return]
+        except (sqlite3.Error, ValueError) as e:
+            raise self._error(e, f"reading {table}/{key}") from e
 
     def scan(self, table: str, prefix: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
         # Range scan on the primary key: prefix <= key < prefix + U+10FFFF.
         # Lazy: a caller that stops at the first match reads (and decodes) one row, not all.
-        cursor = self._db.execute(
-            "SELECT key, value FROM docs WHERE tbl = ? AND key >= ? AND key < ? ORDER BY key",
-            (table, prefix, prefix + "\U0010ffff"),
-        )
-        for key, value in cursor:
-            yield key, json.loads(value)
+        try:
+            cursor = self._db.execute(
+                "SELECT key, value FROM docs WHERE tbl = ? AND key >= ? AND key < ? ORDER BY key",
+                (table, prefix, prefix + "\U0010ffff"),
+            )
+            for key, value in cursor:
+                yield key, json.loads(value)
+        except (sqlite3.Error, ValueError) as e:
+            raise self._error(e, f"scanning {table}") from e
 
     def put(self, table: str, key: str, value: dict[str, Any]) -> None:
-        self._db.execute(
+        self._execute(
             "INSERT OR REPLACE INTO docs (tbl, key, value) VALUES (?, ?, ?)",
             (table, key, _encode(value)),
         )
 
     def delete(self, table: str, key: str) -> None:
-        self._db.execute("DELETE FROM docs WHERE tbl = ? AND key = ?", (table, key))
+        self._execute("DELETE FROM docs WHERE tbl = ? AND key = ?", (table, key))
+
+    def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> None:
+        try:
+            self._db.execute(sql, params)
+        except sqlite3.Error as e:
+            raise self._error(e, sql.split(" ", 1)[0].lower()) from e
+
+    def _error(self, cause: BaseException, doing: str) -> StoreError:
+        damaged = isinstance(cause, (sqlite3.DatabaseError, ValueError)) and not isinstance(
+            cause, sqlite3.OperationalError
+        )
+        kind = StoreDamagedError if damaged else StoreError
+        return kind(f"store {self.path} failed while {doing}: {cause}", partition_of(self.path))
 
     # -- transactions -------------------------------------------------------------------------
 
     def begin(self) -> None:
         if not self._in_txn:
-            self._db.execute("BEGIN IMMEDIATE")
+            self._execute("BEGIN IMMEDIATE")
             self._in_txn = True
 
     def savepoint(self) -> None:
-        self._db.execute("SAVEPOINT record")
+        self._execute("SAVEPOINT record")
 
     def release_savepoint(self) -> None:
-        self._db.execute("RELEASE SAVEPOINT record")
+        self._execute("RELEASE SAVEPOINT record")
 
     def rollback_savepoint(self) -> None:
-        self._db.execute("ROLLBACK TO SAVEPOINT record")
-        self._db.execute("RELEASE SAVEPOINT record")
+        self._execute("ROLLBACK TO SAVEPOINT record")
+        self._execute("RELEASE SAVEPOINT record")
 
     def commit(self, next_offset: int | None = None) -> None:
         """Commit the open transaction, moving the checkpoint to `next_offset` if given."""
@@ -116,17 +160,16 @@ class PartitionStore:
             self.begin()
             self._set_checkpoint(next_offset)
         if self._in_txn:
-            self._db.execute("COMMIT")
+            self._execute("COMMIT")
             self._in_txn = False
 
     def rollback(self) -> None:
         if self._in_txn:
-            self._db.execute("ROLLBACK")
             self._in_txn = False
-
-    @property
-    def in_transaction(self) -> bool:
-        return self._in_txn
+            try:
+                self._db.execute("ROLLBACK")
+            except sqlite3.Error as e:  # e.g. the transaction is already gone after an I/O error
+                log.warning("rollback of %s failed: %s", self.path, e)
 
     # -- checkpoint, dump, hash ---------------------------------------------------------------
 
@@ -135,7 +178,7 @@ class PartitionStore:
         return 0 if row is None else int(row[0])
 
     def _set_checkpoint(self, next_offset: int) -> None:
-        self._db.execute(
+        self._execute(
             "INSERT OR REPLACE INTO checkpoint (id, next_offset) VALUES (0, ?)", (next_offset,)
         )
 
@@ -161,15 +204,81 @@ class PartitionStore:
             self._db.execute("SELECT COUNT(*) FROM docs WHERE tbl = ?", (table,)).fetchone()[0]
         )
 
+    def replace_damaged(self) -> Path:
+        """Move this (damaged) store aside and continue on an empty one, under the same lock."""
+        self.rollback()
+        self._db.close()
+        self.healed_from = quarantine(self.path)
+        log.error(
+            "moved the damaged store %s to %s; it is restored from the log", self.path, self.healed_from
+        )
+        self._db = _open_checked(self.path)
+        return self.healed_from
+
     def close(self) -> None:
         self.rollback()
         self._db.close()
+        self._unlock()
+
+    def _unlock(self) -> None:
         if self._lock_file is not None:
             self._lock_file.close()  # closing the descriptor releases the flock
             self._lock_file = None
 
 
-def _acquire_lock(path: Path, wait_s: float) -> IO[str]:
+def partition_of(path: Path) -> int | None:
+    """The partition number in a store file name (`p0003.sqlite` -> 3)."""
+    stem = path.name.split(".", 1)[0]
+    return int(stem[1:]) if stem[:1] == "p" and stem[1:].isdigit() else None
+
+
+def _open_checked(path: Path) -> sqlite3.Connection:
+    """Open the database and prove it usable, or raise StoreDamagedError."""
+    # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per batch.
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        db.execute("PRAGMA busy_timeout=5000")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        # quick_check: page and index structure without the full cross-check (O(n), cheap).
+        verdict = [row[0] for row in db.execute("PRAGMA quick_check")]
+        if verdict != ["ok"]:
+            raise StoreDamagedError(
+                f"store {path} fails SQLite's quick check: {'; '.join(verdict[:3])}",
+                partition_of(path),
+            )
+        db.executescript(_SCHEMA)
+        row = db.execute("SELECT next_offset FROM checkpoint WHERE id = 0").fetchone()
+        if row is not None and (type(row[0]) is not int or row[0] < 0):
+            raise StoreDamagedError(
+                f"store {path} holds an impossible checkpoint {row[0]!r}", partition_of(path)
+            )
+    except sqlite3.OperationalError as e:
+        db.close()
+        if "locked" in str(e) or "busy" in str(e):
+            raise StoreError(f"store {path} is busy: {e}", partition_of(path)) from e
+        raise StoreDamagedError(f"store {path} cannot be opened: {e}", partition_of(path)) from e
+    except sqlite3.DatabaseError as e:  # "file is not a database", "database disk image is malformed"
+        db.close()
+        raise StoreDamagedError(f"store {path} is damaged: {e}", partition_of(path)) from e
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def quarantine(path: Path) -> Path:
+    """Move a damaged store (and its WAL files) aside, keeping it; returns its new path."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    target = path.with_name(f"{path.name}.damaged-{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        source = Path(f"{path}{suffix}")
+        if source.exists():
+            os.replace(source, f"{target}{suffix}")
+    return target
+
+
+def lock_store(path: Path, wait_s: float) -> IO[str]:
     """Hold an exclusive flock beside the database for as long as the store is open.
 
     A running worker holds it for each assigned partition, so `choreo rebuild` cannot swap a

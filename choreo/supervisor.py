@@ -18,6 +18,15 @@ from types import FrameType
 from typing import IO
 
 _MAX_BACKOFF_S = 30.0
+# A child that ran this long was healthy: its next crash restarts it after the shortest pause.
+_HEALTHY_RUN_S = 60.0
+# What a worker's exit code means, for the supervisor's log line.
+_EXIT_MEANINGS = {
+    1: "stopped on an error",
+    3: "ended by its watchdog: a call or a stop request overran its deadline",
+    4: "no batch could commit for too long",
+    -9: "killed",
+}
 
 
 @dataclass
@@ -25,6 +34,7 @@ class _Child:
     service: str
     proc: subprocess.Popen[bytes] | None = None
     restarts: int = 0
+    started_at: float = 0.0
     next_start: float = 0.0
     backoff: float = 1.0
     pump: threading.Thread | None = field(default=None, repr=False)
@@ -69,6 +79,7 @@ class Supervisor:
             start_new_session=True,
         )
         child.proc = proc
+        child.started_at = time.monotonic()
         child.pump = threading.Thread(target=self._pump, args=(child.service, proc), daemon=True)
         child.pump.start()
 
@@ -92,10 +103,14 @@ class Supervisor:
                     continue
                 child.restarts += 1
                 child.proc = None
+                if now - child.started_at >= _HEALTHY_RUN_S:
+                    child.backoff = 1.0
                 child.next_start = now + child.backoff
+                meaning = _EXIT_MEANINGS.get(code, "")
                 self._say(
                     child.service,
-                    f"exited with {code}; restart #{child.restarts} in {child.backoff:.0f}s",
+                    f"exited with {code}{f' ({meaning})' if meaning else ''}; "
+                    f"restart #{child.restarts} in {child.backoff:.0f}s",
                 )
                 child.backoff = min(child.backoff * 2, _MAX_BACKOFF_S)
         return self._shutdown()

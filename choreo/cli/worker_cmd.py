@@ -36,6 +36,7 @@ def worker(
     Example: choreo worker packaging --instance 1 --metrics-port 9101
     """
     from choreo.logs import configure_logging
+    from choreo.watchdog import Watchdog
     from choreo.worker import Worker, run_worker_safely
 
     configure_logging(service, log_level)
@@ -44,9 +45,16 @@ def worker(
         settings = settings.with_overrides(metrics_port=metrics_port)
     svc = bootstrap.load_service(service)
     codec = bootstrap.build_codec(settings)
-    w = Worker(svc, settings, codec, instance_id=instance)
+    # The watchdog ends this process if a client call or a stop request overruns its deadline.
+    watchdog = Watchdog(grace_s=settings.watchdog_grace_s)
+    w = Worker(svc, settings, codec, instance_id=instance, watchdog=watchdog)
     w.install_signal_handlers()
-    raise typer.Exit(run_worker_safely(w))
+    watchdog.start()
+    try:
+        code = run_worker_safely(w)
+    finally:
+        watchdog.close()
+    raise typer.Exit(code)
 
 
 @one_sentence_errors
