@@ -3,8 +3,9 @@
 CHOREO_FAULT_POINT names the point, CHOREO_FAULT_AFTER_BATCHES how many batches must commit
 first. `before_kafka_commit` and `after_kafka_commit` kill the process (SIGKILL) there;
 `wedge:<call>` (e.g. `wedge:send_offsets_to_transaction`) blocks forever inside that blocking
-client call, as librdkafka can after a coordinator dies, to prove the watchdog. Unset, every
-call is a no-op.
+client call, as librdkafka can after a coordinator dies, to prove the watchdog. With
+CHOREO_FAULT_ONCE_FILE set, the fault fires only while that file does not exist, and creates it
+first, so a restarted worker runs normally. Unset, every call is a no-op.
 """
 
 from __future__ import annotations
@@ -22,13 +23,22 @@ class FaultInjector:
         env = dict(os.environ) if env is None else env
         self.point = env.get("CHOREO_FAULT_POINT", "")
         self.after = int(env.get("CHOREO_FAULT_AFTER_BATCHES", "0") or 0)
+        self.once_file = env.get("CHOREO_FAULT_ONCE_FILE", "")
         self.batches = 0
 
     def batch_committed(self) -> None:
         self.batches += 1
 
     def _armed(self, point: str) -> bool:
-        return self.point == point and self.batches >= self.after
+        if self.point != point or self.batches < self.after:
+            return False
+        if self.once_file:
+            try:
+                with open(self.once_file, "x"):
+                    pass
+            except FileExistsError:
+                return False
+        return True
 
     def at(self, point: str) -> None:
         if self._armed(point):
