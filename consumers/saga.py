@@ -5,20 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from choreo.contract import derive_id
+from consumers.limits import HUB_MAX, ID_MAX, clipped
 
 
 def caused_by(cause: Any, purpose: str) -> dict[str, Any]:
     """event_id, order_id, hub, occurred_at, causation_id of an output of `cause`.
 
     The id is derived from the cause and a purpose (the output's name), so a retried decision
-    produces the same ids; the time is the cause's, since domain code has no clock.
+    produces the same ids; the time is the cause's, since domain code has no clock. The copied
+    ids are clipped to their caps: only a rejection ever answers a command with an over-long one,
+    and it must stay far below Kafka's record limit (within the caps clipping changes nothing).
     """
     return {
         "event_id": derive_id(cause.event_id, purpose),
-        "order_id": cause.order_id,
-        "hub": cause.hub,
+        "order_id": clipped(cause.order_id, ID_MAX),
+        "hub": clipped(cause.hub, HUB_MAX),
         "occurred_at": cause.occurred_at,
-        "causation_id": cause.event_id,
+        "causation_id": clipped(cause.event_id, ID_MAX),
     }
 
 
@@ -26,14 +29,19 @@ def caused_by_without_order(cause: Any, purpose: str) -> dict[str, Any]:
     """The common fields for records that are not about an order (stock and fleet)."""
     return {
         "event_id": derive_id(cause.event_id, purpose),
-        "hub": cause.hub,
+        "hub": clipped(cause.hub, HUB_MAX),
         "occurred_at": cause.occurred_at,
-        "causation_id": cause.event_id,
+        "causation_id": clipped(cause.event_id, ID_MAX),
     }
 
 
 def saga_key(hub: str, order_id: str) -> str:
     """Key of a saga in a service's tables: the hub is part of it, since order ids are only
     checked for uniqueness within a hub's partition and a record of one hub must never touch
-    another hub's stock or drones."""
-    return f"{hub}/{order_id}"
+    another hub's stock or drones.
+
+    Both parts are clipped to their caps, so that the key of a command with an over-long hub or
+    order id is that of its rejection (which carries them clipped): a replay of the command is
+    then seen as a duplicate, and no state key is ever larger than the caps.
+    """
+    return f"{clipped(hub, HUB_MAX)}/{clipped(order_id, ID_MAX)}"

@@ -12,6 +12,7 @@ from choreo import clients
 from choreo.codec import Codec
 from choreo.exceptions import ChoreoError
 from choreo.settings import Settings
+from consumers.limits import ID_MAX, clipped
 
 EVENT_TOPICS = ("orders", "packaging", "drones", "delivery")
 # The events after which nothing more happens in a saga.
@@ -68,13 +69,15 @@ class SagaWatcher:
 
     def wait_ended(self, order_ids: set[str], timeout_s: float) -> dict[str, str]:
         """Poll until every order in `order_ids` has ended; order id -> how it ended."""
+        # An over-long order id comes back clipped in its rejection (consumers/limits.py).
+        as_reported = {o: clipped(o, ID_MAX) for o in order_ids}
         deadline = time.monotonic() + timeout_s
-        while not order_ids <= self.ended.keys():
+        while not set(as_reported.values()) <= self.ended.keys():
             if time.monotonic() > deadline:
-                missing = sorted(order_ids - self.ended.keys())
+                missing = sorted(r for r in as_reported.values() if r not in self.ended)
                 raise ChoreoError(f"{len(missing)} sagas never ended, e.g. {missing[:3]}")
             self.poll(0.5)
-        return {o: self.ended[o] for o in order_ids}
+        return {o: self.ended[r] for o, r in as_reported.items()}
 
     def close(self) -> None:
         self._consumer.close()

@@ -16,6 +16,7 @@ from consumers.drones.events import (
     DroneUnavailable,
     RegisterDrone,
 )
+from consumers.limits import ID_MAX, clipped, field_too_long, shown
 from consumers.packaging import events as packaging
 from consumers.reference import hubs
 from consumers.saga import caused_by, caused_by_without_order, saga_key
@@ -58,13 +59,7 @@ def decide(state: StateView, event: Any) -> list[Any]:
 
 
 def _register(state: StateView, command: RegisterDrone) -> DroneRegistered | DroneRegistrationRejected:
-    problem: tuple[str, str] | None = None
-    if command.hub not in hubs():
-        problem = "UNKNOWN_HUB", f"hub {command.hub!r} is not one of ours"
-    elif not command.drone_id.strip() or "/" in command.drone_id:
-        problem = "INVALID_DRONE_ID", f"drone id {command.drone_id!r} is empty or contains '/'"
-    elif state.get(DRONES, drone_key(command.hub, command.drone_id)) is not None:
-        problem = "DUPLICATE_DRONE", f"drone {command.drone_id} is already in {command.hub}'s fleet"
+    problem = _registration_problem(state, command)
     if problem is None:
         return DroneRegistered(
             **caused_by_without_order(command, "DroneRegistered"), drone_id=command.drone_id
@@ -72,10 +67,24 @@ def _register(state: StateView, command: RegisterDrone) -> DroneRegistered | Dro
     reason, detail = problem
     return DroneRegistrationRejected(
         **caused_by_without_order(command, "DroneRegistrationRejected"),
-        drone_id=command.drone_id,
+        drone_id=clipped(command.drone_id, ID_MAX),  # "as sent", but never an over-long one
         reason=reason,
         detail=detail,
     )
+
+
+def _registration_problem(state: StateView, command: RegisterDrone) -> tuple[str, str] | None:
+    too_long = field_too_long(command)
+    if too_long is not None:
+        return too_long  # first: no other reason's detail may quote an over-long value
+    if command.hub not in hubs():
+        return "UNKNOWN_HUB", f"hub {shown(command.hub)} is not one of ours"
+    if not command.drone_id.strip() or "/" in command.drone_id:
+        return "INVALID_DRONE_ID", f"drone id {shown(command.drone_id)} is empty or contains '/'"
+    if state.get(DRONES, drone_key(command.hub, command.drone_id)) is not None:
+        drone, hub = shown(command.drone_id), shown(command.hub)
+        return "DUPLICATE_DRONE", f"drone {drone} is already in {hub}'s fleet"
+    return None
 
 
 def _assign(state: StateView, package: packaging.PackagePrepared) -> DroneAssigned | DroneUnavailable:

@@ -7,6 +7,7 @@ from typing import Any
 from choreo.contract import Service, State, StateView
 from consumers.delivery import events as delivery
 from consumers.drones import events as drones
+from consumers.limits import field_too_long, shown
 from consumers.orders.events import (
     COMMANDS,
     EVENTS,
@@ -26,7 +27,8 @@ from consumers.saga import caused_by, saga_key
 
 ORDERS = "orders"  # saga_key -> {"status", "reason", "cancel_requested"}
 # A saga's status: placed -> completed, or placed -> failed -> compensated; "rejected" is kept so
-# that a PlaceOrder repeating a rejected id is a duplicate too.
+# that a PlaceOrder repeating a rejected id is a duplicate too (also one rejected for an over-long
+# hub or order id: saga_key clips them as the rejection does, so the replay finds the row).
 ENDED = frozenset({"completed", "failed", "compensated"})
 
 
@@ -80,12 +82,17 @@ def _cancel(order: dict[str, Any] | None, command: CancelOrder) -> list[Any]:
         fields = caused_by(command, "OrderCancellationRejected")
         return [OrderCancellationRejected(**fields, reason=reason, detail=detail)]
 
+    too_long = field_too_long(command)
+    if too_long is not None:
+        # First, since an over-long order id may clip to the key of an order that does exist.
+        return rejected(*too_long)
+    order_id = shown(command.order_id)
     if order is None:
-        return rejected("UNKNOWN_ORDER", f"no order {command.order_id} at {command.hub}")
+        return rejected("UNKNOWN_ORDER", f"no order {order_id} at {shown(command.hub)}")
     if order["status"] == "rejected":
-        return rejected("ALREADY_ENDED", f"order {command.order_id} was rejected when placed")
+        return rejected("ALREADY_ENDED", f"order {order_id} was rejected when placed")
     if order["status"] in ENDED:
-        return rejected("ALREADY_ENDED", f"order {command.order_id} is already {order['status']}")
+        return rejected("ALREADY_ENDED", f"order {order_id} is already {order['status']}")
     if order["cancel_requested"]:
         return []  # a repeated cancel: the first one is already on its way
     return [OrderCancellationRequested(**caused_by(command, "OrderCancellationRequested"))]

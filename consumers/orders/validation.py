@@ -1,17 +1,21 @@
-"""Validation of PlaceOrder against the reference data, with reasons a person can read."""
+"""Validation of PlaceOrder against the size caps and the reference data, with readable reasons."""
 
 from __future__ import annotations
 
+from consumers.limits import field_too_long, shown
 from consumers.orders.events import PlaceOrder
 from consumers.reference import MAX_QUANTITY, MIN_QUANTITY, SKU_PATTERN, hubs
 
 
 def rejection(command: PlaceOrder) -> tuple[str, str] | None:
     """(reason code, detail) when the order cannot be accepted, else None."""
+    too_long = field_too_long(command)
+    if too_long is not None:
+        return too_long
     hub = hubs().get(command.hub)
     if hub is None:
         known = ", ".join(sorted(hubs()))
-        return "UNKNOWN_HUB", f"hub {command.hub!r} is not one of ours ({known})"
+        return "UNKNOWN_HUB", f"hub {shown(command.hub)} is not one of ours ({known})"
     if not MIN_QUANTITY <= command.quantity <= MAX_QUANTITY:
         return (
             "INVALID_QUANTITY",
@@ -20,7 +24,7 @@ def rejection(command: PlaceOrder) -> tuple[str, str] | None:
     if not command.address.strip():
         return "EMPTY_ADDRESS", "the delivery address is empty"
     if not SKU_PATTERN.fullmatch(command.sku):
-        return "INVALID_SKU", f"SKU {command.sku!r} is not of the form SKU-0000 (four digits)"
+        return "INVALID_SKU", f"SKU {shown(command.sku)} is not of the form SKU-0000 (four digits)"
     if command.sku not in hub.skus:
-        return "UNKNOWN_SKU", f"SKU {command.sku} is not in the catalogue of {command.hub}"
+        return "UNKNOWN_SKU", f"SKU {shown(command.sku)} is not in the catalogue of {shown(command.hub)}"
     return None

@@ -7,6 +7,7 @@ from typing import Any
 from choreo.contract import Service, State, StateView, derive_id
 from consumers.delivery import events as delivery
 from consumers.drones import events as drones
+from consumers.limits import SKU_MAX, clipped, field_too_long, shown
 from consumers.orders import events as orders
 from consumers.packaging.events import (
     COMMANDS,
@@ -77,7 +78,7 @@ def _add_stock(command: AddStock) -> StockAdded | StockAddRejected:
     reason, detail = problem
     return StockAddRejected(
         **caused_by_without_order(command, "StockAddRejected"),
-        sku=command.sku,
+        sku=clipped(command.sku, SKU_MAX),  # "as sent", but never an over-long one
         quantity=command.quantity,
         reason=reason,
         detail=detail,
@@ -85,13 +86,16 @@ def _add_stock(command: AddStock) -> StockAdded | StockAddRejected:
 
 
 def _stock_problem(command: AddStock) -> tuple[str, str] | None:
+    too_long = field_too_long(command)
+    if too_long is not None:
+        return too_long  # first: no other reason's detail may quote an over-long value
     hub = hubs().get(command.hub)
     if hub is None:
-        return "UNKNOWN_HUB", f"hub {command.hub!r} is not one of ours"
+        return "UNKNOWN_HUB", f"hub {shown(command.hub)} is not one of ours"
     if not SKU_PATTERN.fullmatch(command.sku):
-        return "INVALID_SKU", f"SKU {command.sku!r} is not of the form SKU-0000"
+        return "INVALID_SKU", f"SKU {shown(command.sku)} is not of the form SKU-0000"
     if command.sku not in hub.skus:
-        return "UNKNOWN_SKU", f"SKU {command.sku} is not in the catalogue of {command.hub}"
+        return "UNKNOWN_SKU", f"SKU {shown(command.sku)} is not in the catalogue of {shown(command.hub)}"
     if command.quantity < 1:
         return "INVALID_QUANTITY", f"quantity {command.quantity} must be at least 1"
     return None

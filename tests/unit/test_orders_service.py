@@ -61,7 +61,7 @@ def test_a_valid_order_is_placed_with_derived_fields() -> None:
         ({"quantity": 101}, "INVALID_QUANTITY", "quantity 101 is outside 1..100"),
         ({"address": "   "}, "EMPTY_ADDRESS", "the delivery address is empty"),
         ({"sku": "sku-1"}, "INVALID_SKU", "'sku-1' is not of the form SKU-0000"),
-        ({"sku": "SKU-0005"}, "UNKNOWN_SKU", "not in the catalogue of hub-north"),
+        ({"sku": "SKU-0005"}, "UNKNOWN_SKU", "not in the catalogue of 'hub-north'"),
     ],
 )
 def test_an_invalid_order_is_rejected_with_a_readable_reason(
