@@ -1,8 +1,10 @@
 """Poison isolation: no single input record can stop its partition.
 
 Three ways a record can make every attempt at its batch fail, and what happens to it:
-1. One of its outputs is refused by Kafka for what it is (too large, invalid): the delivery
-   report names the output, the output names its input, and the input is blamed at once.
+1. Kafka refuses one of its outputs for what it is (too large, invalid). When the refusal names
+   one input, that input is blamed at once. The broker refuses a whole produce request, so a
+   refusal often names every input of the request: then the batch is taken apart, one record
+   per batch, and the record that is refused alone is blamed.
 2. Its batch aborts again and again with no culprit named: after `isolate_after` aborts in a row
    the worker processes one record per batch; a record that fails alone `isolate_after` times
    with an error that is not about the cluster (a timeout, a dead broker, a moving coordinator)
@@ -94,12 +96,13 @@ class PoisonTracker:
         self.isolate_after = isolate_after
         self._blamed: OrderedDict[Coordinates, str] = OrderedDict()
         self._aborts_in_row = 0
+        self._isolate_left = 0  # single-record batches still to run after a batch was taken apart
         self._alone_failures: dict[Coordinates, int] = {}
 
     @property
     def isolating(self) -> bool:
         """True while batches should hold one record each."""
-        return self._aborts_in_row >= self.isolate_after
+        return self._aborts_in_row >= self.isolate_after or self._isolate_left > 0
 
     def reason_for(self, record: Coordinates) -> str | None:
         """Why this input must be dead-lettered instead of processed, or None."""
@@ -113,14 +116,29 @@ class PoisonTracker:
 
     def committed(self) -> None:
         self._aborts_in_row = 0
+        self._isolate_left = max(0, self._isolate_left - 1)
         self._alone_failures.clear()
 
-    def aborted(self, alone: Coordinates | None, err: KafkaError | None) -> None:
-        """A batch aborted; `alone` is its only record when isolating, `err` the Kafka error."""
+    def aborted(
+        self,
+        size: int,
+        alone: Coordinates | None,
+        err: KafkaError | None,
+        refused: dict[Coordinates, str] | None = None,
+    ) -> None:
+        """A batch of `size` records aborted. `alone` is its record when it held one, `err` the
+        Kafka error, `refused` the inputs whose outputs Kafka refused (with the reason)."""
         self._aborts_in_row += 1
+        if refused:
+            if len(refused) == 1:
+                (record, reason), = refused.items()
+                self.blame(record, f"Kafka refused an event it caused: {reason}")
+            else:
+                self._isolate_left = max(self._isolate_left, size)
+            return
         if alone is None or err is None or is_cluster_error(err):
             return
         failures = self._alone_failures.get(alone, 0) + 1
         self._alone_failures[alone] = failures
-        if failures >= self.isolate_after:
-            self.blame(alone, f"its batch failed {failures} times with it alone: {err.str()}")
+        if failures >= self.isolate_after or is_record_error(err):
+            self.blame(alone, f"its batch failed {failures} time(s) with it alone: {err.str()}")

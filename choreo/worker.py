@@ -84,6 +84,7 @@ class _Batch:
     delivery_error: KafkaError | None = None
     # Inputs whose outputs Kafka refused for what they are (e.g. too large): blamed on abort.
     refused: dict[Coordinates, KafkaError] = field(default_factory=dict)
+    size: int = 0
     emitted: int = 0
     dead: int = 0
 
@@ -303,7 +304,7 @@ class Worker:
     def _run_batch(self, msgs: list[Message]) -> None:
         assert self._producer is not None and self._consumer is not None
         started = time.perf_counter()
-        batch = _Batch()
+        batch = _Batch(size=len(msgs))
         alone = coordinates(msgs[0]) if len(msgs) == 1 and msgs[0].error() is None else None
         self._call("begin_transaction", 5, self._producer.begin_transaction)
         try:
@@ -501,9 +502,8 @@ class Worker:
     ) -> None:
         """The batch cannot commit: blame what can be blamed, abort, and let the loop go on."""
         log.warning("aborting the batch after %s", why)
-        for record, refused in batch.refused.items():
-            self.poison.blame(record, f"Kafka refused an event it caused: {refused.str()}")
-        self.poison.aborted(alone, err)
+        refused = {record: f"{e.name()}: {e.str()}" for record, e in batch.refused.items()}
+        self.poison.aborted(batch.size, alone, err, refused)
         self.progress.failed()
         self._abort(batch)
 
