@@ -58,7 +58,9 @@ class Watchdog:
         self._exit = exit_process
         self._clock = clock
         self._calls: dict[int, list[_Call]] = {}  # per thread: a stack (calls can nest)
-        self._lock = threading.Lock()
+        # Reentrant: stop_requested() runs in a SIGTERM handler, which can interrupt the main
+        # thread while its own guard() holds the lock; a plain Lock deadlocks both threads there.
+        self._lock = threading.RLock()
         self._stop_requested_at: float | None = None
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
