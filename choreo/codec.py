@@ -28,6 +28,7 @@ from choreo.exceptions import (
     SchemaNotRegisteredError,
 )
 from choreo.schemas import EventSchema, from_record, to_record
+from choreo.settings import redact_url
 from choreo.validation import compile_validator
 
 _MAGIC = 0
@@ -79,7 +80,8 @@ class Codec:
                     ) from e
                 raise RegistryUnavailableError(f"schema registry lookup failed: {e}") from e
             except Exception as e:  # connection errors come as requests/httpx exceptions
-                raise RegistryUnavailableError(f"schema registry unreachable: {e}") from e
+                # Their text is the HTTP library's: redacted, in case it quotes the URL's password.
+                raise RegistryUnavailableError(f"schema registry unreachable: {redact_url(str(e))}") from e
             assert registered.schema_id is not None
             self._ids[key] = registered.schema_id
         return self._ids[key]
@@ -112,7 +114,7 @@ class Codec:
                 raise DecodeError(f"unknown schema id {schema_id}") from e
             raise RegistryUnavailableError(f"schema registry lookup failed: {e}") from e
         except Exception as e:
-            raise RegistryUnavailableError(f"schema registry unreachable: {e}") from e
+            raise RegistryUnavailableError(f"schema registry unreachable: {redact_url(str(e))}") from e
         writer = fastavro.parse_schema(json.loads(registered.schema_str or "null"))
         name = writer.get("name", "") if isinstance(writer, dict) else ""
         es = self._by_name.get(name)

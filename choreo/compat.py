@@ -16,6 +16,8 @@ from pathlib import Path
 import fastavro
 from fastavro.utils import generate_many
 
+from choreo.exceptions import ConfigurationError
+
 _SAMPLES = 5
 
 
@@ -66,8 +68,28 @@ def readable_by(old_text: str, new_text: str) -> str | None:
     return None
 
 
+def _require_repository(repo: Path, schema_root: Path) -> None:
+    """ConfigurationError unless `repo` is in a git work tree that holds `schema_root`."""
+    try:
+        _git(repo, "rev-parse", "--show-toplevel")
+    except FileNotFoundError as e:
+        raise ConfigurationError("git is not installed, and the check reads schema history from git") from e
+    except subprocess.CalledProcessError as e:
+        said = (e.stderr or "").strip().splitlines()
+        raise ConfigurationError(
+            f"{repo} is not in a git repository ({said[0] if said else f'git exit {e.returncode}'}): "
+            "pass --repo with the repository that holds the schemas"
+        ) from e
+    if not schema_root.resolve().is_relative_to(repo.resolve()):
+        raise ConfigurationError(
+            f"the schemas in {schema_root} are not inside {repo}: "
+            "pass --repo with the repository that holds them"
+        )
+
+
 def check_tree(repo: Path, schema_root: Path) -> tuple[int, list[CompatProblem]]:
     """Check each `.avsc` under `schema_root` against its history; return (pairs checked, problems)."""
+    _require_repository(repo, schema_root)
     checked, problems = 0, []
     for path in sorted(schema_root.rglob("*.avsc")):
         current = path.read_text()

@@ -5,6 +5,10 @@ from __future__ import annotations
 import logging
 import sys
 
+from choreo.exceptions import ConfigurationError
+
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
 
 class _SagaFilter(logging.Filter):
     def __init__(self, service: str) -> None:
@@ -18,6 +22,14 @@ class _SagaFilter(logging.Filter):
         return True
 
 
+def parse_level(text: str) -> str:
+    """The standard level name `text` means, in any case (`warn` too); one sentence if none."""
+    name = text.strip().upper()
+    if name in logging.getLevelNamesMapping() and name != "NOTSET":
+        return logging.getLevelName(logging.getLevelNamesMapping()[name])  # WARN -> WARNING
+    raise ConfigurationError(f"--log-level must be one of {', '.join(LEVELS)} (any case), got {text!r}")
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_SagaFilter(service))
@@ -28,7 +40,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level)
+    root.setLevel(parse_level(level))
     # The registry client logs every HTTP request at INFO; that is noise in a worker's log.
     for noisy in ("httpx", "httpx2", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

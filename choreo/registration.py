@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -11,11 +12,26 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from choreo.bootstrap import topic_classes
 from choreo.codec import subject_for
 from choreo.contract import Service
-from choreo.exceptions import ConfigurationError, SchemaError
+from choreo.exceptions import ConfigurationError, RegistryUnavailableError, SchemaError
 from choreo.schemas import EventSchema
-from choreo.settings import Settings
+from choreo.settings import Settings, redact_url
 
 COMPATIBILITY = "BACKWARD_TRANSITIVE"
+
+
+def _http_errors() -> tuple[type[Exception], ...]:
+    # The registry client speaks httpx2 when it is installed, else httpx: either may raise.
+    found: list[type[Exception]] = []
+    for name in ("httpx2", "httpx"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        found += [module.HTTPError, module.InvalidURL]
+    return tuple(found)
+
+
+_HTTP_ERRORS = _http_errors()
 
 
 @dataclass(frozen=True)
@@ -46,5 +62,12 @@ def register_all(
                         f"holds: {e.error_message}"
                     ) from e
                 raise ConfigurationError(f"registering {subject} failed: {e}") from e
+            except _HTTP_ERRORS as e:
+                # redact_url on the cause too: its text is the HTTP library's, not ours to trust.
+                raise RegistryUnavailableError(
+                    f"the schema registry at {redact_url(settings.schema_registry_url)} did not answer "
+                    f"({type(e).__name__}: {redact_url(str(e)) or 'no detail'}): is it running? "
+                    "`choreo stack status` shows the local one; SCHEMA_REGISTRY_URL names another"
+                ) from e
             done.append(Registered(subject, schema_id))
     return done

@@ -20,18 +20,22 @@ def parse_start(text: str | None) -> StartAt:
     """`--from`: absent or `beginning`, an offset (`1200`), or an ISO time (naive means UTC)."""
     if text is None or text == "beginning":
         return StartAt()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         return StartAt(offset=int(text))
-    return StartAt(time=parse_time(text))
+    try:
+        return StartAt(time=parse_time(text))
+    except ConfigurationError as e:
+        raise ConfigurationError(
+            f"--from {text!r} is neither an offset nor an ISO time such as 2026-11-21T10:00"
+        ) from e
 
 
-def parse_time(text: str) -> datetime:
+def parse_time(text: str, option: str = "--to-datetime") -> datetime:
+    """An ISO time (naive means UTC); a ConfigurationError naming `option` if `text` is not one."""
     try:
         at = datetime.fromisoformat(text)
     except ValueError as e:
-        raise ConfigurationError(
-            f"{text!r} is neither an offset nor an ISO time such as 2026-11-21T10:00"
-        ) from e
+        raise ConfigurationError(f"{option} {text!r} is not an ISO time such as 2026-11-21T10:00") from e
     # Operators compare with broker timestamps, which are UTC; a local default would shift by hours.
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 

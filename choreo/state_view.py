@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from choreo.exceptions import ConfigurationError
+from choreo.exceptions import ConfigurationError, StoreDamagedError, StoreError
 from choreo.settings import Settings
 from choreo.store import PartitionStore, state_dir_of
 
@@ -69,32 +71,43 @@ def partition_files(settings: Settings, service: str) -> dict[int, Path]:
     return files
 
 
-def _open(path: Path) -> PartitionStore:
-    # lock=False: reading beside a live worker is safe in WAL mode; taking its lock is not ours to do.
-    return PartitionStore(path, lock=False)
+@contextmanager
+def _reading(path: Path, partition: int, service: str) -> Iterator[PartitionStore]:
+    """The store at `path`, open for reading; damage becomes one sentence saying what to do."""
+    fix = f"`choreo rebuild {service}` rebuilds it from the log"
+    try:
+        # lock=False: reading beside a live worker is safe in WAL mode; its lock is not ours to take.
+        store = PartitionStore(path, lock=False)
+        try:
+            yield store
+        finally:
+            store.close()
+    except StoreDamagedError as e:
+        raise StoreDamagedError(f"{e}; {fix}", partition) from e
+    except sqlite3.OperationalError as e:  # busy, locked, no permission: not damage
+        raise StoreError(f"store {path} cannot be read: {e}", partition) from e
+    except (sqlite3.DatabaseError, ValueError) as e:  # ValueError: a document that is not JSON
+        raise StoreDamagedError(f"store {path} is damaged ({e}); {fix}", partition) from e
 
 
 def documents(settings: Settings, service: str, where: DocumentFilter) -> Iterator[Document]:
     for partition, path in partition_files(settings, service).items():
-        store = _open(path)
-        try:
-            for line in list(store.dump()):
-                table, key, value = line.split("\t", 2)
-                doc = Document(partition, table, key, json.loads(value))
-                if where.matches(doc):
-                    yield doc
-        finally:
-            store.close()
+        with _reading(path, partition, service) as store:
+            lines = list(store.dump())
+            docs = [_document(partition, line) for line in lines]
+        yield from (doc for doc in docs if where.matches(doc))
+
+
+def _document(partition: int, line: str) -> Document:
+    table, key, value = line.split("\t", 2)
+    return Document(partition, table, key, json.loads(value))
 
 
 def summaries(settings: Settings, service: str) -> list[PartitionSummary]:
     out = []
     for partition, path in partition_files(settings, service).items():
-        store = _open(path)
-        try:
+        with _reading(path, partition, service) as store:
             out.append(_consistent_summary(partition, store))
-        finally:
-            store.close()
     return out
 
 

@@ -17,6 +17,7 @@ from rich.table import Table
 from choreo import bootstrap
 from choreo.cli.context import cli_settings
 from choreo.cli.errors import fail, one_sentence_errors
+from choreo.cli.markup import plain
 from choreo.log_reader import read_log
 from choreo.settings import Settings
 from consumers.audit import audit, summarise_outcomes
@@ -186,7 +187,7 @@ def outcome_table(events: list[object]) -> Table:
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for row in summarise_outcomes(events):
         comp = str(row.compensated) if row.outcome == "failed" else ""
-        table.add_row(row.outcome, row.reason or "", str(row.orders), comp)
+        table.add_row(plain(row.outcome), plain(row.reason or ""), str(row.orders), comp)
     return table
 
 
@@ -196,7 +197,7 @@ def audit_table(events: list[object], in_flight_ok: bool) -> tuple[Table, bool]:
     for col in ("invariant", "checked", "violations", "result"):
         table.add_column(col)
     for inv in report.invariants:
-        table.add_row(inv.name, str(inv.checked), str(len(inv.violations)),
+        table.add_row(plain(inv.name), str(inv.checked), str(len(inv.violations)),
                       "[green]ok[/]" if inv.ok else "[red]VIOLATED[/]")
     return table, report
 
@@ -218,7 +219,7 @@ def audit_cmd(
     console.print(table)
     for inv in report.invariants:
         for v in inv.violations[:show]:
-            console.print(f"  [red]{inv.name}[/]: {v}")
+            console.print(f"  [red]{plain(inv.name)}[/]: {plain(v)}")  # v quotes the log
     if not report.ok:
         raise typer.Exit(1)
 

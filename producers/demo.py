@@ -19,6 +19,7 @@ from rich.live import Live
 from rich.table import Table
 
 from choreo import bootstrap, clients
+from choreo.cli.markup import plain
 from choreo.registration import register_all
 from choreo.schemas import load_event_schemas
 from choreo.settings import Settings
@@ -79,7 +80,7 @@ def run_demo(
     supervisor = Supervisor(list(bootstrap.service_names()), out=log_file)
     sup_thread = threading.Thread(target=supervisor.run, daemon=True)
     sup_thread.start()
-    console.print(f"services running (logs: {log_path})")
+    console.print(f"services running (logs: {plain(log_path)})")
     watcher = SagaWatcher(settings, codec)
     # Stock and drones travel on other topics than orders, which are not ordered against them:
     # start ordering only once the services have applied the seed.
@@ -155,5 +156,5 @@ def _try_next(console: Console, settings: Settings, events: list[object], ours: 
         "make down     # stop the stack",
     ]
     console.print("\n[bold]Try next[/]")
-    for line in lines:
-        console.print(f"  {line}", highlight=False, soft_wrap=True)
+    for line in lines:  # order ids and reasons come from the log: printed as written
+        console.print(f"  {plain(line)}", highlight=False, soft_wrap=True)

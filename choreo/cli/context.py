@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from choreo.settings import Settings, load_settings
+from collections.abc import Callable
+from typing import Any
+
+from choreo.cli.errors import option_check
+from choreo.settings import Settings, check_value, load_settings
 
 
 def cli_settings() -> Settings:
@@ -10,3 +14,8 @@ def cli_settings() -> Settings:
     from choreo.stack.discovery import resolve_settings
 
     return resolve_settings(load_settings())
+
+
+def setting_option(name: str, flag: str) -> Callable[[Any], Any]:
+    """An option callback holding `flag` to the range of setting `name`, in one sentence if not."""
+    return option_check(lambda value: check_value(name, value, flag))

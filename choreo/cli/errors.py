@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import functools
+import sqlite3
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from confluent_kafka import KafkaException
@@ -15,8 +16,9 @@ from choreo.exceptions import ChoreoError
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def fail(message: str, code: int = 1) -> None:
-    typer.echo(f"error: {message}", err=True)
+def fail(message: str, code: int = 1) -> NoReturn:
+    # One line whatever the message holds: a cause's own newlines would read as a second error.
+    typer.echo(f"error: {' '.join(str(message).split())}", err=True)
     raise typer.Exit(code)
 
 
@@ -33,8 +35,30 @@ def one_sentence_errors(fn: F) -> F:
             err = e.args[0]
             text = err.str() if hasattr(err, "str") else str(err)
             fail(f"Kafka said: {text} (is the stack running? try `choreo stack status`)")
+        except sqlite3.DatabaseError as e:
+            # Stores raise StoreError themselves; this is the fallback for a path that reads one raw.
+            service = kwargs.get("service") or "SERVICE"
+            fail(f"a local state store could not be read (SQLite says: {e}); if it is damaged, "
+                 f"`choreo rebuild {service}` rebuilds it from the log")
         except KeyboardInterrupt:
             sys.exit(130)
         return None
 
     return wrapper  # type: ignore[return-value]
+
+
+def option_check(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A typer option callback: the value `check` returns, or its ChoreoError as one sentence.
+
+    Options are parsed before the command runs, outside `one_sentence_errors`, hence this.
+    """
+
+    def callback(value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            return check(value)
+        except ChoreoError as e:
+            fail(str(e))
+
+    return callback

@@ -7,11 +7,13 @@ import subprocess
 import typer
 
 from choreo.cli.context import cli_settings
+from choreo.cli.errors import one_sentence_errors
 from choreo.stack.discovery import layout_for
 from choreo.stack.errors import StackError
 from choreo.stack.tools import TOOLS, tool_command
 
 
+@one_sentence_errors
 def kafka(
     ctx: typer.Context,
     tool: str = typer.Argument(..., help=f"One of: {', '.join(TOOLS)}"),

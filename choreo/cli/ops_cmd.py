@@ -14,6 +14,7 @@ from rich.table import Table
 from choreo import bootstrap
 from choreo.cli.context import cli_settings
 from choreo.cli.errors import fail, one_sentence_errors
+from choreo.cli.markup import plain
 from choreo.log_reader import LogRecord
 
 
@@ -38,15 +39,16 @@ def _record_table(first: bool, with_topic: bool = False) -> Table:
 
 
 def _row(record: LogRecord) -> list[str]:
+    # Every cell but the numbers comes from the log, so each is escaped before rich reads markup.
     from choreo.replay import order_id_of, short_time, summary
 
-    body = record.decode_error and f"[red]undecodable: {record.decode_error}[/]"
+    body = record.decode_error and f"[red]undecodable: {plain(record.decode_error)}[/]"
     if not body:
         order = order_id_of(record)
-        body = (f"order={order} " if order else "") + summary(record.event, limit=400)
+        body = plain((f"order={order} " if order else "") + summary(record.event, limit=400))
     key = "" if record.key is None else record.key.decode(errors="replace")
     return [str(record.partition), str(record.offset), short_time(record.timestamp_ms),
-            record.event_type.rsplit(".", 1)[-1], key, body]
+            plain(record.event_type.rsplit(".", 1)[-1]), plain(key), body]
 
 
 def _print_table(records: Iterable[LogRecord], chunk: int) -> int:
@@ -102,11 +104,15 @@ def replay(
     from choreo.replay import replay as read_replay
     from choreo.topic_lookup import topic_partitions
 
+    start_at = parse_start(start)  # a bad --from fails before any broker is asked
     settings = cli_settings()
     physical, partitions = next(iter(topic_partitions(settings, [topic]).items()))
+    outside = sorted(p for p in partition or () if not 0 <= p < partitions)
+    if outside:
+        fail(f"{physical} has partitions 0 to {partitions - 1}, not {', '.join(map(str, outside))}")
     records: Iterable[LogRecord] = read_replay(
         settings, physical, partitions, bootstrap.build_codec(settings),
-        start=parse_start(start), where=RecordFilter(order, hub, event_type),
+        start=start_at, where=RecordFilter(order, hub, event_type),
         only_partitions=partition or None, follow=follow, committed_only=not uncommitted,
     )
     if limit is not None:
@@ -159,8 +165,8 @@ def trace(
     from choreo.replay import short_time, summary
 
     table = Table(
-        title=f"order {order_id} at {hub} (partition {result.partition} of {result.partitions}): "
-        f"{result.outcome or 'not ended yet'}",
+        title=plain(f"order {order_id} at {hub} (partition {result.partition} of {result.partitions}): "
+                    f"{result.outcome or 'not ended yet'}"),
         box=box.SIMPLE_HEAD, title_justify="left",
     )
     for col in ("#", "time (UTC)", "emitter", "topic@offset", "event", "caused by", "role", "details"):
@@ -169,10 +175,9 @@ def trace(
     for s in result.steps:
         cause = f"#{s.cause} {names[s.cause]}" if s.cause else ""
         details = s.record.decode_error or summary(s.record.event, limit=200)
-        table.add_row(
-            str(s.number), short_time(s.record.timestamp_ms)[11:], s.emitter,
-            f"{s.logical_topic}@{s.record.offset}", names[s.number], cause, s.role or "", details,
-        )
+        cells = (s.emitter, f"{s.logical_topic}@{s.record.offset}", names[s.number], cause,
+                 s.role or "", details)
+        table.add_row(str(s.number), short_time(s.record.timestamp_ms)[11:], *map(plain, cells))
     console().print(table)
 
 
@@ -208,7 +213,7 @@ def state(
             return
         t = Table("partition", "documents", "checkpoint", "state hash", box=box.SIMPLE_HEAD)
         for r in rows:
-            t.add_row(str(r.partition), str(r.documents), str(r.checkpoint), r.state_hash)
+            t.add_row(str(r.partition), str(r.documents), str(r.checkpoint), plain(r.state_hash))
         console().print(t)
         return
     where = DocumentFilter(hub=hub, table=table_name, fields=(("sku", sku),) if sku else ())
@@ -222,6 +227,6 @@ def state(
     t.add_column("value", overflow="fold")  # compact JSON has no spaces to wrap at
     for d in docs:
         compact = json.dumps(d.value, sort_keys=True, separators=(",", ":"))
-        t.add_row(str(d.partition), d.table, d.key, compact)
+        t.add_row(str(d.partition), plain(d.table), plain(d.key), plain(compact))
     console().print(t)
     typer.echo(f"{len(docs)} document(s)", err=True)

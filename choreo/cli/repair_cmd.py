@@ -11,6 +11,7 @@ from rich.table import Table
 from choreo import bootstrap
 from choreo.cli.context import cli_settings
 from choreo.cli.errors import fail, one_sentence_errors
+from choreo.cli.markup import plain
 from choreo.cli.ops_cmd import console
 
 dlq_app = typer.Typer(help="List dead letters and send them back once their cause is fixed.",
@@ -49,12 +50,15 @@ def dlq_list(
     t = Table("p", "offset", "time (UTC)", "type", "error", "message", "source", "retried",
               box=box.SIMPLE_HEAD)
     for d in letters:
-        t.add_row(
-            str(d.record.partition), str(d.record.offset), short_time(d.record.timestamp_ms),
+        # Type, error and source come from the dead letter's own headers: escaped, not markup.
+        from_log = (
             d.record.event_type.rsplit(".", 1)[-1], d.error_class, d.error_message,
             f"{d.header('dlq.source.topic')}[{d.header('dlq.source.partition')}]@"
             f"{d.header('dlq.source.offset')}",
-            "yes" if d.retried else "no",
+        )
+        t.add_row(
+            str(d.record.partition), str(d.record.offset), short_time(d.record.timestamp_ms),
+            *map(plain, from_log), "yes" if d.retried else "no",
         )
     console().print(t)
     typer.echo(f"{len(letters)} dead letter(s), {sum(not d.retried for d in letters)} not retried", err=True)
@@ -121,13 +125,14 @@ def reset(
     svc = bootstrap.load_service(service)
     if (to_datetime is None) == (not to_earliest):
         fail("say where to move: --to-datetime T or --to-earliest (one of them)")
+    at = parse_time(to_datetime) if to_datetime else None  # a bad time fails before Kafka is asked
     settings = cli_settings()
     topic_partitions(settings, list(svc.inputs))
-    at = parse_time(to_datetime) if to_datetime else None
     require_empty_group(clients.admin_client(settings), settings.group(svc.name))
     moves = plan(settings, svc, to_time=at, to_earliest=to_earliest)
     t = Table("topic", "p", "committed", "target", "end", "reprocess", "skip", box=box.SIMPLE_HEAD,
-              title=f"group {settings.group(svc.name)} -> {to_datetime or 'earliest'}", title_justify="left")
+              title=plain(f"group {settings.group(svc.name)} -> {to_datetime or 'earliest'}"),
+              title_justify="left")
     shown = [m for m in moves if m.high > m.low or m.committed is not None]
     for m in shown:
         t.add_row(m.topic, str(m.partition), "-" if m.committed is None else str(m.committed),

@@ -15,7 +15,10 @@ from confluent_kafka import KafkaException
 from rich.console import Console
 from rich.table import Table
 
-from choreo.settings import load_settings
+from choreo.cli.errors import fail
+from choreo.cli.markup import plain
+from choreo.exceptions import ChoreoError
+from choreo.settings import load_settings, split_host_port
 from choreo.stack import lifecycle
 from choreo.stack.discovery import layout_for
 from choreo.stack.errors import StackError
@@ -35,15 +38,20 @@ DirOption = Annotated[
 
 @contextmanager
 def _friendly_errors() -> Iterator[None]:
-    """Stack errors become one red message and exit code 1, never a traceback."""
+    """Stack errors become one red message and exit code 1, never a traceback.
+
+    Settings errors (a bad variable or config file) read like every other command's: `error: ...`.
+    """
     try:
         yield
     except KafkaException as error:
-        err.print(f"[red]Kafka did not answer as expected: {error}[/red]", soft_wrap=True)
+        err.print(f"[red]Kafka did not answer as expected: {plain(error)}[/red]", soft_wrap=True)
         raise typer.Exit(1) from None
     except StackError as error:
-        err.print(f"[red]{error}[/red]", highlight=False, soft_wrap=True)
+        err.print(f"[red]{plain(error)}[/red]", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
+    except ChoreoError as error:
+        fail(str(error))
 
 
 def _layout(state_dir: Path | None) -> StackLayout:
@@ -53,8 +61,8 @@ def _layout(state_dir: Path | None) -> StackLayout:
 def _default_ports() -> tuple[int, int]:
     """Ports from KAFKA_BOOTSTRAP_SERVERS / SCHEMA_REGISTRY_URL, so the stack matches settings."""
     settings = load_settings()
-    first = settings.bootstrap_servers.split(",")[0]
-    kafka_port = int(first.rsplit(":", 1)[1]) if ":" in first else lifecycle.DEFAULT_KAFKA_PORT
+    _host, first_port = split_host_port(settings.bootstrap_servers.split(",")[0])
+    kafka_port = first_port or lifecycle.DEFAULT_KAFKA_PORT
     registry_port = urlparse(settings.schema_registry_url).port or lifecycle.DEFAULT_REGISTRY_PORT
     return kafka_port, registry_port
 
@@ -75,14 +83,14 @@ def up(
                 default_kafka, default_registry = _default_ports()
                 kafka_port = kafka_port or default_kafka
                 registry_port = registry_port or default_registry
-        err.print(f"Starting the stack in {layout.state_dir} ...")
+        err.print(f"Starting the stack in {plain(layout.state_dir)} ...")
         result = lifecycle.up(layout, brokers, kafka_port, registry_port)
         info = result.info
         verb = "Started " + ", ".join(result.started) if result.started else "Already running"
         out.print(f"{verb} in {result.seconds:.1f}s.")
         out.print(f"  Kafka:           {info.bootstrap_servers}  ({info.brokers} node(s))")
         out.print(f"  Schema registry: {info.schema_registry_url}")
-        out.print(f"  Stop with:       choreo stack down{_dir_flag(state_dir)}")
+        out.print(f"  Stop with:       choreo stack down{plain(_dir_flag(state_dir))}")
 
 
 def _dir_flag(state_dir: Path | None) -> str:
@@ -108,17 +116,17 @@ def status(state_dir: DirOption = None) -> None:
         layout = _layout(state_dir)
         info, rows = lifecycle.status(layout)
         if info is None:
-            out.print(f"No stack in {layout.state_dir}. Start one with `choreo stack up`.")
+            out.print(f"No stack in {plain(layout.state_dir)}. Start one with `choreo stack up`.")
             raise typer.Exit(1)
-        table = Table(title=f"stack in {layout.state_dir} (Kafka {info.kafka_version}, "
-                      f"Apicurio {info.apicurio_version})")
+        table = Table(title=plain(f"stack in {layout.state_dir} (Kafka {info.kafka_version}, "
+                                  f"Apicurio {info.apicurio_version})"))
         for column in ("component", "state", "pid", "address"):
             table.add_column(column, overflow="fold")
         for row in rows:
             state = "[green]running[/green]" if row.pid else "[red]stopped[/red]"
-            table.add_row(row.name, state, str(row.pid or "-"), row.address)
+            table.add_row(plain(row.name), state, str(row.pid or "-"), plain(row.address))
         out.print(table)
-        out.print(f"logs: {layout.logs_dir} (choreo stack logs <component>)", highlight=False)
+        out.print(f"logs: {plain(layout.logs_dir)} (choreo stack logs <component>)", highlight=False)
         out.print(f"KAFKA_BOOTSTRAP_SERVERS={info.bootstrap_servers}", highlight=False)
         out.print(f"SCHEMA_REGISTRY_URL={info.schema_registry_url}", highlight=False)
         if not all(row.pid for row in rows):
@@ -177,8 +185,8 @@ def fetch(state_dir: DirOption = None) -> None:
         fetched = ensure_jars(layout)
         took = time.monotonic() - begin
         where = layout.jars_dir
-        out.print(f"Fetched the stack jars into {where} in {took:.0f}s." if fetched
-                  else f"The stack jars are already in {where}.")
+        out.print(f"Fetched the stack jars into {plain(where)} in {took:.0f}s." if fetched
+                  else f"The stack jars are already in {plain(where)}.")
 
 
 @app.command()

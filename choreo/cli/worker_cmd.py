@@ -9,8 +9,10 @@ from pathlib import Path
 import typer
 
 from choreo import bootstrap, clients
-from choreo.cli.context import cli_settings
-from choreo.cli.errors import fail, one_sentence_errors
+from choreo.cli.context import cli_settings, setting_option
+from choreo.cli.errors import fail, one_sentence_errors, option_check
+from choreo.logs import LEVELS, parse_level
+from choreo.settings import load_settings
 
 log = logging.getLogger("choreo.cli")
 
@@ -27,9 +29,13 @@ def worker(
         "Run up to one instance per partition, each with its own id.",
     ),
     metrics_port: int = typer.Option(
-        None, "--metrics-port", help="Serve Prometheus metrics on 127.0.0.1:PORT."
+        None, "--metrics-port", help="Serve Prometheus metrics on 127.0.0.1:PORT.",
+        callback=setting_option("metrics_port", "--metrics-port"),
     ),
-    log_level: str = typer.Option("INFO", "--log-level"),
+    log_level: str = typer.Option(
+        "INFO", "--log-level", help=f"One of {', '.join(LEVELS)} (any case).",
+        callback=option_check(parse_level),
+    ),
 ) -> None:
     """Run one instance of SERVICE as a long-lived exactly-once worker.
 
@@ -94,7 +100,10 @@ def rebuild(
 @topics_app.command("create")
 @one_sentence_errors
 def topics_create(
-    partitions: int = typer.Option(None, "--partitions", help="Partitions per topic (default 6)."),
+    partitions: int = typer.Option(
+        None, "--partitions", help="Partitions per topic (default 6).",
+        callback=setting_option("partitions", "--partitions"),
+    ),
 ) -> None:
     """Create every saga topic (commands, events, DLQs) with one partition count, kept forever.
 
@@ -103,7 +112,7 @@ def topics_create(
     from choreo.topics import create_topics, logical_topics
 
     settings = cli_settings()
-    if partitions:
+    if partitions is not None:
         settings = settings.with_overrides(partitions=partitions)
     names = logical_topics(bootstrap.load_all_services())
     created = create_topics(clients.admin_client(settings), settings, names)
@@ -168,6 +177,7 @@ def run(
     names = list(service) if service else list(bootstrap.service_names())
     for name in names:
         bootstrap.load_service(name)  # an unknown name fails here, in one sentence
+    load_settings()  # so does a bad setting, once, instead of in every worker restarted forever
     sup = Supervisor(names, instance=instance)
     sup.install_signal_handlers()
     raise typer.Exit(sup.run())
