@@ -73,21 +73,24 @@ class PartitionStore:
             self._lock_file = lock_store(path, lock_wait_s)
         self._in_txn = False
         try:
-            self._db = _open_checked(path)
+            self._db = self._open(heal)
+        except BaseException:
+            self._unlock()
+            raise
+
+    def _open(self, heal: bool) -> sqlite3.Connection:
+        try:
+            return _open_checked(self.path)
         except StoreDamagedError as e:
             if not heal:
-                self._unlock()
                 raise
             # Still under the lock: nobody else can open the file between the move and the reopen.
-            self.healed_from = quarantine(path)
+            self.healed_from = quarantine(self.path)
             log.error(
                 "%s; moved it to %s and starting from an empty store, to be restored from the log",
                 e, self.healed_from,
             )
-            self._db = _open_checked(path)
-        except BaseException:
-            self._unlock()
-            raise
+            return _open_checked(self.path)
 
     # -- State protocol -----------------------------------------------------------------------
 
