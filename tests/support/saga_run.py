@@ -20,8 +20,14 @@ from tests.support.topic_reader import ReadRecord, read_topic
 class SagaRun(StackSlice):
     """A test's own copy of the saga: prefixed topics, registered schemas, seeded hubs."""
 
-    def __init__(self, bootstrap_servers: str, registry_url: str, prefix: str, tmp: Path) -> None:
-        super().__init__(bootstrap_servers, registry_url, prefix, tmp, partitions=4)
+    def __init__(
+        self, bootstrap_servers: str, registry_url: str, prefix: str, tmp: Path,
+        replication_factor: int = 1,
+    ) -> None:
+        super().__init__(
+            bootstrap_servers, registry_url, prefix, tmp, partitions=4,
+            replication_factor=replication_factor,
+        )
         self.services = bootstrap.load_all_services()
         schemas = load_event_schemas(bootstrap.event_classes(self.services))
         create_topics(clients.admin_client(self.settings), self.settings, logical_topics(self.services))

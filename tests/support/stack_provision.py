@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,6 +24,7 @@ class StackEndpoints:
     source: str  # "env", "docker" or "local"
     restart_registry: Callable[[], None] | None = None
     restart_stack: Callable[[], None] | None = None
+    layout: Any = None  # the local stack's StackLayout, for tests that kill its processes
 
 
 def registry_root_of(ccompat_url: str) -> str:
@@ -102,6 +104,7 @@ def local_stack() -> Iterator[StackEndpoints]:
             "local",
             restart_registry=restart_registry,
             restart_stack=restart_stack,
+            layout=layout,
         )
     finally:
         lifecycle.down(layout)

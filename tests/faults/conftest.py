@@ -1,0 +1,86 @@
+"""The fault suite's stacks: the session's 1-node stack (or one of its own), and a 3-node cluster.
+
+Scenarios kill, pause and restart the stack's processes, so they need to know them: the local
+stack's layout. A stack given through the environment or Docker cannot be killed from here, so
+the suite then starts a local 1-node stack of its own. The 3-node cluster is started once for
+every cluster scenario (module scope) and stopped at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from choreo.stack import lifecycle
+from choreo.stack.layout import StackLayout
+from choreo.stack.ports import free_ports, port_is_free
+from tests.support.fault_saga import RESULTS, format_table
+from tests.support.stack_provision import REPO_ROOT, StackEndpoints
+
+
+@dataclass(frozen=True)
+class KillableStack:
+    """A local stack whose processes a scenario may kill, pause and start again."""
+
+    layout: StackLayout
+    bootstrap_servers: str
+    schema_registry_url: str
+
+
+def _jars() -> Path:
+    return Path(os.environ.get("CHOREO_STACK_DIR", REPO_ROOT / ".stack"))
+
+
+def _start(brokers: int, kafka_port: int, registry_port: int) -> tuple[KillableStack, Path]:
+    state = Path(tempfile.mkdtemp(prefix=f"choreo-faults-{brokers}-"))
+    layout = StackLayout.of(state, jars_dir=_jars())
+    info = lifecycle.up(
+        layout, brokers=brokers, kafka_port=kafka_port, registry_port=registry_port
+    ).info
+    return KillableStack(layout, info.bootstrap_servers, info.schema_registry_url), state
+
+
+@pytest.fixture(scope="module")
+def one_node(stack: StackEndpoints) -> Iterator[KillableStack]:
+    if stack.layout is not None:
+        yield KillableStack(stack.layout, stack.bootstrap_servers, stack.schema_registry_url)
+        return
+    kafka_port, registry_port = free_ports(2)
+    own, state = _start(1, kafka_port, registry_port)
+    try:
+        yield own
+    finally:
+        lifecycle.down(own.layout, purge=True)
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def _three_consecutive_free_ports() -> int:
+    for _ in range(50):
+        (port,) = free_ports(1)
+        if port < 65000 and port_is_free(port + 1) and port_is_free(port + 2):
+            return port
+    raise AssertionError("no three consecutive free ports")
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[KillableStack]:
+    kafka_port = _three_consecutive_free_ports()
+    (registry_port,) = free_ports(1, avoid={kafka_port, kafka_port + 1, kafka_port + 2})
+    own, state = _start(3, kafka_port, registry_port)
+    try:
+        yield own
+    finally:
+        lifecycle.down(own.layout, purge=True)
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if RESULTS:
+        terminalreporter.section("fault suite")
+        terminalreporter.write_line(format_table(RESULTS))

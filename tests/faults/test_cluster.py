@@ -1,0 +1,77 @@
+"""The saga on 3 brokers (replication 3, min ISR 2) when the broker that coordinates a group or a
+transaction dies, or a broker stops answering for longer than the session timeout."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from choreo import clients
+from tests.faults.conftest import KillableStack
+from tests.support import fault_injection as faults
+from tests.support.fault_saga import FaultySaga, assert_clean
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture()
+def saga(cluster: KillableStack, topic_prefix: str, tmp_path: Path) -> Iterator[FaultySaga]:
+    run = FaultySaga(
+        cluster.bootstrap_servers, cluster.schema_registry_url, topic_prefix, tmp_path,
+        replication_factor=3,
+    )
+    yield run
+    run.close()
+    faults.bring_back(cluster.layout)  # the next scenario starts with three brokers
+
+
+def test_group_coordinator_killed(saga: FaultySaga, cluster: KillableStack) -> None:
+    saga.start_supervised()
+    admin = clients.admin_client(saga.settings)
+
+    def inject() -> None:
+        node = faults.group_coordinator(admin, saga.settings.group("packaging"))
+        faults.kill_component(cluster.layout, f"kafka-{node}")
+
+    result = saga.run_scenario(
+        "3 nodes: group coordinator kill -9", inject,
+        after_fault=lambda: faults.bring_back(cluster.layout),
+    )
+    assert_clean(result)
+
+
+def test_transaction_coordinator_killed(saga: FaultySaga, cluster: KillableStack) -> None:
+    saga.start_supervised()
+    admin = clients.admin_client(saga.settings)
+
+    def inject() -> None:
+        node = faults.transaction_coordinator(admin, f"{saga.settings.group('packaging')}-0")
+        faults.kill_component(cluster.layout, f"kafka-{node}")
+
+    result = saga.run_scenario(
+        "3 nodes: transaction coordinator kill -9", inject,
+        after_fault=lambda: faults.bring_back(cluster.layout),
+    )
+    assert_clean(result)
+
+
+def test_broker_paused_longer_than_the_session_timeout(
+    saga: FaultySaga, cluster: KillableStack
+) -> None:
+    saga.start_supervised()
+    admin = clients.admin_client(saga.settings)
+    resumed: list[threading.Thread] = []
+
+    def inject() -> None:
+        node = faults.group_coordinator(admin, saga.settings.group("orders"))
+        # The session timeout of the test's workers is 6 s: 15 s is well past it.
+        resumed.append(faults.pause(cluster.layout, f"kafka-{node}", 15))
+
+    result = saga.run_scenario(
+        "3 nodes: coordinator SIGSTOP 15 s, SIGCONT", inject,
+        after_fault=lambda: resumed[0].join(60),
+    )
+    assert_clean(result)

@@ -1,0 +1,151 @@
+"""The saga under faults on one broker: broker and registry loss, worker kills, rebalance storms,
+a hostile command, damaged stores and a wedged worker. Nobody restarts anything by hand."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from choreo.stack import processes
+from choreo.store import lock_store, state_dir_of
+from producers import commands, seed
+from tests.faults.conftest import KillableStack
+from tests.support import fault_injection as faults
+from tests.support.fault_saga import FAULT_ENV, FaultySaga, assert_clean
+from tests.support.workers import wait_until
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture()
+def saga(one_node: KillableStack, topic_prefix: str, tmp_path: Path) -> Iterator[FaultySaga]:
+    run = FaultySaga(one_node.bootstrap_servers, one_node.schema_registry_url, topic_prefix, tmp_path)
+    yield run
+    run.close()
+
+
+def test_broker_killed_and_restarted(saga: FaultySaga, one_node: KillableStack) -> None:
+    saga.start_supervised()
+
+    def inject() -> None:
+        faults.kill_component(one_node.layout, "kafka-1")
+        faults.bring_back(one_node.layout)
+
+    assert_clean(saga.run_scenario("1 node: broker kill -9, restarted", inject))
+
+
+def test_registry_down_for_15_seconds(saga: FaultySaga, one_node: KillableStack) -> None:
+    saga.start_supervised()
+    back: list[threading.Thread] = []
+
+    def inject() -> None:
+        processes.stop(one_node.layout, ["registry"], grace_seconds=0)
+        back.append(faults.later(15, lambda: faults.bring_back(one_node.layout)))
+
+    result = saga.run_scenario(
+        "1 node: registry down 15 s", inject, after_fault=lambda: back[0].join(120)
+    )
+    assert_clean(result)
+
+
+def test_workers_killed_again_and_again(saga: FaultySaga) -> None:
+    saga.start_supervised()
+    killer: list[threading.Thread] = []
+
+    def inject() -> None:
+        assert saga.supervisor is not None
+        killer.append(faults.keep_killing_workers(saga.supervisor.pid, times=6, every_s=3))
+
+    result = saga.run_scenario(
+        "workers SIGKILLed 6 times, 3 s apart", inject, after_fault=lambda: killer[0].join(60)
+    )
+    assert_clean(result)
+    assert saga.run_log.read_text().count("exited with -9") >= 6
+
+
+def test_rebalance_storm(saga: FaultySaga) -> None:
+    saga.start_supervised()
+    storm: list[threading.Thread] = []
+
+    def extra_instances() -> None:
+        for round_ in range(2):
+            extra = [
+                saga.start(service, instance=str(1 + round_), **FAULT_ENV)
+                for service in ("orders", "packaging", "drones", "delivery")
+            ]
+            wait_until(
+                lambda extra=extra: all(" started: inputs=" in w.log() for w in extra), 60, "extras up"
+            )
+            for w in extra:
+                assert w.terminate(90) == 0, w.log()[-2000:]
+
+    def inject() -> None:
+        storm.append(threading.Thread(target=extra_instances, daemon=True))
+        storm[0].start()
+
+    result = saga.run_scenario(
+        "rebalance storm: 4 extra instances, twice", inject, after_fault=lambda: storm[0].join(300)
+    )
+    assert_clean(result)
+
+
+def test_hostile_oversized_command_then_200_orders(saga: FaultySaga) -> None:
+    saga.start_supervised()
+    north = "hub-north"
+    hostile = commands.place_order(
+        north + "\x00" * 240_000, seed.stocked_skus(north)[0], 1,
+        seed.deliverable_addresses(north)[0], datetime.now(UTC),
+    )
+    result = saga.run_scenario(
+        "hostile 240 kB command, then 200 orders", lambda: saga.send([hostile])
+    )
+    assert_clean(result)
+    rejected = [
+        r.event for r in saga.events("orders") if type(r.event).__name__ == "OrderRejected"
+        and r.event.causation_id == hostile.event_id
+    ]
+    dead = saga.raw("orders.dlq")
+    assert [e.reason for e in rejected] == ["FIELD_TOO_LONG"] or len(dead) == 1
+
+
+def test_damaged_stores_heal_from_the_log(saga: FaultySaga) -> None:
+    saga.start_supervised()
+    stores = state_dir_of(saga.settings) / "packaging"
+    damaged: list[str] = []
+
+    def inject() -> None:
+        # Hold every store's lock from the moment the worker dies, so the restarted worker
+        # waits for the damage to be done, then finds it when it opens the stores.
+        assert saga.supervisor is not None
+        victim = faults.worker_children(saga.supervisor.pid)["packaging"]
+        paths = sorted(stores.glob("p*.sqlite"))
+        faults.os.kill(victim, faults.signal.SIGKILL)
+        wait_until(lambda: not Path(f"/proc/{victim}/cmdline").exists() or
+                   not Path(f"/proc/{victim}/cmdline").read_bytes(), 30, "the worker gone")
+        locks = [lock_store(p, 30) for p in paths]
+        damaged.extend(faults.damage_stores(paths))
+        for lock in locks:
+            lock.close()
+
+    result = saga.run_scenario("damaged stores: junk, cut, broken JSON", inject)
+    assert_clean(result)
+    assert damaged, "there was no store to damage"
+    assert len(list(stores.glob("p*.sqlite.damaged-*"))) >= len(damaged)  # kept for inspection
+
+
+def test_a_wedged_worker_is_ended_by_its_watchdog(saga: FaultySaga, tmp_path: Path) -> None:
+    armed_marker = tmp_path / "wedge-fired"
+    armed_marker.touch()  # present = disarmed; the fault fires once it is removed
+    saga.start_supervised(
+        CHOREO_FAULT_POINT="wedge:send_offsets_to_transaction",
+        CHOREO_FAULT_ONCE_FILE=str(armed_marker),
+    )
+    result = saga.run_scenario("worker wedged in send_offsets (watchdog)", armed_marker.unlink)
+    assert_clean(result)
+    log = saga.run_log.read_text()
+    assert "send_offsets_to_transaction has not returned" in log
+    assert "exited with 3" in log
