@@ -71,7 +71,10 @@ def group_consumer(settings: Settings, group_id: str, instance_id: str, **extra:
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest",
-            "partition.assignment.strategy": "cooperative-sticky",
+            # range gives one member partition N of every input topic: the state of partition N
+            # is one store, which only one instance may hold. cooperative-sticky does not keep
+            # the topics together, so two instances could both need one store (ADR 0005).
+            "partition.assignment.strategy": "range",
             "session.timeout.ms": settings.session_timeout_ms,
             **extra,
         }

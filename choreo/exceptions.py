@@ -49,3 +49,7 @@ class StoreError(ChoreoError):
 
 class StoreDamagedError(StoreError):
     """A partition store is damaged (not a database, fails its integrity check, bad checkpoint)."""
+
+
+class StopRequested(ChoreoError):
+    """The worker was asked to stop while it waited (for a store lock, or a restore)."""

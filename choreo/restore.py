@@ -16,7 +16,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from choreo.codec import Codec
 from choreo.contract import Service
-from choreo.exceptions import ChoreoError, StoreDamagedError
+from choreo.exceptions import ChoreoError, StopRequested, StoreDamagedError
 from choreo.messages import coordinates
 from choreo.store import PartitionStore
 from choreo.watchdog import NoWatchdog, Watchdog
@@ -33,7 +33,7 @@ class RestoreError(ChoreoError):
     """The own topic cannot be read to its end, or holds a record that cannot be applied."""
 
 
-class RestoreCancelled(RestoreError):
+class RestoreCancelled(RestoreError, StopRequested):
     """The worker was asked to stop while restoring."""
 
 

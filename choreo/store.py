@@ -20,12 +20,12 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from choreo.exceptions import StoreDamagedError, StoreError, StoreLockedError
+from choreo.exceptions import StopRequested, StoreDamagedError, StoreError, StoreLockedError
 from choreo.settings import Settings
 
 log = logging.getLogger("choreo.store")
@@ -63,14 +63,15 @@ class PartitionStore:
     """State of (service, partition). Implements the domain's `State` protocol."""
 
     def __init__(
-        self, path: Path, *, lock: bool = True, lock_wait_s: float = 0.0, heal: bool = False
+        self, path: Path, *, lock: bool = True, lock_wait_s: float = 0.0, heal: bool = False,
+        cancelled: Callable[[], bool] = lambda: False,
     ) -> None:
         self.path = path
         self.healed_from: Path | None = None  # where a damaged file was moved when healed
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock_file: IO[str] | None = None
         if lock:
-            self._lock_file = lock_store(path, lock_wait_s)
+            self._lock_file = lock_store(path, lock_wait_s, cancelled)
         self._in_txn = False
         try:
             self._db = self._open(heal)
@@ -281,7 +282,9 @@ def quarantine(path: Path) -> Path:
     return target
 
 
-def lock_store(path: Path, wait_s: float) -> IO[str]:
+def lock_store(
+    path: Path, wait_s: float, cancelled: Callable[[], bool] = lambda: False
+) -> IO[str]:
     """Hold an exclusive flock beside the database for as long as the store is open.
 
     A running worker holds it for each assigned partition, so `choreo rebuild` cannot swap a
@@ -295,6 +298,9 @@ def lock_store(path: Path, wait_s: float) -> IO[str]:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             break
         except BlockingIOError as e:
+            if cancelled():
+                fh.close()
+                raise StopRequested(f"stopped while waiting for the lock of {path}") from e
             if time.monotonic() >= deadline:
                 fh.close()
                 holder = path.with_suffix(".lock").read_text().strip() or "another process"

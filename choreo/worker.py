@@ -29,6 +29,7 @@ from choreo.exceptions import (
     DecodeError,
     FencedError,
     RegistryUnavailableError,
+    StopRequested,
     StoreDamagedError,
     StoreError,
 )
@@ -38,7 +39,7 @@ from choreo.kafka_errors import call_retrying, is_fatal
 from choreo.messages import coordinates, header_pairs
 from choreo.metrics import WorkerMetrics
 from choreo.poison import Coordinates, PoisonTracker, is_record_error
-from choreo.restore import RestoreCancelled, restore_partitions
+from choreo.restore import restore_partitions
 from choreo.settings import Settings
 from choreo.store import PartitionStore, state_dir_of, store_path
 from choreo.topics import require_copartitioned
@@ -250,7 +251,7 @@ class Worker:
                 with self.watchdog.guard("waiting for the store lock", _LOCK_WAIT_S):
                     opened[p] = PartitionStore(
                         store_path(self._state_dir, self.service.name, p),
-                        lock_wait_s=_LOCK_WAIT_S, heal=True,
+                        lock_wait_s=_LOCK_WAIT_S, heal=True, cancelled=lambda: self._stopping,
                     )
             self._restore(opened)
         except BaseException:
@@ -576,7 +577,7 @@ def run_worker_safely(worker: Worker) -> int:
     except FencedError as e:
         log.error("%s", e)
         return 1
-    except RestoreCancelled as e:
+    except StopRequested as e:
         log.info("%s: asked to stop", e)
         return 0
     except ChoreoError as e:

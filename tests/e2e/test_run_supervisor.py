@@ -13,26 +13,9 @@ import pytest
 
 from producers import commands, seed
 from tests.support.saga_run import SagaRun
-from tests.support.workers import REPO, child_env, wait_until
+from tests.support.workers import REPO, child_env, wait_until, worker_children
 
 pytestmark = pytest.mark.e2e
-
-
-def _children(pid: int) -> dict[str, int]:
-    """service -> pid of the `choreo worker` children of `pid`."""
-    out = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmd = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == pid and b"worker" in cmd:
-            out[cmd[cmd.index(b"worker") + 1].decode()] = int(entry.name)
-    return out
 
 
 def _running(pid: int) -> bool:
@@ -52,12 +35,12 @@ def test_run_restarts_a_dead_worker_and_stops_all_on_sigterm(saga: SagaRun, tmp_
             cwd=REPO,
         )
     try:
-        wait_until(lambda: len(_children(run.pid)) == 4, 60, "four worker processes")
+        wait_until(lambda: len(worker_children(run.pid)) == 4, 60, "four worker processes")
         wait_until(lambda: log_path.read_text().count(" started: inputs=") == 4, 60, "four starts")
-        first = _children(run.pid)
+        first = worker_children(run.pid)
         os.kill(first["packaging"], signal.SIGKILL)
         wait_until(
-            lambda: _children(run.pid).get("packaging") not in (None, first["packaging"]), 60,
+            lambda: worker_children(run.pid).get("packaging") not in (None, first["packaging"]), 60,
             "packaging restarted",
         )
         assert "packaging | " in log_path.read_text()
@@ -72,7 +55,7 @@ def test_run_restarts_a_dead_worker_and_stops_all_on_sigterm(saga: SagaRun, tmp_
         )
         saga.send([order])
         assert saga.wait_for_ends([order.order_id])[order.order_id] == "completed"
-        children = _children(run.pid)
+        children = worker_children(run.pid)
         run.send_signal(signal.SIGTERM)
         assert run.wait(90) == 0
         for service, pid in children.items():

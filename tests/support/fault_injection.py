@@ -15,7 +15,7 @@ from confluent_kafka.admin import AdminClient
 
 from choreo.stack import lifecycle, processes
 from choreo.stack.layout import StackLayout
-from tests.support.workers import wait_until
+from tests.support.workers import wait_until, worker_children
 
 TRANSACTION_LOG_PARTITIONS = 10  # transaction.state.log.num.partitions in stack/server.properties
 
@@ -73,20 +73,13 @@ def later(seconds: float, action: Callable[[], None]) -> threading.Thread:
     return thread
 
 
-def worker_children(supervisor_pid: int) -> dict[str, int]:
-    """service -> pid of the `choreo worker` children of a `choreo run` process."""
-    out = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmd = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == supervisor_pid and b"worker" in cmd:
-            out[cmd[cmd.index(b"worker") + 1].decode()] = int(entry.name)
-    return out
+def kill_worker(supervisor_pid: int, service: str) -> None:
+    """SIGKILL one service's worker under a supervisor and wait until it is gone (its locks free)."""
+    victim = worker_children(supervisor_pid)[service]
+    os.kill(victim, signal.SIGKILL)
+    cmdline = Path(f"/proc/{victim}/cmdline")
+    # A dead child stays a zombie (empty cmdline) until the supervisor reaps it.
+    wait_until(lambda: not cmdline.exists() or not cmdline.read_bytes(), 30, f"{service} gone")
 
 
 def keep_killing_workers(supervisor_pid: int, times: int, every_s: float, seed: int = 7) -> threading.Thread:
@@ -112,8 +105,14 @@ def damage_stores(paths: list[Path]) -> list[str]:
         db = sqlite3.connect(path)
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         db.close()
-    for i, path in enumerate(sorted(paths)):
-        kind = ("junk header", "cut in half", "broken JSON")[i % 3]
+    kinds = ["junk header", "cut in half", "broken JSON"]
+    for path in sorted(paths):
+        db = sqlite3.connect(path)
+        has_docs = db.execute("SELECT COUNT(*) FROM docs").fetchone()[0] > 0
+        db.close()
+        if not has_docs:
+            continue  # an empty store has nothing to lose: damaging it proves nothing
+        kind = kinds[len(done) % len(kinds)]
         if kind == "junk header":
             with open(path, "r+b") as fh:
                 fh.write(b"\xde\xad" * 2048)
@@ -126,5 +125,5 @@ def damage_stores(paths: list[Path]) -> list[str]:
             db.execute("UPDATE docs SET value = '{broken'")
             db.commit()
             db.close()
-        done.append(f"{path.name}: {kind}")
+        done.append(f"{path.parent.name}/{path.name}: {kind}")
     return done

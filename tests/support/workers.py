@@ -90,3 +90,19 @@ def wait_until(predicate: object, timeout: float, what: str, interval: float = 0
             return
         time.sleep(interval)  # polling interval, not synchronisation: the deadline decides
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def worker_children(supervisor_pid: int) -> dict[str, int]:
+    """service -> pid of the `choreo worker` children of a `choreo run` process."""
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmd = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == supervisor_pid and b"worker" in cmd:
+            out[cmd[cmd.index(b"worker") + 1].decode()] = int(entry.name)
+    return out
