@@ -1,8 +1,11 @@
-"""A running worker serves Prometheus metrics that count what it did."""
+"""A running worker serves Prometheus metrics that count what it did, and its health."""
 
 from __future__ import annotations
 
+import json
 import socket
+import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -51,4 +54,16 @@ def test_metrics_count_processed_records_and_dead_letters(toy: ToyPipeline) -> N
     # Lag is sampled every few seconds from the consumer's cached watermarks; caught up = 0.
     wait_until(lambda: "choreo_consumer_lag{" in _scrape(port), 30, "a consumer lag sample")
     assert _metric(_scrape(port), "choreo_consumer_lag") == 0
+    # Idle is not stuck: live and ready, with the time of its last commit.
+    status, report = _health(port, "/healthz")
+    assert status == 200 and report["live"] and report["ready"], report
+    assert abs(_metric(_scrape(port), "choreo_last_commit_timestamp_seconds") - time.time()) < 300
     assert worker.terminate() == 0
+
+
+def _health(port: int, path: str) -> tuple[int, dict[str, object]]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
