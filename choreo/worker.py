@@ -191,7 +191,7 @@ class Worker:
                 rewind[(topic, p)] = min(offset, rewind.get((topic, p), offset))
         for (topic, p), offset in rewind.items():
             self._consumer.seek(TopicPartition(topic, p, offset))
-        log.debug("isolating: one record per batch (%s)", _at(coordinates(msgs[0])))
+        log.debug("isolating: one record per batch")
         return msgs[:1]
 
     def _start(self) -> None:
