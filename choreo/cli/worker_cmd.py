@@ -29,7 +29,7 @@ def worker(
         "Run up to one instance per partition, each with its own id.",
     ),
     metrics_port: int = typer.Option(
-        None, "--metrics-port", help="Serve Prometheus metrics on 127.0.0.1:PORT.",
+        None, "--metrics-port", help="Serve Prometheus metrics (/metrics) and health (/healthz, /readyz) on 127.0.0.1:PORT.",
         callback=setting_option("metrics_port", "--metrics-port"),
     ),
     log_level: str = typer.Option(
@@ -38,6 +38,10 @@ def worker(
     ),
 ) -> None:
     """Run one instance of SERVICE as a long-lived exactly-once worker.
+
+    Exit codes: 0 stopped, 1 error or fenced, 3 ended by the watchdog (a blocking call or a stop
+    request overran its deadline), 4 no batch could commit for twice CHOREO_STALL_S; a
+    supervisor (choreo run, systemd, Kubernetes) starts it again.
 
     Example: choreo worker packaging --instance 1 --metrics-port 9101
     """
