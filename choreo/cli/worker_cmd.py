@@ -39,9 +39,10 @@ def worker(
 ) -> None:
     """Run one instance of SERVICE as a long-lived exactly-once worker.
 
-    Exit codes: 0 stopped, 1 error or fenced, 3 ended by the watchdog (a blocking call or a stop
-    request overran its deadline), 4 no batch could commit for twice CHOREO_STALL_S; a
-    supervisor (choreo run, systemd, Kubernetes) starts it again.
+    Exit codes (a supervisor such as choreo run, systemd or Kubernetes restarts it):
+    0 stopped; 1 error or fenced;
+    3 ended by its watchdog (a blocking call or a stop overran its deadline);
+    4 no batch could commit for twice CHOREO_STALL_S.
 
     Example: choreo worker packaging --instance 1 --metrics-port 9101
     """
