@@ -36,9 +36,16 @@ class DeadLetter:
     headers: list[tuple[str, bytes]]
 
 
+# What Kafka's record format adds per header (varint lengths of its name and value), at most.
+HEADER_FRAMING_BYTES = 10
+
+
 def record_size(key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]) -> int:
-    """Bytes a record's key, value and headers take (Kafka adds a small framing overhead)."""
-    return len(key or b"") + len(value or b"") + sum(len(k) + len(v) for k, v in headers)
+    """Bytes a record's key, value and headers take, with each header's framing (the record's
+    own framing is the caller's margin)."""
+    return len(key or b"") + len(value or b"") + sum(
+        len(k) + len(v) + HEADER_FRAMING_BYTES for k, v in headers
+    )
 
 
 def dead_letter(msg: Message, error: BaseException, max_bytes: int) -> DeadLetter:
@@ -56,9 +63,10 @@ def dead_letter(msg: Message, error: BaseException, max_bytes: int) -> DeadLette
         return full
     kept_headers, budget = [], KEPT_HEADER_BYTES
     for name, data in original:
-        if len(name) + len(data) <= budget:
+        size = len(name) + len(data) + HEADER_FRAMING_BYTES
+        if size <= budget:
             kept_headers.append((name, data))
-            budget -= len(name) + len(data)
+            budget -= size
     return DeadLetter(
         None if key is None else key[:KEPT_KEY_BYTES],
         None if value is None else value[:KEPT_VALUE_BYTES],

@@ -3,9 +3,9 @@
 A liveness probe must tell "idle" from "stuck". An idle worker keeps polling and has nothing to
 commit; a stuck one either stops polling (wedged in a call) or keeps failing its batches. So the
 worker reports both: every pass of its loop (`polled`) and every committed or failed batch.
-`/healthz` answers 503 when the loop has not turned for `stall_s`, or when batches have been
-failing without a single commit for `stall_s`; `/readyz` answers 200 once the worker has
-restored its state and is consuming.
+`/healthz` answers 503 when the loop has not turned for `stall_s` (except while it restores
+state, which happens inside a poll), or when batches have been failing without a single commit
+for `stall_s`; `/readyz` answers 200 once the worker has restored its state and is consuming.
 """
 
 from __future__ import annotations
@@ -43,6 +43,10 @@ class Progress:
         self.last_commit_wall = self.wall()
         self.failing_since = None
 
+    def idle(self) -> None:
+        """Nothing to process: a failure before this is over (its records were revoked)."""
+        self.failing_since = None
+
     def failed(self) -> None:
         if self.failing_since is None:
             self.failing_since = self.clock()
@@ -54,7 +58,9 @@ class Progress:
     def problem(self) -> str | None:
         """Why the worker is not live, or None."""
         now = self.clock()
-        if now - self.last_poll > self.stall_s:
+        # While restoring (not ready) the loop does not turn: the restore runs inside the poll.
+        # Its own calls are under the watchdog, so a restore that stops moving ends the worker.
+        if self.ready and now - self.last_poll > self.stall_s:
             return f"the worker loop has not turned for {now - self.last_poll:.0f} s"
         if self.failing_for() > self.stall_s:
             return f"every batch has failed for {self.failing_for():.0f} s (no commit)"

@@ -6,14 +6,15 @@ Three ways a record can make every attempt at its batch fail, and what happens t
    refusal often names every input of the request: then the batch is taken apart, one record
    per batch, and the record that is refused alone is blamed.
 2. Its batch aborts again and again with no culprit named: after `isolate_after` aborts in a row
-   the worker processes one record per batch; a record that fails alone `isolate_after` times
-   with an error that is not about the cluster (a timeout, a dead broker, a moving coordinator)
-   is blamed.
+   the worker processes one record per batch; a record that Kafka refuses for what it is while
+   it is alone in its batch is blamed. Any other error (the cluster, authorisation, a clock)
+   is never blamed on a record: the worker's health signal reports it, and the worker exits to
+   be restarted when no batch can commit for long.
 3. A blamed record is dead-lettered on the next attempt, with the reason, instead of being
    processed; the batch around it goes through.
 
-Cluster trouble is never blamed on a record: dead-lettering valid input because a broker is
-down would lose it from the saga. The worker's health signal covers that case instead.
+Only errors that name the record itself are blamed (an allow-list): dead-lettering valid input
+because a broker is down or an ACL changed would lose it from the saga.
 """
 
 from __future__ import annotations
@@ -24,56 +25,16 @@ from confluent_kafka import KafkaError
 
 Coordinates = tuple[str, int, int]  # topic, partition, offset of an input record
 
-# Kafka refuses the record itself: retrying the same bytes can never succeed.
+# Kafka refuses the record itself: retrying the same bytes can never succeed. (Not
+# INVALID_TIMESTAMP: a worker whose clock is off would blame every record it touches.)
 RECORD_ERROR_CODES = frozenset({
     KafkaError.MSG_SIZE_TOO_LARGE,  # librdkafka's local check and the broker's answer
     KafkaError.INVALID_MSG_SIZE,
     KafkaError.RECORD_LIST_TOO_LARGE,
     KafkaError.INVALID_RECORD,
     KafkaError.INVALID_MSG,
-    KafkaError.INVALID_TIMESTAMP,
-    KafkaError._INVALID_ARG,
     KafkaError._BAD_MSG,
     KafkaError.POLICY_VIOLATION,
-})
-
-# The cluster, not the record: a dead or paused broker, a moving leader or coordinator, a
-# transaction that was aborted under us. Retrying later is right; blaming the record is not.
-CLUSTER_ERROR_CODES = frozenset({
-    KafkaError._TRANSPORT,
-    KafkaError._ALL_BROKERS_DOWN,
-    KafkaError._TIMED_OUT,
-    KafkaError._MSG_TIMED_OUT,
-    KafkaError._TIMED_OUT_QUEUE,
-    KafkaError._RESOLVE,
-    KafkaError._WAIT_COORD,
-    KafkaError._STATE,
-    KafkaError._PREV_IN_PROGRESS,
-    KafkaError._CONFLICT,
-    KafkaError._PURGE_QUEUE,
-    KafkaError._PURGE_INFLIGHT,
-    KafkaError._DESTROY,
-    KafkaError._UNKNOWN_PARTITION,
-    KafkaError._OUTDATED,
-    KafkaError._ASSIGNMENT_LOST,
-    KafkaError.REQUEST_TIMED_OUT,
-    KafkaError.NETWORK_EXCEPTION,
-    KafkaError.NOT_ENOUGH_REPLICAS,
-    KafkaError.NOT_ENOUGH_REPLICAS_AFTER_APPEND,
-    KafkaError.NOT_LEADER_FOR_PARTITION,
-    KafkaError.LEADER_NOT_AVAILABLE,
-    KafkaError.UNKNOWN_TOPIC_OR_PART,
-    KafkaError.COORDINATOR_NOT_AVAILABLE,
-    KafkaError.NOT_COORDINATOR,
-    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
-    KafkaError.CONCURRENT_TRANSACTIONS,
-    KafkaError.REBALANCE_IN_PROGRESS,
-    KafkaError.ILLEGAL_GENERATION,
-    KafkaError.UNKNOWN_MEMBER_ID,
-    KafkaError.KAFKA_STORAGE_ERROR,
-    KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER,
-    KafkaError.UNKNOWN_PRODUCER_ID,
-    KafkaError.INVALID_TXN_STATE,
 })
 
 _REMEMBERED = 10_000  # blamed records remembered (oldest forgotten first); poison is rare
@@ -84,11 +45,6 @@ def is_record_error(err: KafkaError) -> bool:
     return err.code() in RECORD_ERROR_CODES
 
 
-def is_cluster_error(err: KafkaError) -> bool:
-    """The failure is the cluster's (retry later), not the record's."""
-    return bool(err.retriable()) or err.code() in CLUSTER_ERROR_CODES
-
-
 class PoisonTracker:
     """Which inputs are blamed, and whether the worker is processing one record per batch."""
 
@@ -97,7 +53,6 @@ class PoisonTracker:
         self._blamed: OrderedDict[Coordinates, str] = OrderedDict()
         self._aborts_in_row = 0
         self._isolate_left = 0  # single-record batches still to run after a batch was taken apart
-        self._alone_failures: dict[Coordinates, int] = {}
 
     @property
     def isolating(self) -> bool:
@@ -117,7 +72,6 @@ class PoisonTracker:
     def committed(self) -> None:
         self._aborts_in_row = 0
         self._isolate_left = max(0, self._isolate_left - 1)
-        self._alone_failures.clear()
 
     def aborted(
         self,
@@ -136,9 +90,6 @@ class PoisonTracker:
             else:
                 self._isolate_left = max(self._isolate_left, size)
             return
-        if alone is None or err is None or is_cluster_error(err):
+        if alone is None or err is None or not is_record_error(err):
             return
-        failures = self._alone_failures.get(alone, 0) + 1
-        self._alone_failures[alone] = failures
-        if failures >= self.isolate_after or is_record_error(err):
-            self.blame(alone, f"its batch failed {failures} time(s) with it alone: {err.str()}")
+        self.blame(alone, f"Kafka refused it alone in its batch: {err.name()}: {err.str()}")

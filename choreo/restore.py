@@ -77,12 +77,20 @@ def restore_partitions(
     stop_at: Mapping[int, int] | None = None,
     cancelled: Callable[[], bool] = lambda: False,
     watchdog: Watchdog | None = None,
+    written_end: Consumer | None = None,
 ) -> dict[int, int]:
     """Apply every committed own event after each store's checkpoint; return events applied.
 
     `stop_at` (partition -> offset) stops short of the end, e.g. to rebuild exactly up to a live
-    store's checkpoint and compare the two. A checkpoint beyond the end of the own partition
-    cannot come from this log: StoreDamagedError names the partition, so the caller can heal it.
+    store's checkpoint and compare the two.
+
+    `written_end`, a read_uncommitted consumer, gives the high watermark: the end of everything
+    written, where `consumer` (read_committed) sees only the last stable offset. A transaction
+    that has committed but whose markers are not yet written holds the stable offset below its
+    records; restoring only to there would leave its events out of the state while its inputs
+    are already consumed. So the restore waits (within its timeout) until every transaction
+    written before it started is decided. A checkpoint beyond the high watermark cannot come
+    from this log: StoreDamagedError names the partition, so the caller can heal it.
     """
     watchdog = watchdog or NoWatchdog()
     stop_at = stop_at or {}
@@ -91,16 +99,20 @@ def restore_partitions(
     applied = dict.fromkeys(stores, 0)
     pending: set[int] = set()
     starts = []
+    target: dict[int, int] = {}
     deadline = time.monotonic() + timeout_s
     for p, store in stores.items():
-        low, high = _watermarks(consumer, TopicPartition(topic, p), deadline, cancelled, watchdog)
+        tp = TopicPartition(topic, p)
+        low, high = _watermarks(consumer, tp, deadline, cancelled, watchdog)
+        if written_end is not None:
+            high = max(high, _watermarks(written_end, tp, deadline, cancelled, watchdog)[1])
         if store.checkpoint() > high:
             raise StoreDamagedError(
                 f"store {store.path} says it applied {topic}[{p}] up to offset "
                 f"{store.checkpoint()}, but the partition ends at {high}", p,
             )
-        high = min(high, stop_at.get(p, high))
-        if store.checkpoint() < high:
+        target[p] = min(high, stop_at.get(p, high))
+        if store.checkpoint() < target[p]:
             pending.add(p)
             starts.append(TopicPartition(topic, p, max(store.checkpoint(), low)))
     if not pending:
@@ -108,9 +120,13 @@ def restore_partitions(
     consumer.assign(starts)
     uncommitted = dict.fromkeys(pending, 0)
     restored_to = {p: stores[p].checkpoint() for p in pending}
+    at_end: set[int] = set()  # partitions that reported their end, maybe short of the target
     last_progress = time.monotonic()
     try:
         while pending:
+            for p in sorted(at_end & pending):
+                if consumer.position([TopicPartition(topic, p)])[0].offset >= target[p]:
+                    pending.discard(p)
             if cancelled():
                 raise RestoreCancelled(f"restore of {topic} stopped")
             now = time.monotonic()
@@ -131,7 +147,7 @@ def restore_partitions(
                 p = msg.partition() or 0
                 if err is not None:
                     if err.code() == KafkaError._PARTITION_EOF:
-                        pending.discard(p)
+                        at_end.add(p)  # done once the position reaches the target (above)
                         last_progress = time.monotonic()
                         continue
                     if err.fatal():

@@ -178,7 +178,10 @@ class PartitionStore:
     # -- checkpoint, dump, hash ---------------------------------------------------------------
 
     def checkpoint(self) -> int:
-        row = self._db.execute("SELECT next_offset FROM checkpoint WHERE id = 0").fetchone()
+        try:
+            row = self._db.execute("SELECT next_offset FROM checkpoint WHERE id = 0").fetchone()
+        except sqlite3.Error as e:
+            raise self._error(e, "reading the checkpoint") from e
         return 0 if row is None else int(row[0])
 
     def _set_checkpoint(self, next_offset: int) -> None:
@@ -258,10 +261,9 @@ def _open_checked(path: Path) -> sqlite3.Connection:
                 f"store {path} holds an impossible checkpoint {row[0]!r}", partition_of(path)
             )
     except sqlite3.OperationalError as e:
+        # Busy, a full disk, an I/O or permission error: the file may be fine, so never move it.
         db.close()
-        if "locked" in str(e) or "busy" in str(e):
-            raise StoreError(f"store {path} is busy: {e}", partition_of(path)) from e
-        raise StoreDamagedError(f"store {path} cannot be opened: {e}", partition_of(path)) from e
+        raise StoreError(f"store {path} cannot be opened: {e}", partition_of(path)) from e
     except sqlite3.DatabaseError as e:  # "file is not a database", "database disk image is malformed"
         db.close()
         raise StoreDamagedError(f"store {path} is damaged: {e}", partition_of(path)) from e

@@ -69,11 +69,19 @@ class Supervisor:
             self.out.write(f"{service:<{self._width}} | {line.rstrip()}\n")
             self.out.flush()
 
+    def _env_of(self, child: _Child) -> dict[str, str]:
+        """The child's environment: a metrics port given to `choreo run` is the first of a
+        range, one port per service, since two workers cannot serve on one port."""
+        base = self.env.get("CHOREO_METRICS_PORT", "")
+        if not base.isdigit() or int(base) == 0:
+            return self.env
+        return {**self.env, "CHOREO_METRICS_PORT": str(int(base) + self.children.index(child))}
+
     def _start(self, child: _Child) -> None:
         proc = subprocess.Popen(
             [sys.executable, "-m", "choreo.cli.main", "worker", child.service,
              "--instance", self.instance],
-            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            env=self._env_of(child), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             # Own process group: Ctrl-C in a terminal reaches only the supervisor, which then
             # stops the children in order instead of all of them dying mid-batch at once.
             start_new_session=True,

@@ -15,7 +15,6 @@ ends the process the same way.
 
 from __future__ import annotations
 
-import logging
 import os
 import select
 import signal
@@ -25,8 +24,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-
-log = logging.getLogger("choreo.watchdog")
 
 EXIT_WEDGED = 3  # a blocking call overran its deadline, or a stop request was not honoured
 EXIT_NO_PROGRESS = 4  # batches kept failing for longer than the stall limit
@@ -127,8 +124,7 @@ class Watchdog:
             verdict = self.check()
             if verdict is not None:
                 self.fired = verdict
-                log.error("%s; exiting with code %d so that the worker is restarted", verdict, EXIT_WEDGED)
-                logging.shutdown()
+                _last_words(f"{verdict}; exiting with code {EXIT_WEDGED} so that the worker is restarted")
                 self._exit(EXIT_WEDGED)
                 return
 
@@ -160,6 +156,18 @@ class Watchdog:
             busy = f" (inside {calls[0].name} for {now - calls[0].started:.0f} s)" if calls else ""
             return f"asked to stop {now - stop_at:.0f} s ago and still running{busy}"
         return None
+
+
+def _last_words(message: str) -> None:
+    """One ERROR line on stderr that never blocks: if nobody reads the worker's output (a full
+    pipe), waiting for the logging lock or the write would keep the watchdog from exiting."""
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    line = f"{stamp} ERROR choreo.watchdog: {message}\n".encode(errors="replace")
+    try:
+        os.set_blocking(2, False)
+        os.write(2, line)
+    except OSError:
+        pass  # the line is lost; the exit code still says why
 
 
 class NoWatchdog(Watchdog):

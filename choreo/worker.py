@@ -26,9 +26,11 @@ from choreo.contract import Service
 from choreo.dead_letters import dead_letter, record_size
 from choreo.exceptions import (
     ChoreoError,
+    ConfigurationError,
     DecodeError,
     FencedError,
     RegistryUnavailableError,
+    SchemaNotRegisteredError,
     StopRequested,
     StoreDamagedError,
     StoreError,
@@ -121,6 +123,7 @@ class Worker:
         self._consumer: Consumer | None = None
         self._producer: Producer | None = None
         self._reader: Consumer | None = None
+        self._written_end: Consumer | None = None  # read_uncommitted: high watermarks only
         self._last_lag_at = 0.0
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -140,15 +143,15 @@ class Worker:
 
     def run(self, max_idle_s: float | None = None) -> None:
         """Process batches until stopped. `max_idle_s` stops after that long with no input."""
-        self._start()
-        assert self._consumer is not None
         idle_since = time.monotonic()
         try:
+            self._start()
             while not self._stopping:
                 msgs = self._next_batch()
                 self.progress.polled()
                 self._report_lag()
                 if not msgs:
+                    self.progress.idle()
                     if max_idle_s is not None and time.monotonic() - idle_since > max_idle_s:
                         break
                     continue
@@ -204,6 +207,7 @@ class Worker:
         # its open transaction, so restore below never sees a half-written batch of ours.
         self._call("init_transactions", _INIT_TXN_S, self._producer.init_transactions, _INIT_TXN_S)
         self._reader = clients.reader_consumer(self.settings)
+        self._written_end = clients.reader_consumer(self.settings, committed_only=False)
         self._consumer = clients.group_consumer(self.settings, self.group_id, self.transactional_id)
         self._consumer.subscribe(
             list(self._logical),
@@ -211,7 +215,13 @@ class Worker:
             on_revoke=self._on_revoke,
             on_lost=self._on_lost,
         )
-        port = self.metrics.serve(self.settings.metrics_port, self.progress)
+        try:
+            port = self.metrics.serve(self.settings.metrics_port, self.progress)
+        except OSError as e:
+            raise ConfigurationError(
+                f"cannot serve metrics on 127.0.0.1:{self.settings.metrics_port}: {e.strerror}; "
+                "choose another CHOREO_METRICS_PORT (each instance needs its own)"
+            ) from e
         log.info(
             "worker %s started: inputs=%s own=%s metrics=%s",
             self.transactional_id, sorted(self._logical), self.own_topic, port or "off",
@@ -224,8 +234,9 @@ class Worker:
         with self.watchdog.guard("close", _TXN_CALL_S):
             if self._consumer is not None:
                 self._consumer.close()
-            if self._reader is not None:
-                self._reader.close()
+            for reader in (self._reader, self._written_end):
+                if reader is not None:
+                    reader.close()
             if self._producer is not None:
                 self._producer.flush(10)
         log.info("worker %s stopped", self.transactional_id)
@@ -270,6 +281,7 @@ class Worker:
                 restore_partitions(
                     self._reader, self.codec, self.service, self.own_topic, stores,
                     cancelled=lambda: self._stopping, watchdog=self.watchdog,
+                    written_end=self._written_end,
                 )
                 return
             except StoreDamagedError as e:
@@ -322,6 +334,11 @@ class Worker:
         except RegistryUnavailableError as e:
             self._failed(batch, alone, None, f"the schema registry is unavailable ({e})")
             return
+        except SchemaNotRegisteredError as e:
+            # A deployment without `choreo schemas register`: the input is fine, so wait for it.
+            log.error("%s; retrying the batch until the schema is registered", e)
+            self._failed(batch, alone, None, "a schema is not registered")
+            return
         except StoreError as e:
             self._failed(batch, alone, None, f"a store failed ({e})")
             if isinstance(e, StoreDamagedError) and e.partition in self._stores:
@@ -366,7 +383,7 @@ class Worker:
                 )
             outputs = list(self.service.decide(store, event))
             encoded = [self._encoded(out) for out in outputs]
-        except (RegistryUnavailableError, StoreError):
+        except (RegistryUnavailableError, SchemaNotRegisteredError, StoreError):
             raise  # not the record's fault: the batch fails and is tried again
         except Exception as e:  # noqa: BLE001 - anything a record causes goes to the DLQ
             self._dead_letter(msg, e, batch)
@@ -482,7 +499,16 @@ class Worker:
         self.metrics.commit_seconds.labels(self.service.name).observe(time.perf_counter() - started)
         self.faults.at("after_kafka_commit")
         for p, store in batch.stores.items():
-            store.commit(next_offset=batch.delivered.get(p))
+            try:
+                store.commit(next_offset=batch.delivered.get(p))
+            except StoreError as e:
+                # Kafka has committed: nothing to abort. The store is left behind its log, as
+                # after a crash here, and catches up from its checkpoint (healed if damaged).
+                log.error("store commit after the Kafka commit failed: %s", e)
+                store.rollback()
+                if isinstance(e, StoreDamagedError):
+                    store.replace_damaged()
+                self._restore({p: store})
 
     # -- failure triage -----------------------------------------------------------------------
 
@@ -521,8 +547,11 @@ class Worker:
             raise
         assignment = self._consumer.assignment()
         if assignment:
-            with self.watchdog.guard("committed", _TXN_CALL_S):
-                committed = self._consumer.committed(assignment, timeout=_TXN_CALL_S)
+            # Without the committed offsets the loop cannot rewind: retried, and if it still
+            # fails the worker exits and its successor reads from the committed offsets.
+            committed = self._call(
+                "committed", _TXN_CALL_S, self._consumer.committed, assignment, _TXN_CALL_S
+            )
             for tp in committed:
                 if tp.offset < 0:
                     tp.offset = -2  # OFFSET_BEGINNING: nothing committed yet

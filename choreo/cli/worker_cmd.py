@@ -29,7 +29,8 @@ def worker(
         "Run up to one instance per partition, each with its own id.",
     ),
     metrics_port: int = typer.Option(
-        None, "--metrics-port", help="Serve Prometheus metrics (/metrics) and health (/healthz, /readyz) on 127.0.0.1:PORT.",
+        None, "--metrics-port",
+        help="Serve Prometheus metrics (/metrics) and health (/healthz, /readyz) on 127.0.0.1:PORT.",
         callback=setting_option("metrics_port", "--metrics-port"),
     ),
     log_level: str = typer.Option(

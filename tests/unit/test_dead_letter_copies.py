@@ -32,7 +32,8 @@ def _headers(letter: dl.DeadLetter) -> dict[str, bytes]:
 
 def test_record_size_counts_key_value_and_headers() -> None:
     assert record_size(None, None, []) == 0
-    assert record_size(b"ab", b"cde", [("h", b"12"), ("xy", b"")]) == 2 + 3 + 3 + 2
+    framing = 2 * dl.HEADER_FRAMING_BYTES  # each header's varint lengths
+    assert record_size(b"ab", b"cde", [("h", b"12"), ("xy", b"")]) == 2 + 3 + 3 + 2 + framing
 
 
 def test_a_normal_record_keeps_key_value_headers_and_adds_the_reason() -> None:
@@ -68,7 +69,10 @@ def test_a_2mb_value_gives_a_truncated_copy_that_fits() -> None:
     key = b"k" * 5000
     original_headers: list[tuple[str, str | bytes | None]] = [("trace-id", b"abc"), ("huge", b"h" * 100_000)]
     msg = _msg(key=key, value=value, headers=original_headers)
-    original_size = len(key) + len(value) + len("trace-id") + 3 + len("huge") + 100_000
+    original_size = (
+        len(key) + len(value) + len("trace-id") + 3 + len("huge") + 100_000
+        + 2 * dl.HEADER_FRAMING_BYTES
+    )
     letter = dead_letter(msg, DecodeError("too big to decode"), MAX_BYTES)
 
     assert record_size(letter.key, letter.value, letter.headers) <= MAX_BYTES

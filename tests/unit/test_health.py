@@ -45,6 +45,7 @@ def test_a_fresh_idle_worker_is_live() -> None:
 def test_no_poll_for_longer_than_stall_is_not_live() -> None:
     clock = FakeClock()
     progress = _progress(clock, stall_s=60)
+    progress.ready = True
     clock.advance(60)
     assert progress.problem() is None
     clock.advance(1)
@@ -124,6 +125,7 @@ def _json(body: bytes) -> dict[str, Any]:
 
 def test_healthz_turns_503_when_progress_goes_stale(served: tuple[int, Progress, FakeClock]) -> None:
     port, progress, clock = served
+    progress.ready = True
     status, body, ctype = _get(port, "/healthz")
     assert status == 200 and ctype == "application/json"
     assert _json(body)["live"] is True
@@ -157,3 +159,18 @@ def test_metrics_serves_the_registry_text(served: tuple[int, Progress, FakeClock
 def test_unknown_path_is_404(served: tuple[int, Progress, FakeClock]) -> None:
     port, _, _ = served
     assert _get(port, "/nope")[0] == 404
+
+
+def test_a_restore_is_not_a_stall_and_idle_after_a_failure_is_idle() -> None:
+    clock = FakeClock()
+    progress = _progress(clock, stall_s=60)
+    progress.ready = False  # restoring: the loop is inside a poll for as long as it takes
+    clock.advance(600)
+    assert progress.problem() is None
+    progress.ready = True
+    progress.polled()
+    progress.failed()
+    clock.advance(61)
+    progress.polled()
+    progress.idle()  # the failed batch's records are gone (revoked): nothing is failing now
+    assert progress.problem() is None

@@ -239,7 +239,7 @@ def _read_ready(proc: subprocess.Popen[str], timeout: float = 15) -> None:
 
 
 def _error_lines(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if line.startswith("ERROR")]
+    return [line for line in stderr.splitlines() if "ERROR" in line.split(" choreo.", 1)[0]]
 
 
 def test_a_wedged_call_ends_the_process_with_exit_wedged() -> None:
