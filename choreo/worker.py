@@ -1,4 +1,4 @@
-"""The exactly-once loop of one worker instance (DESIGN.md section 6).
+"""The exactly-once loop of one worker instance (docs/adr/0005-exactly-once-worker.md).
 
 Per batch: consume up to `batch_size` records, begin a Kafka transaction and one SQLite
 transaction per touched partition, decide and evolve each record, send the consumed offsets

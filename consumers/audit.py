@@ -1,4 +1,4 @@
-"""Checks the business invariants of DESIGN.md section 8 from the decoded log alone (no Kafka)."""
+"""Checks the saga's business invariants (README: "The saga's end") from the decoded log alone."""
 
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,13 +38,19 @@ def _jars() -> Path:
     return Path(os.environ.get("CHOREO_STACK_DIR", REPO_ROOT / ".stack"))
 
 
-def _start(brokers: int, kafka_port: int, registry_port: int) -> tuple[KillableStack, Path]:
+@contextmanager
+def _own_stack(brokers: int, kafka_port: int, registry_port: int) -> Iterator[KillableStack]:
+    """A local stack of the suite's own in a temp folder, stopped and deleted at the end."""
     state = Path(tempfile.mkdtemp(prefix=f"choreo-faults-{brokers}-"))
     layout = StackLayout.of(state, jars_dir=_jars())
-    info = lifecycle.up(
-        layout, brokers=brokers, kafka_port=kafka_port, registry_port=registry_port
-    ).info
-    return KillableStack(layout, info.bootstrap_servers, info.schema_registry_url), state
+    try:
+        info = lifecycle.up(
+            layout, brokers=brokers, kafka_port=kafka_port, registry_port=registry_port
+        ).info
+        yield KillableStack(layout, info.bootstrap_servers, info.schema_registry_url)
+    finally:
+        lifecycle.down(layout, purge=True)
+        shutil.rmtree(state, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -51,13 +58,8 @@ def one_node(stack: StackEndpoints) -> Iterator[KillableStack]:
     if stack.layout is not None:
         yield KillableStack(stack.layout, stack.bootstrap_servers, stack.schema_registry_url)
         return
-    kafka_port, registry_port = free_ports(2)
-    own, state = _start(1, kafka_port, registry_port)
-    try:
+    with _own_stack(1, *free_ports(2)) as own:
         yield own
-    finally:
-        lifecycle.down(own.layout, purge=True)
-        shutil.rmtree(state, ignore_errors=True)
 
 
 def _three_consecutive_free_ports() -> int:
@@ -72,12 +74,8 @@ def _three_consecutive_free_ports() -> int:
 def cluster() -> Iterator[KillableStack]:
     kafka_port = _three_consecutive_free_ports()
     (registry_port,) = free_ports(1, avoid={kafka_port, kafka_port + 1, kafka_port + 2})
-    own, state = _start(3, kafka_port, registry_port)
-    try:
+    with _own_stack(3, kafka_port, registry_port) as own:
         yield own
-    finally:
-        lifecycle.down(own.layout, purge=True)
-        shutil.rmtree(state, ignore_errors=True)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -12,17 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter
 
 from choreo.health import Progress, serve_endpoints
-
-
-class FakeClock:
-    def __init__(self, now: float = 500.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from tests.support.fake_clock import FakeClock
 
 
 def _progress(clock: FakeClock, stall_s: float = 60.0) -> Progress:

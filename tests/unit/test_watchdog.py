@@ -15,19 +15,11 @@ from pathlib import Path
 import pytest
 
 from choreo.watchdog import EXIT_WEDGED, NoWatchdog, Watchdog
+from tests.support.fake_clock import FakeClock
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-class FakeClock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class FakeExit:
