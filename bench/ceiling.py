@@ -1,7 +1,7 @@
 """The ceiling: a bare confluent-kafka loop copying records topic to topic in transactions.
 
 Batched consume, a transaction per batch, offsets sent with the transaction; no decoding, no
-state. It uses the project's client configs (choreo.clients), so acks, linger, isolation and
+state. It uses the project's client configs (choreo.kafka.clients), so acks, linger, isolation and
 the batch and commit interval are the same as the workers'. Run as a child process:
 `python -m bench.ceiling --input T --output T2 --group G` (endpoints from the environment).
 """
@@ -14,7 +14,7 @@ from types import FrameType
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-from choreo import clients
+from choreo.kafka import clients
 from choreo.settings import load_settings
 
 _stopping = False

@@ -10,13 +10,14 @@ from pathlib import Path
 from bench.config import bench_settings
 from bench.kafka_io import LOG_APPEND_TIME, create_topics
 from bench.stack import Endpoints
-from choreo import bootstrap, clients
-from choreo.codec import Codec
+from choreo import bootstrap
 from choreo.contract import Service
-from choreo.registration import register_all
-from choreo.schemas import load_event_schemas
+from choreo.kafka import clients
+from choreo.kafka.topics import logical_topics
+from choreo.serde.codec import Codec
+from choreo.serde.registration import register_all
+from choreo.serde.schemas import load_event_schemas
 from choreo.settings import Settings
-from choreo.topics import logical_topics
 
 
 @dataclass

@@ -12,7 +12,7 @@ import uuid
 from datetime import UTC, datetime
 
 from bench.kafka_io import Headers, Record
-from choreo.codec import Codec
+from choreo.serde.codec import Codec
 from consumers.orders.events import OrderPlaced
 from consumers.packaging.events import StockAdded
 from consumers.reference import hubs

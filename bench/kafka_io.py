@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from choreo import clients
+from choreo.kafka import clients
 from choreo.settings import Settings
 
 # A record to produce: (partition or None for the key's partition, key, value, headers).

@@ -17,8 +17,8 @@ from bench.inputs import order_records
 from bench.kafka_io import end_offsets, produce, wait_committed
 from bench.processes import start_worker
 from bench.report import Row
+from choreo.runtime.store import PartitionStore, state_dir_of, store_path
 from choreo.settings import Settings
-from choreo.store import PartitionStore, state_dir_of, store_path
 from consumers.packaging.service import RESERVATIONS, STOCK, stock_key
 from consumers.reference import hubs
 from consumers.saga import saga_key

@@ -16,14 +16,15 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, Message, TopicPartition
 
 from bench.kafka_io import BenchError, Headers
-from choreo import clients
-from choreo.codec import Codec
+from choreo.kafka import clients
+from choreo.serde.codec import Codec
 from choreo.settings import Settings
-from consumers.orders.events import OrderCompensated, OrderCompleted, OrderRejected, PlaceOrder
+from consumers.domain import SAGA_ENDS
+from consumers.orders.events import PlaceOrder
 
 # A tail that sees a commit within milliseconds, not after the default 500 ms fetch wait.
 TAIL_CONFIG: dict[str, Any] = {"enable.partition.eof": False, "fetch.wait.max.ms": 10}
-END_TYPES = {c.SCHEMA.encode(): c.__name__ for c in (OrderCompleted, OrderCompensated, OrderRejected)}
+END_TYPES = {c.SCHEMA.encode(): c.__name__ for c in SAGA_ENDS}
 
 
 def _stamp(stamps: dict[str, int], order_id: str, err: KafkaError | None, msg: Message) -> None:

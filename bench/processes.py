@@ -22,7 +22,7 @@ def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
         "SCHEMA_REGISTRY_URL": settings.schema_registry_url,
         "CHOREO_TOPIC_PREFIX": settings.topic_prefix,
         "CHOREO_STATE_DIR": str(settings.state_dir),
-        "CHOREO_SERVICES_MODULE": "consumers",
+        "CHOREO_DOMAINS": "consumers.domain:DOMAIN",
         "CHOREO_PARTITIONS": str(settings.partitions),
         "CHOREO_BATCH_SIZE": str(settings.batch_size),
         "CHOREO_COMMIT_INTERVAL_MS": str(settings.commit_interval_ms),

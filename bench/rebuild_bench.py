@@ -9,7 +9,7 @@ from bench.config import Sizes
 from bench.deploy import Deployment
 from bench.kafka_io import bare_consume
 from bench.report import Row, ratio_row
-from choreo.rebuild import rebuild
+from choreo.ops.rebuild import rebuild
 
 SECTION = "5 rebuild"
 

@@ -20,7 +20,7 @@ from bench.kafka_io import BenchError, end_offsets, produce
 from bench.open_loop import TAIL_CONFIG
 from bench.processes import Child, start_worker
 from bench.report import Row
-from choreo import clients
+from choreo.kafka import clients
 from choreo.settings import Settings
 
 SECTION = "6 recovery"

@@ -29,8 +29,8 @@ from bench.kafka_io import (
 from bench.processes import Child, start_module, start_worker, worker_env
 from bench.quix_env import quix_python
 from bench.report import Row, ratio_row
-from choreo import clients
-from choreo.codec import subject_for
+from choreo.kafka import clients
+from choreo.serde.codec import subject_for
 
 SECTION_CEILING = "1 ceiling"
 SECTION_STAGE = "3 one stage"

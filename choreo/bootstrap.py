@@ -2,47 +2,27 @@
 
 from __future__ import annotations
 
-import importlib
-import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
-from choreo import clients
-from choreo.codec import Codec
 from choreo.contract import Service
-from choreo.exceptions import ConfigurationError
-from choreo.schemas import default_schema_dir, load_event_schemas
+from choreo.domain import installation
+from choreo.kafka import clients
+from choreo.serde.codec import Codec
+from choreo.serde.schemas import load_event_schemas
 from choreo.settings import Settings
-
-# The module that declares the services: it exposes SERVICE_NAMES and load_service(name).
-# The runtime never imports the domain by name; tests point this at a toy module.
-DEFAULT_SERVICES_MODULE = "consumers"
-
-
-def services_module() -> Any:
-    name = os.environ.get("CHOREO_SERVICES_MODULE", DEFAULT_SERVICES_MODULE)
-    try:
-        return importlib.import_module(name)
-    except ImportError as e:
-        raise ConfigurationError(f"cannot import the services module {name!r}: {e}") from e
 
 
 def service_names() -> tuple[str, ...]:
-    return tuple(services_module().SERVICE_NAMES)
+    return installation().service_names
 
 
 def load_service(name: str) -> Service:
-    module = services_module()
-    if name not in module.SERVICE_NAMES:
-        known = ", ".join(module.SERVICE_NAMES)
-        raise ConfigurationError(f"unknown service {name!r}; known services: {known}")
-    service: Service = module.load_service(name)
-    return service
+    return installation().service(name)
 
 
 def load_all_services() -> list[Service]:
-    return [load_service(n) for n in service_names()]
+    return list(installation().services)
 
 
 def event_classes(services: Iterable[Service]) -> list[type]:
@@ -55,9 +35,7 @@ def event_classes(services: Iterable[Service]) -> list[type]:
 
 
 def schema_roots() -> list[Path]:
-    module = services_module()
-    extra = getattr(module, "SCHEMA_DIRS", None)
-    return [Path(p) for p in extra] if extra else [default_schema_dir()]
+    return list(installation().schema_dirs)
 
 
 def build_codec(settings: Settings, services: Iterable[Service] | None = None) -> Codec:

@@ -1,4 +1,4 @@
-"""Logging set-up: every line names the service and, when there is one, the saga (order id)."""
+"""Logging set-up: every line names the service and, when there is one, the saga (by the domain's saga id)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ class _SagaFilter(logging.Filter):
         self.service = service
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not hasattr(record, "order_id"):
-            record.order_id = "-"
+        if not hasattr(record, "saga"):
+            record.saga = "-"
         record.service = self.service
         return True
 
@@ -30,12 +30,16 @@ def parse_level(text: str) -> str:
     raise ConfigurationError(f"--log-level must be one of {', '.join(LEVELS)} (any case), got {text!r}")
 
 
-def configure_logging(service: str, level: str = "INFO") -> None:
+def configure_logging(service: str, level: str = "INFO", saga_field: str = "saga") -> None:
+    """Log lines to stderr as `time LEVEL service <saga_field>=<id> logger: message`.
+
+    A line about one saga passes `extra={"saga": id}`; `saga_field` is the domain's name for it.
+    """
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_SagaFilter(service))
     handler.setFormatter(
         logging.Formatter(
-            "%(asctime)s %(levelname)s %(service)s order=%(order_id)s %(name)s: %(message)s"
+            f"%(asctime)s %(levelname)s %(service)s {saga_field}=%(saga)s %(name)s: %(message)s"
         )
     )
     root = logging.getLogger()

@@ -18,7 +18,7 @@ from choreo import bootstrap
 from choreo.cli.context import cli_settings
 from choreo.cli.errors import fail, one_sentence_errors
 from choreo.cli.markup import plain
-from choreo.log_reader import read_log
+from choreo.ops.log_reader import read_log
 from choreo.settings import Settings
 from consumers.audit import audit, summarise_outcomes
 from consumers.reference import hubs

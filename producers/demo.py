@@ -18,13 +18,14 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from choreo import bootstrap, clients
+from choreo import bootstrap
 from choreo.cli.markup import plain
-from choreo.registration import register_all
-from choreo.schemas import load_event_schemas
+from choreo.kafka import clients
+from choreo.kafka.topics import create_topics, logical_topics
+from choreo.runtime.supervisor import Supervisor
+from choreo.serde.registration import register_all
+from choreo.serde.schemas import load_event_schemas
 from choreo.settings import Settings
-from choreo.supervisor import Supervisor
-from choreo.topics import create_topics, logical_topics
 from producers import seed
 from producers.cli import audit_table, outcome_table, saga_events
 from producers.edge import CommandSender

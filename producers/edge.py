@@ -7,9 +7,10 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message
 
-from choreo import bootstrap, clients
-from choreo.codec import Codec
+from choreo import bootstrap
 from choreo.exceptions import ChoreoError
+from choreo.kafka import clients
+from choreo.serde.codec import Codec
 from choreo.settings import Settings
 
 

@@ -8,15 +8,14 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
-from choreo import clients
-from choreo.codec import Codec
 from choreo.exceptions import ChoreoError
+from choreo.kafka import clients
+from choreo.serde.codec import Codec
 from choreo.settings import Settings
+from consumers.domain import DOMAIN, SAGA_ENDS
 from consumers.limits import ID_MAX, clipped
 
-EVENT_TOPICS = ("orders", "packaging", "drones", "delivery")
-# The events after which nothing more happens in a saga.
-FINAL = {"OrderCompleted": "completed", "OrderCompensated": "compensated", "OrderRejected": "rejected"}
+EVENT_TOPICS = tuple(s.own_topic for s in DOMAIN.services)
 
 
 class SagaWatcher:
@@ -26,7 +25,6 @@ class SagaWatcher:
         self.codec = codec
         self.counts: Counter[str] = Counter()
         self.ended: dict[str, str] = {}
-        self.failed_reason: dict[str, str] = {}
         self.answered: set[str] = set()  # ids of the records that some event answered
         self._consumer = clients.reader_consumer(settings, **{"enable.partition.eof": False})
         names = [settings.topic(t) for t in topics]
@@ -52,10 +50,8 @@ class SagaWatcher:
             if event.causation_id:
                 self.answered.add(event.causation_id)
             order_id = getattr(event, "order_id", None)
-            if name == "OrderFailed":
-                self.failed_reason[order_id] = event.reason
-            if order_id and name in FINAL:
-                self.ended[order_id] = FINAL[name]
+            if order_id and type(event) in SAGA_ENDS:
+                self.ended[order_id] = SAGA_ENDS[type(event)]
         return len(msgs)
 
     def wait_answered(self, ids: set[str], timeout_s: float) -> bool:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import os
-
 import typer
 
 app = typer.Typer(
@@ -47,16 +44,19 @@ def _mount_operator_tools() -> None:
 
 
 def _mount_plugins() -> None:
-    # Domain commands (placing orders, auditing the saga) live with the domain; the runtime
-    # only knows this hook. CHOREO_CLI_PLUGINS names modules with a `register(app)` function.
-    for name in filter(None, os.environ.get("CHOREO_CLI_PLUGINS", "producers.cli").split(",")):
-        try:
-            module = importlib.import_module(name.strip())
-        except ModuleNotFoundError as e:
-            if e.name != name.strip():
-                raise
-            continue  # a plug-in that is not installed simply adds no commands
-        module.register(app)
+    # Domain commands (placing orders, auditing the saga) live with the domain: each installed
+    # domain may name a `register(app)` function (Domain.cli) that adds them.
+    from choreo.domain import installation
+    from choreo.exceptions import ChoreoError
+
+    try:
+        plugins = installation().cli_plugins()
+    except ChoreoError as e:
+        # The runtime's own commands (stack, kafka, --help) must work without a domain.
+        typer.echo(f"warning: {' '.join(str(e).split())}; no domain commands are available", err=True)
+        return
+    for register in plugins:
+        register(app)
 
 
 _mount()

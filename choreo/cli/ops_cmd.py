@@ -15,7 +15,8 @@ from choreo import bootstrap
 from choreo.cli.context import cli_settings
 from choreo.cli.errors import fail, one_sentence_errors
 from choreo.cli.markup import plain
-from choreo.log_reader import LogRecord
+from choreo.domain import installation
+from choreo.ops.log_reader import LogRecord
 
 
 def console() -> Console:
@@ -40,12 +41,12 @@ def _record_table(first: bool, with_topic: bool = False) -> Table:
 
 def _row(record: LogRecord) -> list[str]:
     # Every cell but the numbers comes from the log, so each is escaped before rich reads markup.
-    from choreo.replay import order_id_of, short_time, summary
+    from choreo.ops.records import saga_id_of, short_time, summary
 
     body = record.decode_error and f"[red]undecodable: {plain(record.decode_error)}[/]"
     if not body:
-        order = order_id_of(record)
-        body = plain((f"order={order} " if order else "") + summary(record.event, limit=400))
+        saga = saga_id_of(record)
+        body = plain((f"{installation().saga_id}={saga} " if saga else "") + summary(record.event, limit=400))
     key = "" if record.key is None else record.key.decode(errors="replace")
     return [str(record.partition), str(record.offset), short_time(record.timestamp_ms),
             plain(record.event_type.rsplit(".", 1)[-1]), plain(key), body]
@@ -81,7 +82,9 @@ def replay(
         "UTC unless it has a zone) or `beginning` (default).",
     ),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep reading new records until Ctrl-C."),
-    order: str = typer.Option(None, "--order", help="Only this saga (order id)."),
+    saga: str = typer.Option(
+        None, "--saga", "--order", help="Only this saga (its saga id, e.g. the order id)."
+    ),
     hub: str = typer.Option(None, "--hub", help="Only this hub; reads only the hub's partition."),
     event_type: str = typer.Option(None, "--type", help="Only this type, e.g. OrderFailed."),
     partition: list[int] = typer.Option(None, "--partition", "-p", help="Only these partitions."),
@@ -100,9 +103,9 @@ def replay(
     """
     from itertools import islice
 
-    from choreo.replay import RecordFilter, json_line, parse_start
-    from choreo.replay import replay as read_replay
-    from choreo.topic_lookup import topic_partitions
+    from choreo.kafka.topic_names import topic_partitions
+    from choreo.ops.records import RecordFilter, json_line, parse_start
+    from choreo.ops.records import replay as read_replay
 
     start_at = parse_start(start)  # a bad --from fails before any broker is asked
     settings = cli_settings()
@@ -112,7 +115,7 @@ def replay(
         fail(f"{physical} has partitions 0 to {partitions - 1}, not {', '.join(map(str, outside))}")
     records: Iterable[LogRecord] = read_replay(
         settings, physical, partitions, bootstrap.build_codec(settings),
-        start=start_at, where=RecordFilter(order, hub, event_type),
+        start=start_at, where=RecordFilter(saga, hub, event_type),
         only_partitions=partition or None, follow=follow, committed_only=not uncommitted,
     )
     if limit is not None:
@@ -130,11 +133,11 @@ def replay(
 
 @one_sentence_errors
 def trace(
-    order_id: str = typer.Argument(..., help="The saga's order id."),
+    saga_id: str = typer.Argument(..., help="The saga's id (the domain's saga id field, e.g. an order id)."),
     hub: str = typer.Option(
         None, "--hub",
-        help="The order's hub. Without it the hub is looked up first by reading the services' own "
-        "topics from the beginning (headers only, every partition) until the order's first event: "
+        help="The saga's hub. Without it the hub is looked up first by reading the services' own "
+        "topics from the beginning (headers only, every partition) until the saga's first event: "
         "on a long log that is a full scan, so pass --hub when you know it.",
     ),
     as_json: bool = typer.Option(False, "--json", help="One JSON document: outcome and steps."),
@@ -144,28 +147,28 @@ def trace(
     Reads only the partition the hub maps to (murmur2 of the hub, as the producers partition).
     Example: choreo trace 5b0c6f0e-1d2a-4c1e-9f7a-3f0d6c1a2b3c --hub hub-north
     """
-    from choreo.topic_lookup import known_topics, topic_partitions
-    from choreo.trace import find_hub, trace_order
+    from choreo.kafka.topic_names import known_topics, topic_partitions
+    from choreo.ops.trace import find_hub, trace_saga
 
     settings = cli_settings()
     services = bootstrap.load_all_services()
     logical = known_topics()
     counts = topic_partitions(settings, logical)
     if len(set(counts.values())) != 1:
-        fail("the saga topics are not co-partitioned, so an order's partition is ambiguous")
+        fail("the saga topics are not co-partitioned, so a saga's partition is ambiguous")
     if hub is None:
-        hub = find_hub(settings, services, order_id)
-    result = trace_order(
-        settings, services, bootstrap.build_codec(settings), order_id, hub,
+        hub = find_hub(settings, services, saga_id)
+    result = trace_saga(
+        settings, services, bootstrap.build_codec(settings), saga_id, hub,
         {t: counts[settings.topic(t)] for t in logical},
     )
     if as_json:
         typer.echo(json.dumps(result.as_json(), ensure_ascii=False))
         return
-    from choreo.replay import short_time, summary
+    from choreo.ops.records import short_time, summary
 
     table = Table(
-        title=plain(f"order {order_id} at {hub} (partition {result.partition} of {result.partitions}): "
+        title=plain(f"{saga_id} at {hub} (partition {result.partition} of {result.partitions}): "
                     f"{result.outcome or 'not ended yet'}"),
         box=box.SIMPLE_HEAD, title_justify="left",
     )
@@ -188,7 +191,11 @@ def trace(
 def state(
     service: str = typer.Argument(..., help="Service whose local state to show, e.g. packaging."),
     hub: str = typer.Option(None, "--hub", help="Only documents of this hub."),
-    sku: str = typer.Option(None, "--sku", help="Only documents about this SKU (field or key part)."),
+    where_fields: list[str] = typer.Option(
+        [], "--where",
+        help="FIELD=VALUE: only documents whose top-level FIELD is VALUE, or whose key has VALUE as a "
+        "/-separated part (repeatable; all must match).",
+    ),
     table_name: str = typer.Option(None, "--table", help="Only this table, e.g. stock."),
     show_hash: bool = typer.Option(
         False, "--hash", help="Print documents, checkpoint and state hash per partition."
@@ -198,9 +205,9 @@ def state(
     """Show SERVICE's local state (the SQLite stores of this machine) as a table.
 
     The hash is the one `choreo rebuild --verify` compares: SHA-256 of the canonical dump.
-    Example: choreo state packaging --hub hub-north --sku SKU-0001
+    Example: choreo state packaging --hub hub-north --where sku=SKU-0001
     """
-    from choreo.state_view import DocumentFilter, documents, summaries
+    from choreo.ops.state_view import DocumentFilter, documents, summaries
 
     bootstrap.load_service(service)  # an unknown name fails here, in one sentence
     settings = cli_settings()
@@ -216,7 +223,7 @@ def state(
             t.add_row(str(r.partition), str(r.documents), str(r.checkpoint), plain(r.state_hash))
         console().print(t)
         return
-    where = DocumentFilter(hub=hub, table=table_name, fields=(("sku", sku),) if sku else ())
+    where = DocumentFilter(hub=hub, table=table_name, fields=tuple(_field_value(w) for w in where_fields))
     docs = list(documents(settings, service, where))
     if as_json:
         for d in docs:
@@ -230,3 +237,10 @@ def state(
         t.add_row(str(d.partition), plain(d.table), plain(d.key), plain(compact))
     console().print(t)
     typer.echo(f"{len(docs)} document(s)", err=True)
+
+
+def _field_value(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        fail(f"--where {text!r} is not FIELD=VALUE, e.g. --where sku=SKU-0001")
+    return name.strip(), value

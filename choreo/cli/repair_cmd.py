@@ -33,10 +33,10 @@ def dlq_list(
 
     Example: choreo dlq list orders --json | jq '.headers["dlq.error.message"]'
     """
-    from choreo.dlq import dead_letters
-    from choreo.replay import as_json as record_json
-    from choreo.replay import short_time
-    from choreo.topic_lookup import topic_partitions
+    from choreo.kafka.topic_names import topic_partitions
+    from choreo.ops.dlq_retry import dead_letters
+    from choreo.ops.records import as_json as record_json
+    from choreo.ops.records import short_time
 
     svc = bootstrap.load_service(service)
     settings = cli_settings()
@@ -78,8 +78,8 @@ def dlq_retry(
     Retried letters are recorded in <service>.dlq.retried in the same transaction as the resend.
     Example: choreo dlq retry orders --partition 3 --offset 12
     """
-    from choreo.dlq import retry
-    from choreo.topic_lookup import topic_partitions
+    from choreo.kafka.topic_names import topic_partitions
+    from choreo.ops.dlq_retry import retry
 
     svc = bootstrap.load_service(service)
     settings = cli_settings()
@@ -116,11 +116,11 @@ def reset(
     service's own topic, not of its inputs, so it is not reset: pair this with `choreo rebuild`.
     Example: choreo reset packaging --to-datetime 2026-11-21T10:00 --execute
     """
-    from choreo import clients
-    from choreo.offsets_reset import execute as apply_moves
-    from choreo.offsets_reset import plan, require_empty_group
-    from choreo.replay import parse_time
-    from choreo.topic_lookup import topic_partitions
+    from choreo.kafka import clients
+    from choreo.kafka.topic_names import topic_partitions
+    from choreo.ops.offsets_reset import execute as apply_moves
+    from choreo.ops.offsets_reset import plan, require_empty_group
+    from choreo.ops.records import parse_time
 
     svc = bootstrap.load_service(service)
     if (to_datetime is None) == (not to_earliest):

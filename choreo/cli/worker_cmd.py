@@ -8,9 +8,10 @@ from pathlib import Path
 
 import typer
 
-from choreo import bootstrap, clients
+from choreo import bootstrap
 from choreo.cli.context import cli_settings, setting_option
 from choreo.cli.errors import fail, one_sentence_errors, option_check
+from choreo.kafka import clients
 from choreo.logs import LEVELS, parse_level
 from choreo.settings import load_settings
 
@@ -47,11 +48,12 @@ def worker(
 
     Example: choreo worker packaging --instance 1 --metrics-port 9101
     """
+    from choreo.domain import installation
     from choreo.logs import configure_logging
-    from choreo.watchdog import Watchdog
-    from choreo.worker import Worker, run_worker_safely
+    from choreo.runtime.watchdog import Watchdog
+    from choreo.runtime.worker import Worker, run_worker_safely
 
-    configure_logging(service, log_level)
+    configure_logging(service, log_level, saga_field=installation().saga_id)
     settings = cli_settings()
     if metrics_port is not None:
         settings = settings.with_overrides(metrics_port=metrics_port)
@@ -59,7 +61,8 @@ def worker(
     codec = bootstrap.build_codec(settings)
     # The watchdog ends this process if a client call or a stop request overruns its deadline.
     watchdog = Watchdog(grace_s=settings.watchdog_grace_s)
-    w = Worker(svc, settings, codec, instance_id=instance, watchdog=watchdog)
+    w = Worker(svc, settings, codec, instance_id=instance, watchdog=watchdog,
+               saga_id=installation().saga_id)
     w.install_signal_handlers()
     watchdog.start()
     try:
@@ -82,7 +85,7 @@ def rebuild(
 
     Example: choreo rebuild packaging --verify
     """
-    from choreo.rebuild import rebuild as run_rebuild
+    from choreo.ops.rebuild import rebuild as run_rebuild
 
     settings = cli_settings()
     svc = bootstrap.load_service(service)
@@ -115,7 +118,7 @@ def topics_create(
 
     Example: choreo topics create --partitions 6
     """
-    from choreo.topics import create_topics, logical_topics
+    from choreo.kafka.topics import create_topics, logical_topics
 
     settings = cli_settings()
     if partitions is not None:
@@ -134,8 +137,8 @@ def schemas_register() -> None:
 
     Example: choreo schemas register
     """
-    from choreo.registration import register_all
-    from choreo.schemas import load_event_schemas
+    from choreo.serde.registration import register_all
+    from choreo.serde.schemas import load_event_schemas
 
     settings = cli_settings()
     services = bootstrap.load_all_services()
@@ -153,7 +156,7 @@ def schemas_check(
 
     Example: choreo schemas check
     """
-    from choreo.compat import check_tree
+    from choreo.serde.compat import check_tree
 
     root = bootstrap.schema_roots()[0]
     try:
@@ -178,7 +181,7 @@ def run(
     A worker that dies is restarted; log lines are prefixed with the service name.
     Example: choreo run
     """
-    from choreo.supervisor import Supervisor
+    from choreo.runtime.supervisor import Supervisor
 
     names = list(service) if service else list(bootstrap.service_names())
     for name in names:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # stack/ in the source tree: pom.xml and the config templates.
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "stack"
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
 
 @dataclass(frozen=True)

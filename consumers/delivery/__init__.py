@@ -1,5 +1,1 @@
-"""The delivery service."""
-
-from consumers.delivery.service import SERVICE
-
-__all__ = ["SERVICE"]
+"""The delivery service: events in delivery/events.py, decide and evolve in delivery/service.py."""

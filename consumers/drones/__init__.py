@@ -1,5 +1,1 @@
-"""The drones service."""
-
-from consumers.drones.service import SERVICE
-
-__all__ = ["SERVICE"]
+"""The drones service: events in drones/events.py, decide and evolve in drones/service.py."""

@@ -1,5 +1,1 @@
-"""The orders service."""
-
-from consumers.orders.service import SERVICE
-
-__all__ = ["SERVICE"]
+"""The orders service: events in orders/events.py, decide and evolve in orders/service.py."""

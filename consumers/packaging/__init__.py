@@ -1,5 +1,1 @@
-"""The packaging service."""
-
-from consumers.packaging.service import SERVICE
-
-__all__ = ["SERVICE"]
+"""The packaging service: events in packaging/events.py, decide and evolve in packaging/service.py."""

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 
-from choreo import clients
-from choreo.dlq import retry
-from choreo.partitioner import partition_for
+from choreo.kafka import clients
+from choreo.kafka.partitioner import partition_for
+from choreo.ops.dlq_retry import retry
 from choreo.settings import Settings
 from producers import commands, seed
 from tests.support.kafka_admin import unique_prefix
@@ -228,7 +228,9 @@ def test_state_and_its_hash_match_a_rebuild(ran: Ran) -> None:
         assert f"hash={h['hash'][:16]}" in rebuilt.stdout
 
     sku = ran.orders["completed"].sku
-    shelf = ran.lines("state", "packaging", "--hub", "hub-north", "--sku", sku, "--table", "stock", "--json")
+    shelf = ran.lines(
+        "state", "packaging", "--hub", "hub-north", "--where", f"sku={sku}", "--table", "stock", "--json"
+    )
     assert [d["key"] for d in shelf] == [f"hub-north/{sku}"]
     assert shelf[0]["value"]["shipped"] == 2  # the completed order took 2; the others gave theirs back
     _one_sentence(ran.saga.choreo("state", "nosuchservice"), "unknown service")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from choreo import clients
+from choreo.kafka import clients
 from tests.faults.conftest import KillableStack
 from tests.support import fault_injection as faults
 from tests.support.fault_saga import FaultySaga, assert_clean

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from choreo.runtime.store import lock_store, state_dir_of
 from choreo.stack import processes
-from choreo.store import lock_store, state_dir_of
 from producers import commands, seed
 from tests.faults.conftest import KillableStack
 from tests.support import fault_injection as faults

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 
-from choreo import clients
+from choreo.kafka import clients
 from tests.support import toy as toy_services
 from tests.support.topic_reader import read_topic
 from tests.support.toy_pipeline import ToyPipeline

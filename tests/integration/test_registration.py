@@ -7,11 +7,11 @@ import json
 import pytest
 from confluent_kafka.schema_registry import Schema
 
-from choreo import clients
-from choreo.codec import subject_for
 from choreo.exceptions import SchemaError
-from choreo.registration import COMPATIBILITY, register_all
-from choreo.schemas import EventSchema
+from choreo.kafka import clients
+from choreo.serde.codec import subject_for
+from choreo.serde.registration import COMPATIBILITY, register_all
+from choreo.serde.schemas import EventSchema
 from tests.support.toy_pipeline import SERVICES, ToyPipeline
 
 pytestmark = pytest.mark.integration

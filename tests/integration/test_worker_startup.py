@@ -14,7 +14,7 @@ pytestmark = pytest.mark.integration
 
 
 class _Bare(StackSlice):
-    services_module = "tests.support.toy"
+    domains = "tests.support.toy:DOMAIN"
 
 
 def test_worker_refuses_topics_with_different_partition_counts(

@@ -62,7 +62,7 @@ class FaultySaga(SagaRun):
         with open(self.run_log, "ab") as log:
             self.supervisor = subprocess.Popen(
                 [sys.executable, "-m", "choreo.cli.main", "run"],
-                env=child_env(self.settings, self.services_module, **FAULT_ENV, **env),
+                env=child_env(self.settings, self.domains, **FAULT_ENV, **env),
                 stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
             )
         self.wait_seeded(180)

@@ -6,10 +6,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from choreo import bootstrap, clients
-from choreo.registration import register_all
-from choreo.schemas import load_event_schemas
-from choreo.topics import create_topics, logical_topics
+from choreo import bootstrap
+from choreo.kafka import clients
+from choreo.kafka.topics import create_topics, logical_topics
+from choreo.serde.registration import register_all
+from choreo.serde.schemas import load_event_schemas
 from producers import seed
 from producers.edge import CommandSender
 from producers.saga_watch import SagaWatcher

@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from choreo.contract import Service
-from consumers import SERVICE_NAMES, load_service
 from tests.support.memory_state import MemoryState
+from tests.support.reference import SERVICE_NAMES, load_service
 
 COMMAND_TOPICS = {
     "PlaceOrder": "orders.commands",

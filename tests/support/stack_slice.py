@@ -13,7 +13,7 @@ from tests.support.workers import REPO, WorkerProcess, child_env
 class StackSlice:
     """One test's slice of the stack: its own topic prefix, state folder and worker processes."""
 
-    services_module = "consumers"
+    domains = "consumers.domain:DOMAIN"
 
     def __init__(
         self, bootstrap: str, registry_url: str, prefix: str, tmp: Path, partitions: int = 4,
@@ -41,7 +41,7 @@ class StackSlice:
 
     def start(self, service: str, instance: str = "0", **env: str) -> WorkerProcess:
         w = WorkerProcess(
-            self.settings, service, instance, self.log_dir, services_module=self.services_module, **env
+            self.settings, service, instance, self.log_dir, domains=self.domains, **env
         )
         self.workers.append(w)
         return w
@@ -50,7 +50,7 @@ class StackSlice:
         """Run the `choreo` CLI against this test's slice of the stack."""
         return subprocess.run(
             [sys.executable, "-m", "choreo.cli.main", *args],
-            env=child_env(self.settings, self.services_module),
+            env=child_env(self.settings, self.domains),
             capture_output=True, text=True, cwd=REPO, timeout=timeout,
         )
 

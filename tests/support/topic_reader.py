@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from choreo.codec import Codec
-from choreo.log_reader import LogRecord, read_log
+from choreo.ops.log_reader import LogRecord, read_log
+from choreo.serde.codec import Codec
 from choreo.settings import Settings
 
 ReadRecord = LogRecord

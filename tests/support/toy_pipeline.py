@@ -7,11 +7,11 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from choreo import clients
-from choreo.codec import Codec
-from choreo.registration import register_all
-from choreo.schemas import load_event_schemas
-from choreo.topics import create_topics, logical_topics
+from choreo.kafka import clients
+from choreo.kafka.topics import create_topics, logical_topics
+from choreo.serde.codec import Codec
+from choreo.serde.registration import register_all
+from choreo.serde.schemas import load_event_schemas
 from tests.support import toy
 from tests.support.stack_slice import StackSlice
 from tests.support.topic_reader import ReadRecord, read_topic
@@ -21,14 +21,14 @@ HUBS = [f"hub-{i}" for i in range(7)]
 
 
 class ToyPipeline(StackSlice):
-    services_module = "tests.support.toy"
+    domains = "tests.support.toy:DOMAIN"
 
     def __init__(
         self, bootstrap: str, registry_url: str, prefix: str, tmp: Path, replication_factor: int = 1
     ) -> None:
         super().__init__(bootstrap, registry_url, prefix, tmp, replication_factor=replication_factor)
         schemas = load_event_schemas(
-            [toy.AddNumber, toy.NumberCounted, toy.SumDoubled], *map(Path, toy.SCHEMA_DIRS)
+            [toy.AddNumber, toy.NumberCounted, toy.SumDoubled], *toy.DOMAIN.schema_dirs
         )
         registry = clients.registry_client(self.settings)
         create_topics(clients.admin_client(self.settings), self.settings, logical_topics(SERVICES))

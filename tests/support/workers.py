@@ -14,7 +14,7 @@ from choreo.settings import Settings
 REPO = Path(__file__).resolve().parents[2]
 
 
-def child_env(settings: Settings, services_module: str, **extra: str) -> dict[str, str]:
+def child_env(settings: Settings, domains: str, **extra: str) -> dict[str, str]:
     env = {
         **os.environ,
         "PYTHONPATH": str(REPO),
@@ -22,7 +22,7 @@ def child_env(settings: Settings, services_module: str, **extra: str) -> dict[st
         "SCHEMA_REGISTRY_URL": settings.schema_registry_url,
         "CHOREO_TOPIC_PREFIX": settings.topic_prefix,
         "CHOREO_STATE_DIR": str(settings.state_dir),
-        "CHOREO_SERVICES_MODULE": services_module,
+        "CHOREO_DOMAINS": domains,
         "CHOREO_SESSION_TIMEOUT_MS": str(settings.session_timeout_ms),
         "CHOREO_TRANSACTION_TIMEOUT_MS": str(settings.transaction_timeout_ms),
         "CHOREO_BATCH_SIZE": str(settings.batch_size),
@@ -41,7 +41,7 @@ class WorkerProcess:
         service: str,
         instance: str,
         log_dir: Path,
-        services_module: str = "tests.support.toy",
+        domains: str = "tests.support.toy:DOMAIN",
         **env: str,
     ) -> None:
         self.service, self.instance = service, instance
@@ -49,7 +49,7 @@ class WorkerProcess:
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in wait()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "choreo.cli.main", "worker", service, "--instance", instance],
-            env=child_env(settings, services_module, **env),
+            env=child_env(settings, domains, **env),
             stdout=self._log,
             stderr=subprocess.STDOUT,
             cwd=REPO,

@@ -19,15 +19,17 @@ import pytest
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from typer.testing import CliRunner, Result
 
-from choreo import bootstrap, clients, state_view
+from choreo import bootstrap
 from choreo.cli import ops_cmd
 from choreo.cli.main import app
 from choreo.exceptions import RegistryUnavailableError, StoreDamagedError
-from choreo.log_reader import LogRecord
-from choreo.registration import register_all
-from choreo.schemas import load_event_schemas
+from choreo.kafka import clients
+from choreo.ops import state_view
+from choreo.ops.log_reader import LogRecord
+from choreo.ops.state_view import Document, DocumentFilter
+from choreo.serde.registration import register_all
+from choreo.serde.schemas import load_event_schemas
 from choreo.settings import Settings, load_settings
-from choreo.state_view import Document, DocumentFilter
 
 SECRET = "hunter2-s3cret"
 CLOSED = "127.0.0.1:1"  # nothing listens on port 1 of loopback: a refused connection, at once
@@ -89,12 +91,12 @@ def test_topics_create_refuses_zero_partitions(env: Path) -> None:
 def test_run_checks_the_settings_once_before_starting_workers(
     env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import choreo.supervisor
+    import choreo.runtime.supervisor
 
     def no_workers(*_: Any, **__: Any) -> None:
         raise AssertionError("workers were started with a bad setting")
 
-    monkeypatch.setattr(choreo.supervisor, "Supervisor", no_workers)
+    monkeypatch.setattr(choreo.runtime.supervisor, "Supervisor", no_workers)
     monkeypatch.setenv("CHOREO_BATCH_SIZE", "0")
     one_sentence(_run("run"), "CHOREO_BATCH_SIZE", "from 1 to 100000")
 

@@ -11,9 +11,9 @@ import fastavro
 import pytest
 from confluent_kafka.schema_registry import Schema
 
-from choreo.codec import Codec, subject_for
 from choreo.exceptions import DecodeError, EncodeError, SchemaError, SchemaNotRegisteredError
-from choreo.schemas import load_event_schemas
+from choreo.serde.codec import Codec, subject_for
+from choreo.serde.schemas import load_event_schemas
 from tests.support import toy
 from tests.support.fake_registry import FakeRegistry
 
@@ -23,7 +23,7 @@ T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 @pytest.fixture()
 def setup() -> tuple[Codec, FakeRegistry]:
     schemas = load_event_schemas(
-        [toy.AddNumber, toy.NumberCounted, toy.SumDoubled], *map(__import__("pathlib").Path, toy.SCHEMA_DIRS)
+        [toy.AddNumber, toy.NumberCounted, toy.SumDoubled], *toy.DOMAIN.schema_dirs
     )
     reg = FakeRegistry()
     for es in schemas.values():

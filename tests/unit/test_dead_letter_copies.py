@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from confluent_kafka import Message
 
-from choreo import dead_letters as dl
-from choreo.dead_letters import dead_letter, record_size
 from choreo.exceptions import DecodeError
+from choreo.runtime import dead_letters as dl
+from choreo.runtime.dead_letters import dead_letter, record_size
 
 MAX_BYTES = 1_000_000
 

@@ -14,7 +14,7 @@ import fastavro
 import pytest
 from fastavro.schema import load_schema
 
-from consumers import SERVICE_NAMES, all_event_types
+from tests.support.reference import SERVICE_NAMES, all_event_types
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 AVRO_TO_PY = {"string": str, "int": int, "long": int, "boolean": bool}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from choreo.faults import FaultInjector
+from choreo.runtime.faults import FaultInjector
 
 
 @pytest.fixture(autouse=True)

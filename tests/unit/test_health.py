@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry, Counter
 
-from choreo.health import Progress, serve_endpoints
+from choreo.runtime.health import Progress, serve_endpoints
 from tests.support.fake_clock import FakeClock
 
 

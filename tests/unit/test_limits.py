@@ -8,10 +8,10 @@ import typing
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumers import SERVICE_NAMES, load_service
 from consumers.limits import FIELD_CAPS, FIELD_TOO_LONG, HUB_MAX, SHOWN_MAX, clipped, field_too_long, shown
 from producers.commands import place_order
 from tests.support.records import T0
+from tests.support.reference import SERVICE_NAMES, load_service
 
 HOSTILE_HUB = "hub-north" + "\x00" * 240_000
 

@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 from confluent_kafka.schema_registry import Schema
 
-from choreo.codec import Codec, subject_for
-from choreo.schemas import load_event_schemas
-from consumers import all_event_types
+from choreo.serde.codec import Codec, subject_for
+from choreo.serde.schemas import load_event_schemas
 from consumers.audit import audit, summarise_outcomes
 from consumers.drones import service as drones
 from consumers.drones.events import DroneRegistered, DroneRegistrationRejected
@@ -26,6 +25,7 @@ from producers.saga_watch import SagaWatcher
 from tests.support.fake_registry import FakeRegistry
 from tests.support.memory_state import MemoryState
 from tests.support.records import T0
+from tests.support.reference import all_event_types
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 HOSTILE_HUB = "hub-north" + "\x00" * 240_000

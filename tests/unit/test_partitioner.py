@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from choreo.partitioner import murmur2, partition_for
+from choreo.kafka.partitioner import murmur2, partition_for
 
 # org.apache.kafka.common.utils.UtilsTest#testMurmur2, verbatim.
 KAFKA_VECTORS = {

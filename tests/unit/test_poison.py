@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from confluent_kafka import KafkaError
 
-from choreo.poison import PoisonTracker, is_record_error
+from choreo.runtime.poison import PoisonTracker, is_record_error
 
 RECORD = ("orders", 2, 41)
 OTHER = ("orders", 2, 42)

@@ -8,13 +8,14 @@ from datetime import datetime
 
 import pytest
 
-from consumers import SERVICE_NAMES, all_event_types, load_service
+from choreo.exceptions import ConfigurationError
 from consumers.audit import audit
 from consumers.orders.events import OrderCompleted, OrderFailed
 from producers.commands import place_order
 from producers.load_plan import plan_orders
 from producers.seed import fleet_commands, hubs_without_drones, stock_commands
 from tests.support.records import T0
+from tests.support.reference import SERVICE_NAMES, all_event_types, load_service
 from tests.support.saga_sim import SagaSim
 
 
@@ -70,5 +71,5 @@ def test_every_service_loads_and_every_type_is_known_once() -> None:
         assert service.name == name and set(service.emits) <= set(types)
         for accepted in service.inputs.values():
             assert set(accepted) <= set(types)
-    with pytest.raises(ValueError, match="unknown service"):
+    with pytest.raises(ConfigurationError, match="unknown service"):
         load_service("billing")

@@ -8,11 +8,11 @@ from datetime import timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consumers import SERVICE_NAMES
 from consumers.audit import audit, summarise_outcomes
 from consumers.orders.events import OrderCompensated, OrderCompleted, OrderFailed, PlaceOrder
 from producers.commands import add_stock, cancel_order, place_order, register_drone
 from tests.support.records import T0
+from tests.support.reference import SERVICE_NAMES
 from tests.support.saga_sim import SagaSim
 
 GOOD_ADDRESS = "1 Harbour Street, Northport"

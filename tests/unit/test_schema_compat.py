@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from choreo.compat import check_tree, readable_by
+from choreo.serde.compat import check_tree, readable_by
 
 REPO = Path(__file__).resolve().parents[2]
 

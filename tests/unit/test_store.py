@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from choreo.exceptions import StoreLockedError
-from choreo.store import PartitionStore, is_locked
+from choreo.runtime.store import PartitionStore, is_locked
 
 
 def test_put_get_scan_delete(tmp_path: Path) -> None:

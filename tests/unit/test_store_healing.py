@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from choreo.exceptions import StoreDamagedError, StoreError, StoreLockedError
-from choreo.store import PartitionStore, is_locked, lock_store
+from choreo.runtime.store import PartitionStore, is_locked, lock_store
 
 
 def _junk(size: int) -> bytes:

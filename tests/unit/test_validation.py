@@ -11,7 +11,7 @@ from fastavro.validation import ValidationError, validate
 from hypothesis import given
 from hypothesis import strategies as st
 
-from choreo.validation import compile_validator
+from choreo.serde.validation import compile_validator
 
 SCHEMA = fastavro.parse_schema({
     "type": "record", "name": "R", "namespace": "t",

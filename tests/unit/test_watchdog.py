@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from choreo.watchdog import EXIT_WEDGED, NoWatchdog, Watchdog
+from choreo.runtime.watchdog import EXIT_WEDGED, NoWatchdog, Watchdog
 from tests.support.fake_clock import FakeClock
 
 REPO = Path(__file__).resolve().parents[2]
@@ -192,7 +192,7 @@ def test_thread_stays_quiet_inside_the_deadline() -> None:
 
 _PRELUDE = """
 import logging, os, signal, sys, threading, time
-from choreo.watchdog import Watchdog
+from choreo.runtime.watchdog import Watchdog
 logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
 """
 
@@ -281,7 +281,7 @@ def test_sigterm_is_honoured_within_stop_grace_even_if_main_thread_never_returns
 
 
 def test_sigterm_handler_calling_stop_requested_inside_a_guard_does_not_deadlock() -> None:
-    # choreo.worker's SIGTERM handler calls watchdog.stop_requested(). A Python handler runs in the
+    # choreo.runtime.worker's SIGTERM handler calls watchdog.stop_requested(). A Python handler runs in the
     # main thread between bytecodes, possibly while that thread's guard() holds the watchdog's
     # lock; the clock below makes the signal arrive exactly there (guard() reads the clock under
     # its lock when a nested call ends). With a non-reentrant lock the handler, then the watchdog

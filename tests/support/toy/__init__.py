@@ -1,6 +1,6 @@
 """A toy two-service pipeline for runtime tests: `counter` sums numbers per hub, `doubler` doubles sums.
 
-Point CHOREO_SERVICES_MODULE at this module to run it with the real worker.
+Point CHOREO_DOMAINS at `tests.support.toy:DOMAIN` to run it with the real worker.
 """
 
 from __future__ import annotations
@@ -11,9 +11,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from choreo.contract import Service, State, StateView, derive_id
-
-SERVICE_NAMES = ("counter", "doubler")
-SCHEMA_DIRS = [str(Path(__file__).parent / "schemas")]
+from choreo.domain import Domain
 
 
 @dataclass(frozen=True)
@@ -100,5 +98,9 @@ DOUBLER = Service(
 )
 
 
-def load_service(name: str) -> Service:
-    return {"counter": COUNTER, "doubler": DOUBLER}[name]
+DOMAIN = Domain(
+    name="toy",
+    services=(COUNTER, DOUBLER),
+    schema_dirs=(Path(__file__).parent / "schemas",),
+    saga_id="hub",  # the toy has no sagas; its records are followed by hub
+)

@@ -14,9 +14,9 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
 
-from choreo import clients
-from choreo.codec import Codec
 from choreo.exceptions import ChoreoError, ConfigurationError
+from choreo.kafka import clients
+from choreo.serde.codec import Codec
 from choreo.settings import Settings
 
 

@@ -6,10 +6,11 @@ from collections.abc import Iterable
 
 from confluent_kafka import KafkaException
 
-from choreo import bootstrap, clients
+from choreo import bootstrap
 from choreo.exceptions import ConfigurationError
+from choreo.kafka import clients
+from choreo.kafka.topics import logical_topics
 from choreo.settings import Settings
-from choreo.topics import logical_topics
 
 _METADATA_TIMEOUT_S = 8.0
 

@@ -10,10 +10,10 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from choreo.bootstrap import topic_classes
-from choreo.codec import subject_for
 from choreo.contract import Service
 from choreo.exceptions import ConfigurationError, RegistryUnavailableError, SchemaError
-from choreo.schemas import EventSchema
+from choreo.serde.codec import subject_for
+from choreo.serde.schemas import EventSchema
 from choreo.settings import Settings, redact_url
 
 COMPATIBILITY = "BACKWARD_TRANSITIVE"

@@ -15,11 +15,17 @@ from datetime import UTC, datetime
 from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import NewTopic
 
-from choreo import clients
-from choreo.codec import Codec
-from choreo.dead_letters import ERROR_CLASS, ERROR_MESSAGE, SOURCE_OFFSET, SOURCE_PARTITION, SOURCE_TOPIC
 from choreo.exceptions import ChoreoError, ConfigurationError
-from choreo.log_reader import LogRecord, read_log
+from choreo.kafka import clients
+from choreo.ops.log_reader import LogRecord, read_log
+from choreo.runtime.dead_letters import (
+    ERROR_CLASS,
+    ERROR_MESSAGE,
+    SOURCE_OFFSET,
+    SOURCE_PARTITION,
+    SOURCE_TOPIC,
+)
+from choreo.serde.codec import Codec
 from choreo.settings import Settings
 
 RETRY_OF = "dlq.retry.of"  # header on a re-sent record: which dead letter it came from

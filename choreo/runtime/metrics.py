@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from choreo.health import Progress, serve_endpoints
+from choreo.runtime.health import Progress, serve_endpoints
 
 
 class WorkerMetrics:

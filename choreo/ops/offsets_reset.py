@@ -8,10 +8,10 @@ from datetime import datetime
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from choreo import clients
 from choreo.contract import Service
 from choreo.exceptions import ChoreoError
-from choreo.log_reader import to_millis
+from choreo.kafka import clients
+from choreo.ops.log_reader import to_millis
 from choreo.settings import Settings
 
 _TIMEOUT_S = 30.0

@@ -28,7 +28,7 @@ from typing import IO, Any
 from choreo.exceptions import StopRequested, StoreDamagedError, StoreError, StoreLockedError
 from choreo.settings import Settings
 
-log = logging.getLogger("choreo.store")
+log = logging.getLogger("choreo.runtime.store")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (

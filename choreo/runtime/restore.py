@@ -14,14 +14,14 @@ from collections.abc import Callable, Mapping
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from choreo.codec import Codec
 from choreo.contract import Service
 from choreo.exceptions import ChoreoError, StopRequested, StoreDamagedError
-from choreo.messages import coordinates
-from choreo.store import PartitionStore
-from choreo.watchdog import NoWatchdog, Watchdog
+from choreo.kafka.messages import coordinates
+from choreo.runtime.store import PartitionStore
+from choreo.runtime.watchdog import NoWatchdog, Watchdog
+from choreo.serde.codec import Codec
 
-log = logging.getLogger("choreo.restore")
+log = logging.getLogger("choreo.runtime.restore")
 
 # Commit restored state in slices so one huge replay does not hold one giant SQLite transaction.
 _COMMIT_EVERY = 5000

@@ -20,10 +20,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from choreo import clients
-from choreo.codec import Codec
 from choreo.contract import Service
-from choreo.dead_letters import dead_letter, record_size
 from choreo.exceptions import (
     ChoreoError,
     ConfigurationError,
@@ -35,22 +32,25 @@ from choreo.exceptions import (
     StoreDamagedError,
     StoreError,
 )
-from choreo.faults import FaultInjector
-from choreo.health import Progress
-from choreo.kafka_errors import call_retrying, is_fatal
-from choreo.messages import coordinates, header_pairs
-from choreo.metrics import WorkerMetrics
-from choreo.poison import Coordinates, PoisonTracker, is_record_error
-from choreo.restore import restore_partitions
+from choreo.kafka import clients
+from choreo.kafka.messages import coordinates, header_pairs
+from choreo.kafka.topics import require_copartitioned
+from choreo.runtime.dead_letters import dead_letter, record_size
+from choreo.runtime.faults import FaultInjector
+from choreo.runtime.health import Progress
+from choreo.runtime.metrics import WorkerMetrics
+from choreo.runtime.poison import Coordinates, PoisonTracker, is_record_error
+from choreo.runtime.restore import restore_partitions
+from choreo.runtime.store import PartitionStore, state_dir_of, store_path
+from choreo.runtime.triage import call_retrying, is_fatal
+from choreo.runtime.watchdog import EXIT_NO_PROGRESS, NoWatchdog, Watchdog
+from choreo.serde.codec import Codec
 from choreo.settings import Settings
-from choreo.store import PartitionStore, state_dir_of, store_path
-from choreo.topics import require_copartitioned
-from choreo.watchdog import EXIT_NO_PROGRESS, NoWatchdog, Watchdog
 
-log = logging.getLogger("choreo.worker")
+log = logging.getLogger("choreo.runtime.worker")
 
 # Timeouts handed to librdkafka's blocking calls; the watchdog adds its grace on top, since
-# librdkafka does not always keep them (see choreo/watchdog.py).
+# librdkafka does not always keep them (see choreo/runtime/watchdog.py).
 _TXN_CALL_S = 30.0
 _INIT_TXN_S = 60.0
 _LOCK_WAIT_S = 60.0
@@ -103,8 +103,12 @@ class Worker:
         instance_id: str = "0",
         faults: FaultInjector | None = None,
         watchdog: Watchdog | None = None,
+        saga_id: str = "saga_id",
     ) -> None:
         self.service = service
+        # The domain's name for the saga id field: copied into a header of every output so that
+        # operators find a saga's records (dead letters too) without decoding them.
+        self.saga_id = saga_id
         self.settings = settings
         self.codec = codec
         self.instance_id = instance_id
@@ -408,7 +412,7 @@ class Worker:
         key, value = out.hub.encode(), self.codec.encode(self.own_topic, out)
         headers = [
             ("event_type", type(out).SCHEMA.encode()),
-            ("order_id", str(getattr(out, "order_id", "")).encode()),
+            (self.saga_id, str(getattr(out, self.saga_id, "")).encode()),
         ]
         size = record_size(key, value, headers)
         if size > _OUTPUT_LIMIT:
@@ -420,10 +424,10 @@ class Worker:
 
     def _dead_letter(self, msg: Message, error: BaseException, batch: _Batch) -> None:
         topic, p, offset = coordinates(msg)
-        order_id = dict(header_pairs(msg)).get("order_id") or b"-"
+        saga = dict(header_pairs(msg)).get(self.saga_id) or b"-"
         log.warning(
             "dead-lettering %s[%d]@%d: %s: %s", topic, p, offset, type(error).__name__,
-            str(error)[:500], extra={"order_id": order_id[:128].decode(errors="replace")},
+            str(error)[:500], extra={"saga": saga[:128].decode(errors="replace")},
         )
         letter = dead_letter(msg, error, _OUTPUT_LIMIT)
         self._produce(self.dlq_topic, p, letter.key, letter.value, letter.headers, None)

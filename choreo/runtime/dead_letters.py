@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import Message
 
-from choreo.messages import as_bytes, header_pairs
+from choreo.kafka.messages import as_bytes, header_pairs
 
 ERROR_CLASS = "dlq.error.class"
 ERROR_MESSAGE = "dlq.error.message"

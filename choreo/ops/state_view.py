@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from choreo.exceptions import ConfigurationError, StoreDamagedError, StoreError
+from choreo.runtime.store import PartitionStore, state_dir_of
 from choreo.settings import Settings
-from choreo.store import PartitionStore, state_dir_of
 
 _STORE_FILE = re.compile(r"^p(\d{4})\.sqlite$")
 
@@ -53,7 +53,7 @@ class DocumentFilter:
 
 
 def _field_matches(doc: Document, name: str, value: str) -> bool:
-    # A key segment counts too: packaging keys its shelves `hub/sku`.
+    # A key segment counts too: keys are `/`-separated paths that start with the hub.
     return str(doc.value.get(name)) == value or value in doc.key.split("/")[1:]
 
 

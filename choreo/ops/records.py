@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from choreo.codec import Codec
+from choreo.domain import installation
 from choreo.exceptions import ConfigurationError
-from choreo.log_reader import LogRecord, StartAt, read_log
-from choreo.partitioner import partition_for
-from choreo.schemas import to_record
+from choreo.kafka.partitioner import partition_for
+from choreo.ops.log_reader import LogRecord, StartAt, read_log
+from choreo.serde.codec import Codec
+from choreo.serde.schemas import to_record
 from choreo.settings import Settings
 
 
@@ -44,14 +45,14 @@ def parse_time(text: str, option: str = "--to-datetime") -> datetime:
 class RecordFilter:
     """Keep a record when it matches every given criterion."""
 
-    order_id: str | None = None
+    saga_id: str | None = None
     hub: str | None = None
     event_type: str | None = None
 
     def matches(self, record: LogRecord) -> bool:
         if self.event_type is not None and not _type_matches(record.event_type, self.event_type):
             return False
-        if self.order_id is not None and order_id_of(record) != self.order_id:
+        if self.saga_id is not None and saga_id_of(record) != self.saga_id:
             return False
         return self.hub is None or hub_of(record) == self.hub
 
@@ -61,12 +62,14 @@ def _type_matches(full_name: str, wanted: str) -> bool:
     return full_name == wanted or full_name.rsplit(".", 1)[-1] == wanted
 
 
-def order_id_of(record: LogRecord) -> str | None:
+def saga_id_of(record: LogRecord) -> str | None:
+    """The saga the record belongs to: the domain's saga id field, else the worker's header of that name."""
     # The header lets undecodable records (dead letters) be found by saga too.
-    value = getattr(record.event, "order_id", None)
-    if value is None and record.headers.get("order_id"):
-        value = record.headers["order_id"].decode(errors="replace")
-    return value if value else None
+    name = installation().saga_id
+    value = getattr(record.event, name, None)
+    if value is None and record.headers.get(name):
+        value = record.headers[name].decode(errors="replace")
+    return str(value) if value else None
 
 
 def hub_of(record: LogRecord) -> str | None:
@@ -153,6 +156,6 @@ def summary(event: Any, limit: int = 90) -> str:
     body = event_body(event)
     if body is None:
         return ""
-    common = {"event_id", "order_id", "hub", "occurred_at", "causation_id"}
+    common = {"event_id", installation().saga_id, "hub", "occurred_at", "causation_id"}
     text = " ".join(f"{k}={v}" for k, v in body.items() if k not in common)
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -162,7 +162,7 @@ def _last_words(message: str) -> None:
     """One ERROR line on stderr that never blocks: if nobody reads the worker's output (a full
     pipe), waiting for the logging lock or the write would keep the watchdog from exiting."""
     stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-    line = f"{stamp} ERROR choreo.watchdog: {message}\n".encode(errors="replace")
+    line = f"{stamp} ERROR choreo.runtime.watchdog: {message}\n".encode(errors="replace")
     try:
         os.set_blocking(2, False)
         os.write(2, line)

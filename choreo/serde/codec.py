@@ -27,9 +27,9 @@ from choreo.exceptions import (
     RegistryUnavailableError,
     SchemaNotRegisteredError,
 )
-from choreo.schemas import EventSchema, from_record, to_record
+from choreo.serde.schemas import EventSchema, from_record, to_record
+from choreo.serde.validation import compile_validator
 from choreo.settings import redact_url
-from choreo.validation import compile_validator
 
 _MAGIC = 0
 _HEADER = struct.Struct(">bI")

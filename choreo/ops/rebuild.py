@@ -9,13 +9,13 @@ from pathlib import Path
 
 from confluent_kafka import Consumer
 
-from choreo import clients
-from choreo.codec import Codec
 from choreo.contract import Service
 from choreo.exceptions import StoreLockedError
-from choreo.restore import restore_partitions
+from choreo.kafka import clients
+from choreo.runtime.restore import restore_partitions
+from choreo.runtime.store import PartitionStore, lock_store, state_dir_of, store_path
+from choreo.serde.codec import Codec
 from choreo.settings import Settings
-from choreo.store import PartitionStore, lock_store, state_dir_of, store_path
 
 
 @dataclass(frozen=True)

@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from choreo import bootstrap
-from choreo.codec import Codec
 from choreo.contract import Service
+from choreo.domain import installation
 from choreo.exceptions import ChoreoError
-from choreo.log_reader import LogRecord, read_log
-from choreo.partitioner import partition_for
-from choreo.replay import as_json, hub_of, order_id_of
+from choreo.kafka.partitioner import partition_for
+from choreo.ops.log_reader import LogRecord, read_log
+from choreo.ops.records import as_json, hub_of, saga_id_of
+from choreo.serde.codec import Codec
 from choreo.settings import Settings
 
-# The services module may ship `<module>.trace_roles` with role_of(event) -> "failure" |
-# "compensation" | "end" | None and outcome_of(event) -> str | None: the runtime cannot know
-# which of a domain's events undo a step or end a saga, and guessing from names would lie.
-_ROLES_SUBMODULE = "trace_roles"
 
-
-class NoSuchOrderError(ChoreoError):
-    """No record of the order was found where it should be."""
+class NoSuchSagaError(ChoreoError):
+    """No record of the saga was found where it should be."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +31,7 @@ class TraceStep:
 
 @dataclass
 class Trace:
-    order_id: str
+    saga_id: str
     hub: str
     partition: int
     partitions: int
@@ -47,7 +40,7 @@ class Trace:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "order_id": self.order_id,
+            "saga_id": self.saga_id,
             "hub": self.hub,
             "partition": self.partition,
             "outcome": self.outcome,
@@ -59,44 +52,45 @@ class Trace:
         }
 
 
-def find_hub(settings: Settings, services: list[Service], order_id: str) -> str:
-    """The hub of an order, from the first own-topic record whose `order_id` header matches.
+def find_hub(settings: Settings, services: list[Service], saga_id: str) -> str:
+    """The hub of a saga, from the first own-topic record whose saga id header matches.
 
-    Workers put the order id in a header of every event they emit, so this reads headers only
-    (nothing is decoded), but it reads the services' own topics from the beginning, on every
-    partition, until the first match: on a long log, pass the hub instead.
+    Workers put the saga id (under the domain's name for it) in a header of every event they
+    emit, so this reads headers only (nothing is decoded), but it reads the services' own
+    topics from the beginning, on every partition, until the first match: on a long log, pass
+    the hub instead.
     """
     topics = [settings.topic(s.own_topic) for s in services]
-    wanted = order_id.encode()
+    wanted, header = saga_id.encode(), installation().saga_id
     for record in read_log(settings, topics, codec=None):
-        if record.headers.get("order_id") == wanted and record.key:
+        if record.headers.get(header) == wanted and record.key:
             return record.key.decode(errors="replace")
-    raise NoSuchOrderError(f"no such order {order_id!r}: no service emitted an event for it")
+    raise NoSuchSagaError(f"no such saga {saga_id!r}: no service emitted an event for it")
 
 
-def trace_order(
+def trace_saga(
     settings: Settings,
     services: list[Service],
     codec: Codec,
-    order_id: str,
+    saga_id: str,
     hub: str,
     topics: dict[str, int],
 ) -> Trace:
-    """Read partition(hub) of every topic in `topics` (logical -> partition count) for one order."""
+    """Read partition(hub) of every topic in `topics` (logical -> partition count) for one saga."""
     partitions = next(iter(topics.values()))
     partition = partition_for(hub.encode(), partitions)
     physical_to_logical = {settings.topic(t): t for t in topics}
     records = [
         r for r in read_log(settings, list(physical_to_logical), codec, partitions=[partition])
-        if order_id_of(r) == order_id and hub_of(r) == hub
+        if saga_id_of(r) == saga_id and hub_of(r) == hub
     ]
     if not records:
-        raise NoSuchOrderError(
-            f"no such order {order_id!r} at hub {hub!r} (partition {partition} of {partitions})"
+        raise NoSuchSagaError(
+            f"no such saga {saga_id!r} at hub {hub!r} (partition {partition} of {partitions})"
         )
-    trace = Trace(order_id, hub, partition, partitions)
+    trace = Trace(saga_id, hub, partition, partitions)
     emitters = {s.own_topic: s.name for s in services} | {s.dlq_topic: f"{s.name} (DLQ)" for s in services}
-    role_of, outcome_of = _roles()
+    domain = installation()
     by_event_id: dict[str, int] = {}
     for number, record in enumerate(_causal_order(records), start=1):
         logical = physical_to_logical[record.topic]
@@ -106,12 +100,12 @@ def trace_order(
         step = TraceStep(
             number, record, logical, emitters.get(logical, "edge"),
             by_event_id.get(cause_id) if cause_id else None,
-            "dead letter" if is_dead_letter else role_of(record.event),
+            "dead letter" if is_dead_letter else domain.role_of(record.event),
         )
         if event_id and not is_dead_letter:  # a dead letter repeats its source record's id
             by_event_id[event_id] = number
         trace.steps.append(step)
-        outcome = None if is_dead_letter else outcome_of(record.event)
+        outcome = None if is_dead_letter else domain.outcome_of(record.event)
         if outcome is not None:
             trace.outcome = outcome
     return trace
@@ -133,15 +127,3 @@ def _causal_order(records: list[LogRecord]) -> list[LogRecord]:
         return depth[id(r)]
 
     return sorted(records, key=lambda r: (r.timestamp_ms, depth_of(r), r.topic, r.offset))
-
-
-def _roles() -> tuple[Callable[[Any], str | None], Callable[[Any], str | None]]:
-    module = bootstrap.services_module()
-    name = f"{module.__name__}.{_ROLES_SUBMODULE}"
-    try:
-        roles = importlib.import_module(name)
-    except ModuleNotFoundError as e:
-        if e.name != name:
-            raise
-        return (lambda _event: None), (lambda _event: None)
-    return roles.role_of, roles.outcome_of

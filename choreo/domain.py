@@ -1,0 +1,183 @@
+"""A domain: the services of one saga and the facts the tools need about them, found as plug-ins.
+
+A package adds services to `choreo` by declaring a `Domain` under the entry-point group
+`choreo.services` in its pyproject.toml:
+
+    [project.entry-points."choreo.services"]
+    drone-delivery = "consumers.domain:DOMAIN"
+
+Every installed domain is loaded and merged into one `Installation`; a fifth service in a
+package of its own runs beside the reference four without a line changed in them.
+`CHOREO_DOMAINS` (comma-separated `module:attribute` references) replaces the discovery, for a
+domain that is not installed (a test's toy) or to run a subset.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+from choreo.contract import Service
+from choreo.exceptions import ConfigurationError
+
+ENTRY_POINT_GROUP = "choreo.services"
+DOMAINS_ENV = "CHOREO_DOMAINS"
+
+Role = str  # "failure", "compensation" or "end": how `choreo trace` marks an event
+
+
+@dataclass(frozen=True)
+class Domain:
+    """One package's services and what the runtime and the operators' tools need to know of them.
+
+    name:         the domain's name (its entry point's name, by convention).
+    services:     the services it declares.
+    schema_dirs:  folders holding the `.avsc` of every event its services read or write.
+    saga_id:      the event field naming the saga an event belongs to (e.g. "order_id"). The
+                  worker copies it into a header of that name and into its log lines; `trace`
+                  and `replay --saga` find a saga by it.
+    ends:         event class -> outcome, for the events that end a saga ("completed", ...).
+    roles:        event -> "failure" | "compensation" | None, for `trace` (ends are marked
+                  from `ends`).
+    cli:          optional `module:function` that adds commands to the `choreo` app.
+    """
+
+    name: str
+    services: tuple[Service, ...]
+    schema_dirs: tuple[Path, ...]
+    saga_id: str
+    ends: Mapping[type, str] = field(default_factory=dict)
+    roles: Callable[[Any], Role | None] | None = None
+    cli: str | None = None
+
+
+@dataclass(frozen=True)
+class Installation:
+    """Every domain in use, merged: the runtime asks this, never a domain module by name."""
+
+    domains: tuple[Domain, ...]
+
+    def __post_init__(self) -> None:
+        if not self.domains:
+            raise ConfigurationError(
+                f"no services are installed: no package declares a {ENTRY_POINT_GROUP!r} entry point"
+            )
+        owners: dict[str, str] = {}
+        for d in self.domains:
+            for s in d.services:
+                if s.name in owners:
+                    raise ConfigurationError(
+                        f"service {s.name!r} is declared twice (domains {owners[s.name]!r} and {d.name!r})"
+                    )
+                owners[s.name] = d.name
+        ids = {d.saga_id for d in self.domains}
+        if len(ids) > 1:
+            raise ConfigurationError(
+                f"the installed domains name their saga by different fields ({', '.join(sorted(ids))}); "
+                "one installation runs one kind of saga"
+            )
+
+    @property
+    def services(self) -> tuple[Service, ...]:
+        return tuple(s for d in self.domains for s in d.services)
+
+    @property
+    def service_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.services)
+
+    def service(self, name: str) -> Service:
+        for s in self.services:
+            if s.name == name:
+                return s
+        raise ConfigurationError(f"unknown service {name!r}; known services: {', '.join(self.service_names)}")
+
+    @property
+    def schema_dirs(self) -> tuple[Path, ...]:
+        return tuple(dict.fromkeys(p for d in self.domains for p in d.schema_dirs))
+
+    @property
+    def saga_id(self) -> str:
+        return self.domains[0].saga_id
+
+    @property
+    def ends(self) -> dict[type, str]:
+        return {cls: outcome for d in self.domains for cls, outcome in d.ends.items()}
+
+    @property
+    def event_topics(self) -> tuple[str, ...]:
+        """Every service's own topic: where the saga's events are (commands are not)."""
+        return tuple(s.own_topic for s in self.services)
+
+    def outcome_of(self, event: Any) -> str | None:
+        """How the saga ended, if `event` ends it."""
+        return self.ends.get(type(event))
+
+    def role_of(self, event: Any) -> Role | None:
+        """The event's part in its saga for `trace`, or None for an ordinary forward step."""
+        if type(event) in self.ends:
+            return "end"
+        for d in self.domains:
+            role = d.roles(event) if d.roles else None
+            if role is not None:
+                return role
+        return None
+
+    def saga_of(self, event: Any) -> str | None:
+        value = getattr(event, self.saga_id, None)
+        return None if value is None else str(value)
+
+    def cli_plugins(self) -> list[Callable[[Any], None]]:
+        return [_resolve(d.cli, f"the cli of domain {d.name!r}") for d in self.domains if d.cli]
+
+
+def _resolve(reference: str, what: str) -> Any:
+    """The object named by `module:attribute`."""
+    module_name, _, attribute = reference.partition(":")
+    if not attribute:
+        raise ConfigurationError(f"{what}: {reference!r} is not of the form module:attribute")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise ConfigurationError(f"{what}: cannot import {module_name!r} ({e})") from e
+    try:
+        return getattr(module, attribute)
+    except AttributeError:
+        raise ConfigurationError(f"{what}: module {module_name!r} has no {attribute!r}") from None
+
+
+def _checked(obj: Any, what: str) -> Domain:
+    if not isinstance(obj, Domain):
+        raise ConfigurationError(f"{what} is a {type(obj).__name__}, not a choreo.domain.Domain")
+    return obj
+
+
+def _discovered() -> Iterable[Domain]:
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        what = f"entry point {ep.name!r} of group {ENTRY_POINT_GROUP!r}"
+        try:
+            obj = ep.load()
+        except (ImportError, AttributeError) as e:
+            raise ConfigurationError(f"{what} ({ep.value}) cannot be loaded: {e}") from e
+        yield _checked(obj, what)
+
+
+_cache: dict[str, Installation] = {}
+
+
+def installation() -> Installation:
+    """The domains in use: those named by CHOREO_DOMAINS, else every installed one (cached)."""
+    chosen = os.environ.get(DOMAINS_ENV, "").strip()
+    if chosen not in _cache:
+        if chosen:
+            refs = [r.strip() for r in chosen.split(",") if r.strip()]
+            domains = tuple(_checked(_resolve(r, f"{DOMAINS_ENV} entry {r!r}"), f"{DOMAINS_ENV} entry {r!r}")
+                            for r in refs)
+        else:
+            domains = tuple(_discovered())
+        _cache[chosen] = Installation(domains)
+    return _cache[chosen]

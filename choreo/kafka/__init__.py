@@ -1,0 +1,1 @@
+"""Kafka plumbing: clients, topics and their names, partitioning, message fields."""

@@ -1,0 +1,1 @@
+"""Operators' tools: reading the log, records, trace, dead letters, state, offsets, rebuild."""

@@ -1,0 +1,1 @@
+"""Events on the wire: Avro schemas, the codec, validation, registration and compatibility."""

@@ -1,0 +1,19 @@
+"""The reference domain as tests look at it: its services by name, every event type they know."""
+
+from __future__ import annotations
+
+from choreo.bootstrap import event_classes
+from choreo.contract import Service
+from choreo.domain import Installation
+from consumers.domain import DOMAIN, SERVICE_NAMES
+
+__all__ = ["SERVICE_NAMES", "all_event_types", "load_service"]
+
+
+def load_service(name: str) -> Service:
+    return Installation((DOMAIN,)).service(name)
+
+
+def all_event_types() -> list[type]:
+    """Every command and event class any reference service reads or writes."""
+    return event_classes(DOMAIN.services)
