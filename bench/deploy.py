@@ -61,6 +61,6 @@ def deploy(settings: Settings, log_append: Iterable[str] = ()) -> Deployment:
     create_topics(settings, [settings.topic(t) for t in names if t not in stamped])
     if stamped:
         create_topics(settings, [settings.topic(t) for t in sorted(stamped)], LOG_APPEND_TIME)
-    schemas = load_event_schemas(bootstrap.event_classes(services))
+    schemas = load_event_schemas(bootstrap.event_classes(services), *bootstrap.schema_roots())
     register_all(clients.registry_client(settings), settings, services, schemas)
     return Deployment(settings, services, bootstrap.build_codec(settings, services))

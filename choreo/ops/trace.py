@@ -65,7 +65,7 @@ def find_hub(settings: Settings, services: list[Service], saga_id: str) -> str:
     for record in read_log(settings, topics, codec=None):
         if record.headers.get(header) == wanted and record.key:
             return record.key.decode(errors="replace")
-    raise NoSuchSagaError(f"no such saga {saga_id!r}: no service emitted an event for it")
+    raise NoSuchSagaError(f"no such saga ({header}={saga_id!r}): no service emitted an event for it")
 
 
 def trace_saga(
@@ -86,7 +86,8 @@ def trace_saga(
     ]
     if not records:
         raise NoSuchSagaError(
-            f"no such saga {saga_id!r} at hub {hub!r} (partition {partition} of {partitions})"
+            f"no such saga ({installation().saga_id}={saga_id!r}) at hub {hub!r} "
+            f"(partition {partition} of {partitions})"
         )
     trace = Trace(saga_id, hub, partition, partitions)
     emitters = {s.own_topic: s.name for s in services} | {s.dlq_topic: f"{s.name} (DLQ)" for s in services}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import typing
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,13 +13,6 @@ from typing import Any
 import fastavro
 
 from choreo.exceptions import SchemaError
-
-
-def default_schema_dir() -> Path:
-    """`CHOREO_SCHEMA_DIR`, else the `schemas/` folder beside the installed package."""
-    if os.environ.get("CHOREO_SCHEMA_DIR"):
-        return Path(os.environ["CHOREO_SCHEMA_DIR"])
-    return Path(__file__).resolve().parents[1] / "schemas"
 
 
 @dataclass(frozen=True)
@@ -51,7 +43,7 @@ def index_schema_files(*roots: Path) -> dict[str, Path]:
 
 def load_event_schemas(classes: list[type], *roots: Path) -> dict[str, EventSchema]:
     """Pair every class with the schema named by its `SCHEMA`; fail if one is missing or drifts."""
-    files = index_schema_files(*(roots or (default_schema_dir(),)))
+    files = index_schema_files(*roots)
     out: dict[str, EventSchema] = {}
     for cls in classes:
         name = cls.SCHEMA  # type: ignore[attr-defined]

@@ -157,7 +157,8 @@ def test_no_stack_is_one_sentence(tmp_path: Path) -> None:
                        topic_prefix="x.", state_dir=tmp_path)
     out = subprocess.run(
         [sys.executable, "-m", "choreo.cli.main", "replay", "orders"],
-        env=child_env(nowhere, "consumers"), capture_output=True, text=True, cwd=REPO, timeout=120,
+        env=child_env(nowhere, "consumers.domain:DOMAIN"), capture_output=True, text=True, cwd=REPO,
+        timeout=120,
     )
     _one_sentence(out, "cannot reach Kafka", "stack")
 
@@ -203,9 +204,9 @@ def test_trace_shows_failure_compensations_and_outcome_of_a_compensated_saga(ran
 
 
 def test_trace_of_an_unknown_order_is_one_sentence(ran: Ran) -> None:
-    _one_sentence(ran.saga.choreo("trace", "no-such-order"), "no such order")
+    _one_sentence(ran.saga.choreo("trace", "no-such-order"), "no such saga (order_id='no-such-order')")
     completed = ran.orders["completed"]
-    _one_sentence(ran.saga.choreo("trace", completed.order_id, "--hub", "hub-west"), "no such order")
+    _one_sentence(ran.saga.choreo("trace", completed.order_id, "--hub", "hub-west"), "no such saga")
 
 
 # -- state ------------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ def test_run_restarts_a_dead_worker_and_stops_all_on_sigterm(saga: SagaRun, tmp_
     with open(log_path, "w") as log:
         run = subprocess.Popen(
             [sys.executable, "-m", "choreo.cli.main", "run"],
-            env=child_env(saga.settings, "consumers"), stdout=log, stderr=subprocess.STDOUT,
+            env=child_env(saga.settings, "consumers.domain:DOMAIN"), stdout=log, stderr=subprocess.STDOUT,
             cwd=REPO,
         )
     try:

@@ -30,7 +30,7 @@ class SagaRun(StackSlice):
             replication_factor=replication_factor,
         )
         self.services = bootstrap.load_all_services()
-        schemas = load_event_schemas(bootstrap.event_classes(self.services))
+        schemas = load_event_schemas(bootstrap.event_classes(self.services), *bootstrap.schema_roots())
         create_topics(clients.admin_client(self.settings), self.settings, logical_topics(self.services))
         register_all(clients.registry_client(self.settings), self.settings, self.services, schemas)
         self.codec = bootstrap.build_codec(self.settings, self.services)
