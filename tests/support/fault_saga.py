@@ -21,8 +21,8 @@ from choreo.bootstrap import service_names
 from consumers.audit import audit
 from consumers.domain import SAGA_ENDS
 from harness.processes import ChildProcess, start_run
-from producers.cli import saga_events
 from producers.load_plan import plan_orders
+from producers.report import saga_events
 from producers.saga_watch import SagaWatcher
 from tests.support.saga_run import SagaRun
 
