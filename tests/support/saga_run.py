@@ -27,6 +27,7 @@ class SagaRun(StackSlice):
         )
         self.deployment = deploy(self.settings)
         self.codec = self.deployment.codec
+        self.sender = self.deployment.sender
         self._seed_ids: set[str] = set()
 
     def seed(self, at: Any, stock: int = seed.STOCK_PER_SKU) -> None:
