@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.codec_bench import run_codec
-from bench.config import BENCH_DIR, FAIR, FULL, LOAD_SHARES, QUICK, Sizes
-from bench.deploy import BenchContext
+from bench.config import BENCH_DIR, FAIR, FULL, LOAD_SHARES, QUICK, BenchContext, Sizes
 from bench.machine import machine, versions
 from bench.memory import run_memory
 from bench.quix_env import quix_python, quix_versions
@@ -26,8 +25,8 @@ from bench.rebuild_bench import run_rebuild
 from bench.recovery import run_recovery
 from bench.report import Row, markdown_table
 from bench.saga import run_saga
-from bench.stack import Endpoints, provide_endpoints
 from bench.stage import run_stage
+from harness.stack import StackEndpoints, provide_stack
 
 
 def say(line: str) -> None:
@@ -46,7 +45,7 @@ def measure(ctx: BenchContext, sizes: Sizes) -> tuple[list[Row], dict[str, Any]]
     return rows, {"saturation saga ends": outcomes}
 
 
-def settings_lines(sizes: Sizes, endpoints: Endpoints) -> dict[str, Any]:
+def settings_lines(sizes: Sizes, endpoints: StackEndpoints) -> dict[str, Any]:
     return {
         "sizes": asdict(sizes),
         "shared by every contender": FAIR.as_dict(),
@@ -82,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     quix = quix_python()
     work = Path(tempfile.mkdtemp(prefix="choreo-bench-"))
     try:
-        with provide_endpoints() as endpoints:
+        with provide_stack(running_local=True) as endpoints:
             say(f"stack: {endpoints.source} ({endpoints.bootstrap_servers}); sizes: {sizes.name}")
             before = machine()
             rows, notes = measure(BenchContext(endpoints, work), sizes)

@@ -7,10 +7,10 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from bench.config import Sizes
-from bench.deploy import BenchContext, deploy
+from bench.config import BenchContext, Sizes
 from bench.inputs import order_placed
 from bench.report import Row
+from harness.deploy import deploy
 from producers.commands import edge_time
 
 SECTION = "2 codec"

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import uuid
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from choreo.settings import Settings
+from harness.stack import StackEndpoints
 
 BENCH_DIR = Path(__file__).resolve().parent
-REPO = BENCH_DIR.parent
 
 
 @dataclass(frozen=True)
@@ -88,3 +89,24 @@ def bench_settings(bootstrap: str, registry_url: str, prefix: str, state_dir: Pa
         session_timeout_ms=6000,
         transaction_timeout_ms=10000,
     )
+
+
+@dataclass
+class BenchContext:
+    """What every measurement shares: the stack, a scratch folder, and unique prefixes."""
+
+    endpoints: StackEndpoints
+    work_dir: Path
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
+
+    @property
+    def log_dir(self) -> Path:
+        return self.work_dir / "logs"
+
+    def settings(self, name: str) -> Settings:
+        """Settings of a fresh slice: prefix `bench.<run>.<name>.`, its own state folder."""
+        prefix = f"bench.{self.run_id}.{name}."
+        return bench_settings(
+            self.endpoints.bootstrap_servers, self.endpoints.schema_registry_url,
+            prefix, self.work_dir / "state",
+        )

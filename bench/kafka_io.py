@@ -1,4 +1,4 @@
-"""The harness's own Kafka plumbing: topics, filling input, waiting for commits, reading back."""
+"""The bench's own Kafka plumbing: filling input, waiting for commits, reading back and timing."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
 
 from choreo.kafka import clients
 from choreo.settings import Settings
@@ -16,43 +15,9 @@ from choreo.settings import Settings
 Headers = list[tuple[str, str | bytes | None]]
 Record = tuple[int | None, bytes, bytes, Headers]
 
-# Output topics are stamped by the broker when a batch is appended, so every contender's rate is
-# measured the same way and no contender pays for reading a clock per record.
-LOG_APPEND_TIME = {"message.timestamp.type": "LogAppendTime"}
-_KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1"}
-
 
 class BenchError(RuntimeError):
     """A measurement could not be taken; the message says which and why."""
-
-
-def create_topics(settings: Settings, names: Iterable[str], config: dict[str, str] | None = None) -> None:
-    """Create topics with the bench's partition count and wait until every partition has a leader."""
-    admin = clients.admin_client(settings)
-    wanted = [n for n in names if n not in admin.list_topics(timeout=30).topics]
-    if wanted:
-        futures = admin.create_topics(
-            [NewTopic(n, num_partitions=settings.partitions, replication_factor=1,
-                      config={**_KEEP_FOREVER, **(config or {})}) for n in wanted],
-            operation_timeout=30,
-        )
-        for future in futures.values():
-            future.result(30)
-    _wait_for_leaders(admin, list(names), settings.partitions)
-
-
-def _wait_for_leaders(admin: AdminClient, names: list[str], partitions: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        meta = admin.list_topics(timeout=5).topics
-        if all(
-            n in meta and meta[n].error is None and len(meta[n].partitions) == partitions
-            and all(p.leader >= 0 for p in meta[n].partitions.values())
-            for n in names
-        ):
-            return
-        time.sleep(0.1)  # polling metadata with a deadline
-    raise BenchError(f"topics {names} have no leaders after {timeout}s")
 
 
 def produce(settings: Settings, topic: str, records: Sequence[Record]) -> None:

@@ -12,8 +12,8 @@ from typing import Any
 import confluent_kafka
 import httpx
 
-from bench.config import REPO
-from bench.stack import Endpoints
+from harness.paths import REPO
+from harness.stack import StackEndpoints
 
 
 def machine() -> dict[str, Any]:
@@ -30,7 +30,7 @@ def machine() -> dict[str, Any]:
     }
 
 
-def versions(endpoints: Endpoints, extra: dict[str, str]) -> dict[str, str]:
+def versions(endpoints: StackEndpoints, extra: dict[str, str]) -> dict[str, str]:
     return {
         "choreo": metadata.version("choreo"),
         "git commit": _git_commit(),
@@ -44,10 +44,9 @@ def versions(endpoints: Endpoints, extra: dict[str, str]) -> dict[str, str]:
     }
 
 
-def _registry_version(endpoints: Endpoints) -> str | None:
-    root = endpoints.schema_registry_url.split("/apis/", 1)[0]
+def _registry_version(endpoints: StackEndpoints) -> str | None:
     try:
-        info = httpx.get(f"{root}/apis/registry/v3/system/info", timeout=5).json()
+        info = httpx.get(f"{endpoints.registry_root}/apis/registry/v3/system/info", timeout=5).json()
     except (httpx.HTTPError, ValueError):
         return None
     return f"{info.get('name', 'registry')} {info.get('version', '')}".strip()

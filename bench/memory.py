@@ -11,17 +11,17 @@ import random
 import uuid
 from collections.abc import Callable
 
-from bench.config import FAIR, Sizes
-from bench.deploy import BenchContext, deploy
+from bench.config import FAIR, BenchContext, Sizes
 from bench.inputs import order_records
 from bench.kafka_io import end_offsets, produce, wait_committed
-from bench.processes import start_worker
 from bench.report import Row
 from choreo.runtime.store import PartitionStore, state_dir_of, store_path
 from choreo.settings import Settings
 from consumers.packaging.service import RESERVATIONS, STOCK, stock_key
 from consumers.reference import hubs
 from consumers.saga import saga_key
+from harness.deploy import deploy
+from harness.processes import start_worker
 from producers.seed import stocked_skus
 
 SECTION = "7 memory"
@@ -58,7 +58,7 @@ def run_memory(ctx: BenchContext, sizes: Sizes, say: Callable[[str], None]) -> l
         for run in range(sizes.runs):
             produce(s, topic, order_records(dep.codec, topic, sizes.memory_inputs, FAIR.partitions,
                                             seed=1000 + run))
-            child = start_worker(s, "packaging", ctx.log_dir)
+            child = start_worker(s, "packaging", ctx.log_dir, log_level="WARNING")
             try:
                 wait_committed(s, s.group("packaging"), topic, end_offsets(s, topic), 300,
                                child.alive, child.name)

@@ -18,9 +18,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from bench.deploy import BenchContext
+from bench.config import BenchContext
 from bench.saga import SagaBench
-from bench.stack import provide_endpoints
+from harness.stack import provide_stack
 
 
 def py_spy() -> str:
@@ -68,7 +68,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path(tempfile.mkdtemp(prefix="choreo-profile-")))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    with provide_endpoints() as endpoints:
+    with provide_stack(running_local=True) as endpoints:
         bench = SagaBench(BenchContext(endpoints, args.out / "scratch"))
         spies = []
         try:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from pathlib import Path
 from typing import Any
 
 from confluent_kafka.schema_registry import topic_record_subject_name_strategy
@@ -26,8 +25,9 @@ from quixstreams.models.serializers.schema_registry import (
 )
 
 from choreo.contract import derive_id  # stdlib only: the same id derivation as the services
+from harness.paths import SCHEMAS as PACKAGE_SCHEMAS
 
-SCHEMAS = Path(__file__).resolve().parents[1] / "schemas" / "packaging"
+SCHEMAS = PACKAGE_SCHEMAS / "packaging"
 OUTPUTS = ("PackagePrepared", "PackagingFailed")
 
 

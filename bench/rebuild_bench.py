@@ -6,10 +6,10 @@ import time
 from collections.abc import Callable
 
 from bench.config import Sizes
-from bench.deploy import Deployment
 from bench.kafka_io import bare_consume
 from bench.report import Row, ratio_row
 from choreo.ops.rebuild import rebuild
+from harness.deploy import Deployment
 
 SECTION = "5 rebuild"
 

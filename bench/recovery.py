@@ -13,15 +13,15 @@ from collections.abc import Callable
 
 from confluent_kafka import KafkaError, TopicPartition
 
-from bench.config import FAIR, Sizes
-from bench.deploy import BenchContext, deploy
+from bench.config import FAIR, BenchContext, Sizes
 from bench.inputs import order_records, stock_records
 from bench.kafka_io import BenchError, end_offsets, produce
-from bench.open_loop import TAIL_CONFIG
-from bench.processes import Child, start_worker
 from bench.report import Row
 from choreo.kafka import clients
 from choreo.settings import Settings
+from harness.deploy import deploy
+from harness.processes import ChildProcess, start_worker
+from harness.watch import TAIL_CONFIG
 
 SECTION = "6 recovery"
 
@@ -33,7 +33,7 @@ class OutputTail:
         self._consumer = clients.reader_consumer(settings, **TAIL_CONFIG)
         self._consumer.assign([TopicPartition(topic, p, o) for p, o in start.items()])
 
-    def first_after(self, since_ms: int, timeout: float, child: Child) -> float:
+    def first_after(self, since_ms: int, timeout: float, child: ChildProcess) -> float:
         """Wall time (time.time()) when a record appended at or after `since_ms` arrived."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -59,13 +59,13 @@ def run_recovery(ctx: BenchContext, sizes: Sizes, say: Callable[[str], None]) ->
     produce(s, dep.topic("orders"),
             order_records(dep.codec, dep.topic("orders"), sizes.recovery_backlog, FAIR.partitions, seed=3))
     row = Row("recovery.seconds", SECTION, "kill -9 to first committed output after restart", "s")
-    child = start_worker(s, "packaging", ctx.log_dir)
+    child = start_worker(s, "packaging", ctx.log_dir, log_level="WARNING")
     try:
         tail.first_after(0, 120, child)  # it is processing the backlog
         for i in range(sizes.runs):
             t0 = time.time()
             child.kill9()
-            child = start_worker(s, "packaging", ctx.log_dir)
+            child = start_worker(s, "packaging", ctx.log_dir, log_level="WARNING")
             row.runs.append(tail.first_after(int(t0 * 1000), 120, child) - t0)
             say(f"recovery run {i + 1}/{sizes.runs}: {row.runs[-1]:.2f} s")
     finally:

@@ -11,15 +11,13 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from bench.config import FAIR, LOAD_SHARES, Sizes
-from bench.deploy import BenchContext, Deployment, deploy
-from bench.kafka_io import end_offsets, wait_committed
-from bench.open_loop import EndWatcher, send_orders
-from bench.processes import Child, start_worker
+from bench.config import FAIR, LOAD_SHARES, BenchContext, Sizes
+from bench.open_loop import send_orders
 from bench.report import Row
 from choreo import bootstrap
-from producers import seed
-from producers.edge import CommandSender
+from harness.deploy import Deployment, deploy
+from harness.processes import ChildProcess, start_worker
+from harness.watch import EndWatcher
 from producers.load_plan import plan_orders
 
 SECTION = "4 whole saga"
@@ -39,19 +37,19 @@ class SagaBench:
     def __init__(self, ctx: BenchContext) -> None:
         self.dep: Deployment = deploy(ctx.settings("saga"))
         s = self.dep.settings
-        sender = CommandSender(s, self.dep.codec)
-        now = datetime.now(UTC)
-        sender.send_all(seed.stock_commands(now, FAIR.stock_per_shelf))
-        sender.send_all(seed.fleet_commands(now))
-        self.workers: list[Child] = [start_worker(s, name, ctx.log_dir) for name in bootstrap.service_names()]
-        for service, topic in (("packaging", "packaging.commands"), ("drones", "drones.commands")):
-            wait_committed(s, s.group(service), s.topic(topic), end_offsets(s, s.topic(topic)), 120,
-                           self.alive, f"{service} worker (seeding)")
+        seed_ids = self.dep.send_seed(datetime.now(UTC), FAIR.stock_per_shelf)
+        self.workers: list[ChildProcess] = [
+            start_worker(s, name, ctx.log_dir, log_level="WARNING") for name in bootstrap.service_names()
+        ]
+        try:
+            self.dep.wait_seeded(seed_ids, 120)
+        except AssertionError as e:
+            raise RuntimeError(f"{e}\n{self.logs()}") from e
         self.watcher = EndWatcher(s)
         self._batch = 0
 
-    def alive(self) -> bool:
-        return all(w.alive() for w in self.workers)
+    def logs(self) -> str:
+        return "\n".join(f"--- {w.name} ---\n{w.tail(10)}" for w in self.workers)
 
     def run(self, n: int, rate: float | None) -> tuple[dict[str, int], dict[str, tuple[str, int]]]:
         self._batch += 1
@@ -61,8 +59,7 @@ class SagaBench:
         try:
             ended = self.watcher.wait_for(placed, timeout)
         except Exception as e:
-            logs = "\n".join(f"--- {w.name} ---\n{w.tail(10)}" for w in self.workers)
-            raise RuntimeError(f"{e}\n{logs}") from e
+            raise RuntimeError(f"{e}\n{self.logs()}") from e
         return placed, ended
 
     def close(self) -> None:

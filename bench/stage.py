@@ -13,24 +13,17 @@ from collections.abc import Callable
 
 from confluent_kafka.schema_registry import Schema
 
-from bench.config import FAIR, Sizes
-from bench.deploy import BenchContext, Deployment, deploy
+from bench.config import FAIR, BenchContext, Sizes
 from bench.inputs import order_records, stock_records
-from bench.kafka_io import (
-    LOG_APPEND_TIME,
-    Record,
-    bare_consume,
-    create_topics,
-    end_offsets,
-    produce,
-    read_back,
-    wait_committed,
-)
-from bench.processes import Child, start_module, start_worker, worker_env
+from bench.kafka_io import Record, bare_consume, end_offsets, produce, read_back, wait_committed
 from bench.quix_env import quix_python
 from bench.report import Row, ratio_row
 from choreo.kafka import clients
 from choreo.serde.codec import subject_for
+from harness.deploy import Deployment, deploy
+from harness.env import child_env
+from harness.processes import ChildProcess, start_module, start_worker
+from harness.topics import KEEP_FOREVER, LOG_APPEND_TIME, create_topics
 
 SECTION_CEILING = "1 ceiling"
 SECTION_STAGE = "3 one stage"
@@ -44,8 +37,9 @@ class StageRound:
     def __init__(self, ctx: BenchContext, index: int, values: list[Record] | None, sizes: Sizes) -> None:
         self.ctx = ctx
         self.dep = deploy(ctx.settings(f"stage{index}"), log_append=["packaging"])
-        create_topics(self.dep.settings, [self.dep.topic(QUIX_OUTPUT), self.dep.topic(CEILING_OUTPUT)],
-                      LOG_APPEND_TIME)
+        s = self.dep.settings
+        create_topics(clients.admin_client(s), [s.topic(QUIX_OUTPUT), s.topic(CEILING_OUTPUT)],
+                      s.partitions, {**KEEP_FOREVER, **LOG_APPEND_TIME}, s.replication_factor)
         _register_quix_outputs(self.dep)
         self.input = self.dep.topic("orders")
         self.values = values or order_records(
@@ -59,7 +53,9 @@ class StageRound:
         self.ends = end_offsets(self.dep.settings, self.input)
         self.timeout = 120 + sizes.stage_records / 200  # generous: a failure, not a slow run, trips it
 
-    def _time(self, child: Child, group: str, output: str, start: dict[int, int] | None = None) -> float:
+    def _time(
+        self, child: ChildProcess, group: str, output: str, start: dict[int, int] | None = None
+    ) -> float:
         try:
             wait_committed(self.dep.settings, group, self.input, self.ends, self.timeout,
                            child.alive, child.name)
@@ -73,11 +69,11 @@ class StageRound:
         group = self.dep.settings.group("ceiling")
         child = start_module("ceiling", sys.executable, "bench.ceiling",
                              ["--input", self.input, "--output", self.dep.topic(CEILING_OUTPUT),
-                              "--group", group], self.ctx.log_dir, worker_env(self.dep.settings))
+                              "--group", group], self.ctx.log_dir, child_env(self.dep.settings))
         return self._time(child, group, self.dep.topic(CEILING_OUTPUT))
 
     def project(self) -> float:
-        child = start_worker(self.dep.settings, "packaging", self.ctx.log_dir)
+        child = start_worker(self.dep.settings, "packaging", self.ctx.log_dir, log_level="WARNING")
         return self._time(child, self.dep.settings.group("packaging"), self.dep.topic("packaging"),
                           self.own_start)
 
@@ -100,7 +96,7 @@ class StageRound:
 def _register_quix_outputs(dep: Deployment) -> None:
     registry = clients.registry_client(dep.settings)
     for name in ("PackagePrepared", "PackagingFailed"):
-        es = dep.codec.schemas[f"delivery.packaging.{name}"]
+        es = dep.schemas[f"delivery.packaging.{name}"]
         registry.register_schema(subject_for(dep.topic(QUIX_OUTPUT), es.name), Schema(es.text, "AVRO"))
 
 

@@ -10,25 +10,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol
 
 # Namespace for ids derived from other ids: the same input always yields the same output id,
 # so a replayed or retried decision produces byte-identical events.
 _DERIVED_ID_NAMESPACE = uuid.UUID("6f1c3b1e-6a55-4c57-9a3e-0c9a7f0c2d11")
 
 JsonValue = Any  # str | int | float | bool | None | list | dict of those
-
-
-@runtime_checkable
-class Event(Protocol):
-    """What the runtime needs of every record: an id, a hub (the partition key)."""
-
-    SCHEMA: ClassVar[str]  # Avro full name, e.g. "delivery.packaging.PackagePrepared"
-    event_id: str
-    hub: str
-
-
-E = TypeVar("E")
 
 
 def derive_id(cause_id: str, purpose: str) -> str:

@@ -18,14 +18,12 @@ from choreo import bootstrap
 from choreo.cli.context import cli_settings
 from choreo.cli.errors import fail, one_sentence_errors
 from choreo.cli.markup import plain
-from choreo.ops.log_reader import read_log
 from choreo.settings import Settings
-from consumers.audit import audit, summarise_outcomes
 from consumers.reference import hubs
 from producers import commands, seed
 from producers.edge import CommandSender
 from producers.load_plan import plan_orders
-from producers.saga_watch import EVENT_TOPICS
+from producers.report import audit_table, saga_events
 
 order_app = typer.Typer(help="Place or cancel orders.", no_args_is_help=True)
 stock_app = typer.Typer(help="Put stock on a hub's shelves.", no_args_is_help=True)
@@ -171,35 +169,6 @@ def load(
     for intent, n in sorted(intents.items()):
         table.add_row(intent, str(n))
     console.print(table)
-
-
-def saga_events(settings: Settings) -> list[object]:
-    """Every decoded event of the saga's event topics, each topic partition in log order."""
-    codec = bootstrap.build_codec(settings)
-    topics = [settings.topic(t) for t in EVENT_TOPICS]
-    return [r.event for r in read_log(settings, topics, codec) if r.event is not None]
-
-
-def outcome_table(events: list[object]) -> Table:
-    table = Table(title="Saga outcomes")
-    for col, justify in (("outcome", "left"), ("reason", "left"), ("orders", "right"),
-                         ("compensated", "right")):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
-    for row in summarise_outcomes(events):
-        comp = str(row.compensated) if row.outcome == "failed" else ""
-        table.add_row(plain(row.outcome), plain(row.reason or ""), str(row.orders), comp)
-    return table
-
-
-def audit_table(events: list[object], in_flight_ok: bool) -> tuple[Table, bool]:
-    report = audit(events, in_flight_ok=in_flight_ok)
-    table = Table(title=f"Audit of {report.sagas} accepted sagas ({report.in_flight} in flight)")
-    for col in ("invariant", "checked", "violations", "result"):
-        table.add_column(col)
-    for inv in report.invariants:
-        table.add_row(plain(inv.name), str(inv.checked), str(len(inv.violations)),
-                      "[green]ok[/]" if inv.ok else "[red]VIOLATED[/]")
-    return table, report
 
 
 @one_sentence_errors

@@ -27,9 +27,9 @@ from choreo.serde.registration import register_all
 from choreo.serde.schemas import load_event_schemas
 from choreo.settings import Settings
 from producers import seed
-from producers.cli import audit_table, outcome_table, saga_events
 from producers.edge import CommandSender
 from producers.load_plan import plan_orders
+from producers.report import audit_table, outcome_table, saga_events
 from producers.saga_watch import SagaWatcher
 
 STAGES = (

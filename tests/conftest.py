@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.kafka_admin import create_topics as _create_topics
-from tests.support.kafka_admin import unique_prefix
-from tests.support.stack_provision import StackEndpoints, provide_stack
+from harness.stack import StackEndpoints, provide_stack
+from harness.topics import create_topics as _create_topics
+from harness.topics import unique_prefix
 
 _REAL_STACK_DIRS = ("integration", "e2e", "faults")
 _REAL_STACK_MARKERS = ("integration", "e2e")
@@ -18,10 +18,10 @@ _REAL_STACK_MARKERS = ("integration", "e2e")
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[StackEndpoints]:
-    """The real stack: KAFKA_BOOTSTRAP_SERVERS + SCHEMA_REGISTRY_URL if set, else Docker, else the
-    local Maven-jar stack on free ports (stopped at the end). Its endpoints are exported into the
+    """The real stack: KAFKA_BOOTSTRAP_SERVERS + SCHEMA_REGISTRY_URL if set, else Docker, else a
+    throw-away Maven-jar stack on free ports (stopped at the end). Its endpoints are exported into the
     environment so code under test that reads settings finds it."""
-    with provide_stack() as endpoints:
+    with provide_stack(docker=True) as endpoints:
         saved = {k: os.environ.get(k) for k in ("KAFKA_BOOTSTRAP_SERVERS", "SCHEMA_REGISTRY_URL")}
         os.environ["KAFKA_BOOTSTRAP_SERVERS"] = endpoints.bootstrap_servers
         os.environ["SCHEMA_REGISTRY_URL"] = endpoints.schema_registry_url

@@ -15,20 +15,18 @@ app = typer.Typer(
 
 def _mount() -> None:
     # Imported here so that `choreo --help` stays fast and nothing runs at import time elsewhere.
-    from choreo.cli import kafka_cmd, stack_cmd, worker_cmd
+    from choreo.cli import kafka_cmd, rebuild_cmd, run_cmd, setup_cmd, stack_cmd
 
     app.add_typer(stack_cmd.app, name="stack")
     app.command(
         "kafka",
         context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
     )(kafka_cmd.kafka)
-    app.command("worker")(worker_cmd.worker)
-    app.command("rebuild")(worker_cmd.rebuild)
-    app.add_typer(worker_cmd.topics_app, name="topics")
-    app.add_typer(worker_cmd.schemas_app, name="schemas")
-
-
-    app.command("run")(worker_cmd.run)
+    app.command("worker")(run_cmd.worker)
+    app.command("rebuild")(rebuild_cmd.rebuild)
+    app.add_typer(setup_cmd.topics_app, name="topics")
+    app.add_typer(setup_cmd.schemas_app, name="schemas")
+    app.command("run")(run_cmd.run)
     _mount_operator_tools()
     _mount_plugins()
 

@@ -49,15 +49,3 @@ def topic_partitions(settings: Settings, logical: Iterable[str]) -> dict[str, in
             raise ConfigurationError(f"topic {name!r} ({physical}) does not exist; {hint}")
         out[physical] = len(meta[physical].partitions)
     return out
-
-
-def saga_partition_count(settings: Settings) -> int:
-    """The partition count shared by the saga topics (they are co-partitioned, DESIGN §5)."""
-    counts = topic_partitions(settings, known_topics())
-    distinct = set(counts.values())
-    if len(distinct) != 1:
-        raise ConfigurationError(
-            f"the saga topics are not co-partitioned ({sorted(distinct)} partitions): "
-            "a hub's partition is ambiguous"
-        )
-    return distinct.pop()

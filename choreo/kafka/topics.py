@@ -65,7 +65,11 @@ def partition_counts(admin: AdminClient, topics: Iterable[str], timeout: float =
 
 
 def require_copartitioned(admin: AdminClient, topics: Iterable[str]) -> int:
-    """The common partition count of `topics`; refuse to run when they differ (DESIGN §5)."""
+    """The common partition count of `topics`; refuse to run when they differ.
+
+    A saga's events are keyed by hub on every topic, so one hub's records sit on the same
+    partition number everywhere only when every topic has the same partition count.
+    """
     counts = partition_counts(admin, topics)
     if len(set(counts.values())) != 1:
         detail = ", ".join(f"{t}={n}" for t, n in sorted(counts.items()))

@@ -41,10 +41,6 @@ class PartitionMove:
         done = self.low if self.committed is None else self.committed
         return max(0, self.target - done)
 
-    @property
-    def to_read(self) -> int:
-        return max(0, self.high - self.target)
-
 
 def require_empty_group(admin: AdminClient, group: str) -> None:
     """Refuse while any instance of the service is a member of its group."""

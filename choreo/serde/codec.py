@@ -58,10 +58,6 @@ class Codec:
         self._readers: dict[int, _Reader | None] = {}
         self._validators = {s.name: compile_validator(s.parsed) for s in self._by_name.values()}
 
-    @property
-    def schemas(self) -> dict[str, EventSchema]:
-        return dict(self._by_name)
-
     # -- encoding -----------------------------------------------------------------------------
 
     def schema_id(self, topic: str, name: str) -> int:
@@ -146,13 +142,3 @@ class Codec:
             return from_record(reader.cls, record)  # type: ignore[arg-type]
         except TypeError as e:
             raise DecodeError(f"{reader.name} record does not fit {reader.cls.__name__}: {e}") from e
-
-    def type_name_of(self, data: bytes | None) -> str | None:
-        """The full event name a record claims to be, without decoding the body (None if unknown)."""
-        try:
-            if data is None or len(data) < _HEADER.size:
-                return None
-            reader = self._reader_for(_HEADER.unpack_from(data)[1])
-        except (DecodeError, RegistryUnavailableError):
-            return None
-        return None if reader is None else reader.name

@@ -6,7 +6,6 @@ import dataclasses
 import json
 import typing
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +95,3 @@ def to_record(event: Any) -> dict[str, Any]:
 def from_record(cls: type, record: dict[str, Any]) -> Any:
     """Build the event class from a decoded record (keys already resolved to the reader schema)."""
     return cls(**record)
-
-
-def millis(value: datetime) -> int:
-    return int(value.timestamp() * 1000)

@@ -29,7 +29,6 @@ class UpResult:
 
     info: StackInfo
     started: list[str]
-    fetched_jars: bool
     seconds: float
 
 
@@ -165,7 +164,7 @@ def up(
         info = existing
     else:
         info = _plan(layout, existing, brokers, kafka_port, registry_port)
-    fetched = ensure_jars(layout)
+    ensure_jars(layout)
     info = StackInfo(
         **{
             **info.__dict__,
@@ -221,7 +220,7 @@ def up(
         processes.stop(layout, to_start, grace_seconds=10)
         raise
     return UpResult(
-        info=info, started=to_start, fetched_jars=fetched, seconds=time.monotonic() - begin
+        info=info, started=to_start, seconds=time.monotonic() - begin
     )
 
 

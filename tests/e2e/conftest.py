@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.stack import StackEndpoints
 from tests.support.saga_run import SagaRun
-from tests.support.stack_provision import StackEndpoints
 
 
 @pytest.fixture()

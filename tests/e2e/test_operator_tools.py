@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -18,12 +17,12 @@ from choreo.kafka import clients
 from choreo.kafka.partitioner import partition_for
 from choreo.ops.dlq_retry import retry
 from choreo.settings import Settings
+from harness.processes import run_cli, wait_until
+from harness.stack import StackEndpoints
+from harness.topics import unique_prefix
 from producers import commands, seed
-from tests.support.kafka_admin import unique_prefix
 from tests.support.saga_run import SagaRun
-from tests.support.stack_provision import StackEndpoints
 from tests.support.topic_reader import read_topic
-from tests.support.workers import REPO, child_env, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -155,11 +154,7 @@ def test_replay_fails_in_one_sentence(ran: Ran) -> None:
 def test_no_stack_is_one_sentence(tmp_path: Path) -> None:
     nowhere = Settings(bootstrap_servers="127.0.0.1:1", schema_registry_url="http://127.0.0.1:1/apis/ccompat/v7",
                        topic_prefix="x.", state_dir=tmp_path)
-    out = subprocess.run(
-        [sys.executable, "-m", "choreo.cli.main", "replay", "orders"],
-        env=child_env(nowhere, "consumers.domain:DOMAIN"), capture_output=True, text=True, cwd=REPO,
-        timeout=120,
-    )
+    out = run_cli(nowhere, "replay", "orders", timeout=120)
     _one_sentence(out, "cannot reach Kafka", "stack")
 
 
@@ -204,9 +199,9 @@ def test_trace_shows_failure_compensations_and_outcome_of_a_compensated_saga(ran
 
 
 def test_trace_of_an_unknown_order_is_one_sentence(ran: Ran) -> None:
-    _one_sentence(ran.saga.choreo("trace", "no-such-order"), "no such saga (order_id='no-such-order')")
+    _one_sentence(ran.saga.choreo("trace", "no-such-order"), "no such order")
     completed = ran.orders["completed"]
-    _one_sentence(ran.saga.choreo("trace", completed.order_id, "--hub", "hub-west"), "no such saga")
+    _one_sentence(ran.saga.choreo("trace", completed.order_id, "--hub", "hub-west"), "no such order")
 
 
 # -- state ------------------------------------------------------------------------------------------
@@ -299,7 +294,7 @@ def test_dlq_retry_sends_a_dead_letter_back_once_and_it_is_processed_once(ran: R
         # A running instance is a member of the group: reset refuses.
         _one_sentence(saga.choreo("reset", "orders", "--to-earliest"), "still has 1 member")
     finally:
-        assert worker.terminate() == 0
+        assert worker.stop() == 0
 
 
 def test_dlq_retry_that_crashes_before_commit_is_invisible_and_retried_once_later(ran: Ran) -> None:

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from harness.processes import start_run, wait_until, worker_children
 from producers import commands, seed
 from tests.support.saga_run import SagaRun
-from tests.support.workers import REPO, child_env, wait_until, worker_children
 
 pytestmark = pytest.mark.e2e
 
@@ -28,12 +26,7 @@ def _running(pid: int) -> bool:
 
 def test_run_restarts_a_dead_worker_and_stops_all_on_sigterm(saga: SagaRun, tmp_path: Path) -> None:
     log_path = tmp_path / "run.log"
-    with open(log_path, "w") as log:
-        run = subprocess.Popen(
-            [sys.executable, "-m", "choreo.cli.main", "run"],
-            env=child_env(saga.settings, "consumers.domain:DOMAIN"), stdout=log, stderr=subprocess.STDOUT,
-            cwd=REPO,
-        )
+    run = start_run(saga.settings, log_path)
     try:
         wait_until(lambda: len(worker_children(run.pid)) == 4, 60, "four worker processes")
         wait_until(lambda: log_path.read_text().count(" started: inputs=") == 4, 60, "four starts")
@@ -56,10 +49,8 @@ def test_run_restarts_a_dead_worker_and_stops_all_on_sigterm(saga: SagaRun, tmp_
         saga.send([order])
         assert saga.wait_for_ends([order.order_id])[order.order_id] == "completed"
         children = worker_children(run.pid)
-        run.send_signal(signal.SIGTERM)
-        assert run.wait(90) == 0
+        assert run.stop(90) == 0
         for service, pid in children.items():
             assert not _running(pid), f"{service} worker {pid} outlived the supervisor"
     finally:
-        if run.poll() is None:
-            run.kill()
+        run.close()

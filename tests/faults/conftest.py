@@ -8,21 +8,16 @@ every cluster scenario (module scope) and stopped at the end.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from choreo.stack import lifecycle
 from choreo.stack.layout import StackLayout
 from choreo.stack.ports import free_ports, port_is_free
+from harness.stack import StackEndpoints, throwaway_stack
 from tests.support.fault_saga import RESULTS, format_table
-from tests.support.stack_provision import REPO_ROOT, StackEndpoints
 
 
 @dataclass(frozen=True)
@@ -34,23 +29,12 @@ class KillableStack:
     schema_registry_url: str
 
 
-def _jars() -> Path:
-    return Path(os.environ.get("CHOREO_STACK_DIR", REPO_ROOT / ".stack"))
-
-
 @contextmanager
 def _own_stack(brokers: int, kafka_port: int, registry_port: int) -> Iterator[KillableStack]:
     """A local stack of the suite's own in a temp folder, stopped and deleted at the end."""
-    state = Path(tempfile.mkdtemp(prefix=f"choreo-faults-{brokers}-"))
-    layout = StackLayout.of(state, jars_dir=_jars())
-    try:
-        info = lifecycle.up(
-            layout, brokers=brokers, kafka_port=kafka_port, registry_port=registry_port
-        ).info
-        yield KillableStack(layout, info.bootstrap_servers, info.schema_registry_url)
-    finally:
-        lifecycle.down(layout, purge=True)
-        shutil.rmtree(state, ignore_errors=True)
+    with throwaway_stack(brokers, kafka_port, registry_port, purge=True) as own:
+        assert own.layout is not None
+        yield KillableStack(own.layout, own.bootstrap_servers, own.schema_registry_url)
 
 
 @pytest.fixture(scope="module")

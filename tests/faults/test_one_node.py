@@ -12,11 +12,11 @@ import pytest
 
 from choreo.runtime.store import lock_store, state_dir_of
 from choreo.stack import processes
+from harness.processes import wait_until
 from producers import commands, seed
 from tests.faults.conftest import KillableStack
 from tests.support import fault_injection as faults
 from tests.support.fault_saga import FAULT_ENV, FaultySaga, assert_clean
-from tests.support.workers import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -82,7 +82,7 @@ def test_rebalance_storm(saga: FaultySaga) -> None:
                 lambda extra=extra: all(" started: inputs=" in w.log() for w in extra), 60, "extras up"
             )
             for w in extra:
-                if w.terminate(90) != 0:
+                if w.stop(90) != 0:
                     unclean.append(w.log()[-2000:])
 
     def inject() -> None:

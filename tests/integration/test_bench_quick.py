@@ -7,7 +7,6 @@ measurement still runs against the real stack and lands in the table, the Markdo
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from bench.config import QUICK
+from harness.env import python_env
+from harness.paths import REPO
 
 pytestmark = pytest.mark.integration
-
-REPO = Path(__file__).resolve().parents[2]
 
 EXPECTED_ROWS = {
     "ceiling.copy", "ceiling.consume",
@@ -37,7 +36,7 @@ def test_quick_bench_prints_and_writes_every_row(stack: object, tmp_path: Path) 
     # The stack fixture exported KAFKA_BOOTSTRAP_SERVERS / SCHEMA_REGISTRY_URL: the bench uses them.
     result = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)],
-        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+        cwd=REPO, env=python_env(),
         capture_output=True, text=True, timeout=900,
     )
     assert result.returncode == 0, f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from harness.processes import wait_until
 from tests.support import toy as toy_services
 from tests.support.toy_pipeline import ToyPipeline
-from tests.support.workers import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +39,7 @@ def test_poison_records_are_dead_lettered_and_the_worker_carries_on(toy: ToyPipe
     wait_until(lambda: len(toy.counted()) >= 40, 120, "the good records processed")
     wait_until(lambda: len(toy.dead_letters()) >= len(poison), 60, "the poison dead-lettered")
     assert worker.alive(), "the worker must not crash on poison"
-    assert worker.terminate() == 0
+    assert worker.stop() == 0
     assert len(toy.counted()) == 40
     letters = toy.dead_letters()
     assert len(letters) == len(poison)

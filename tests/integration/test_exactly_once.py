@@ -7,8 +7,8 @@ import sqlite3
 
 import pytest
 
+from harness.processes import wait_until
 from tests.support.toy_pipeline import ToyPipeline
-from tests.support.workers import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +35,7 @@ def test_two_services_process_every_record_exactly_once(toy: ToyPipeline) -> Non
     counter = toy.start("counter", "a")
     doubler = toy.start("doubler", "a")
     wait_until(lambda: len(toy.doubled()) >= n, 120, f"{n} doubled sums")
-    assert counter.terminate() == 0 and doubler.terminate() == 0
+    assert counter.stop() == 0 and doubler.stop() == 0
     _assert_exactly_once(toy, n)
     assert toy.rebuild_verify("counter").returncode == 0
     assert toy.rebuild_verify("doubler").returncode == 0
@@ -61,7 +61,7 @@ def test_crash_at_a_commit_boundary_loses_and_doubles_nothing(toy: ToyPipeline, 
     counter = toy.start("counter", "a", CHOREO_BATCH_SIZE="50")
     doubler = toy.start("doubler", "a")
     wait_until(lambda: len(toy.doubled()) >= n, 120, f"{n} doubled sums after restart")
-    assert counter.terminate() == 0 and doubler.terminate() == 0
+    assert counter.stop() == 0 and doubler.stop() == 0
     _assert_exactly_once(toy, n)
     verify = toy.rebuild_verify("counter")
     assert verify.returncode == 0, verify.stdout + verify.stderr
@@ -80,7 +80,7 @@ def test_survivor_takes_over_a_killed_instance_and_restores_its_state(toy: ToyPi
     assert b.alive()
     doubler = toy.start("doubler", "a")
     wait_until(lambda: len(toy.doubled()) >= n, 120, "every sum doubled")
-    assert b.terminate() == 0 and doubler.terminate() == 0
+    assert b.stop() == 0 and doubler.stop() == 0
     _assert_exactly_once(toy, n)
     assert "restored" in b.log(), "the survivor should have restored the taken-over partitions"
 
@@ -98,5 +98,5 @@ def test_same_transactional_id_fences_the_older_instance(toy: ToyPipeline) -> No
     wait_until(lambda: len(toy.counted()) >= n, 120, "the new instance finishing the input")
     doubler = toy.start("doubler", "a")
     wait_until(lambda: len(toy.doubled()) >= n, 120, "every sum doubled")
-    assert second.terminate() == 0 and doubler.terminate() == 0
+    assert second.stop() == 0 and doubler.stop() == 0
     _assert_exactly_once(toy, n)

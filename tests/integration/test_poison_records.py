@@ -11,10 +11,10 @@ import pytest
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 
 from choreo.kafka import clients
+from harness.processes import wait_until
 from tests.support import toy as toy_services
 from tests.support.topic_reader import read_topic
 from tests.support.toy_pipeline import ToyPipeline
-from tests.support.workers import wait_until
 
 pytestmark = pytest.mark.integration
 

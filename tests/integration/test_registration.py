@@ -25,13 +25,13 @@ def test_subjects_use_topic_record_names_and_backward_transitive(toy: ToyPipelin
 
 
 def test_an_incompatible_change_is_refused_with_the_file_named(toy: ToyPipeline) -> None:
-    es = toy.codec.schemas["toy.counter.NumberCounted"]
+    es = toy.schemas["toy.counter.NumberCounted"]
     broken = json.loads(es.text)
     broken["fields"] = [f for f in broken["fields"] if f["name"] != "total"] + [
         {"name": "total", "type": "string", "doc": "now a string: not readable from old data"}
     ]
     changed = EventSchema(es.cls, es.name, json.dumps(broken), es.parsed, es.path)
-    schemas = {**toy.codec.schemas, es.name: changed}
+    schemas = {**toy.schemas, es.name: changed}
     registry = clients.registry_client(toy.settings)
     with pytest.raises(SchemaError, match="NumberCounted"):
         register_all(registry, toy.settings, SERVICES, schemas)

@@ -17,8 +17,8 @@ from confluent_kafka.schema_registry import SchemaRegistryClient, topic_record_s
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from tests.support.kafka_admin import read_records, values
-from tests.support.stack_provision import StackEndpoints
+from harness.stack import StackEndpoints
+from tests.support.topic_reader import read_records, values
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,8 @@ import urllib.request
 
 import pytest
 
+from harness.processes import wait_until
 from tests.support.toy_pipeline import ToyPipeline
-from tests.support.workers import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -58,7 +58,7 @@ def test_metrics_count_processed_records_and_dead_letters(toy: ToyPipeline) -> N
     status, report = _health(port, "/healthz")
     assert status == 200 and report["live"] and report["ready"], report
     assert abs(_metric(_scrape(port), "choreo_last_commit_timestamp_seconds") - time.time()) < 300
-    assert worker.terminate() == 0
+    assert worker.stop() == 0
 
 
 def _health(port: int, path: str) -> tuple[int, dict[str, object]]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.stack_provision import StackEndpoints
+from harness.stack import StackEndpoints
 from tests.support.stack_slice import StackSlice
 
 pytestmark = pytest.mark.integration

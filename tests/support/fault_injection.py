@@ -15,7 +15,7 @@ from confluent_kafka.admin import AdminClient
 
 from choreo.stack import lifecycle, processes
 from choreo.stack.layout import StackLayout
-from tests.support.workers import wait_until, worker_children
+from harness.processes import wait_until, worker_children
 
 TRANSACTION_LOG_PARTITIONS = 10  # transaction.state.log.num.partitions in stack/server.properties
 

@@ -10,9 +10,6 @@ first end of a second-wave order are how long progress stopped.
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -22,11 +19,12 @@ from pathlib import Path
 
 from choreo.bootstrap import service_names
 from consumers.audit import audit
-from producers.cli import saga_events
+from consumers.domain import SAGA_ENDS
+from harness.processes import ChildProcess, start_run
 from producers.load_plan import plan_orders
-from producers.saga_watch import FINAL, SagaWatcher
+from producers.report import saga_events
+from producers.saga_watch import SagaWatcher
 from tests.support.saga_run import SagaRun
-from tests.support.workers import REPO, child_env
 
 # Settings that make faults show quickly; the watchdog's grace is short so a wedge ends in seconds.
 FAULT_ENV = {"CHOREO_WATCHDOG_GRACE_S": "5", "CHOREO_STALL_S": "30"}
@@ -53,18 +51,13 @@ class FaultySaga(SagaRun):
     ) -> None:
         super().__init__(bootstrap, registry_url, prefix, tmp, replication_factor=replication_factor)
         self.run_log = tmp / "run.log"
-        self.supervisor: subprocess.Popen[bytes] | None = None
+        self.supervisor: ChildProcess | None = None
         self.watcher: SagaWatcher | None = None
         self._waves = 0
 
     def start_supervised(self, **env: str) -> None:
         self.seed(datetime.now(UTC))
-        with open(self.run_log, "ab") as log:
-            self.supervisor = subprocess.Popen(
-                [sys.executable, "-m", "choreo.cli.main", "run"],
-                env=child_env(self.settings, self.domains, **FAULT_ENV, **env),
-                stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
-            )
+        self.supervisor = start_run(self.settings, self.run_log, self.domains, **{**FAULT_ENV, **env})
         self.wait_seeded(180)
         self.watcher = SagaWatcher(self.settings, self.codec)
 
@@ -96,16 +89,15 @@ class FaultySaga(SagaRun):
     def stop_supervised(self) -> None:
         if self.supervisor is None:
             return
-        self.supervisor.send_signal(signal.SIGTERM)
-        code = self.supervisor.wait(120)
+        code = self.supervisor.stop(120)
         self.supervisor = None
         assert code == 0, f"the supervisor stopped with {code}:\n{self.tail()}"
 
     def close(self) -> None:
         if self.watcher is not None:
             self.watcher.close()
-        if self.supervisor is not None and self.supervisor.poll() is None:
-            self.supervisor.kill()
+        if self.supervisor is not None:
+            self.supervisor.close()
         super().close()
 
     def run_scenario(
@@ -130,7 +122,7 @@ class FaultySaga(SagaRun):
     def verdict(self, name: str, order_ids: list[str], recovery_s: float) -> ScenarioResult:
         events = saga_events(self.settings)
         ends = Counter(
-            e.order_id for e in events if type(e).__name__ in FINAL  # type: ignore[attr-defined]
+            e.order_id for e in events if type(e) in SAGA_ENDS  # type: ignore[attr-defined]
         )
         ids = Counter(e.event_id for e in events)  # type: ignore[attr-defined]
         report = audit(events)

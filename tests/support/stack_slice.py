@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 from choreo.settings import Settings
-from tests.support.workers import REPO, WorkerProcess, child_env
+from harness.env import SAGA_DOMAINS
+from harness.processes import ChildProcess, run_cli, start_worker
 
 
 class StackSlice:
     """One test's slice of the stack: its own topic prefix, state folder and worker processes."""
 
-    domains = "consumers.domain:DOMAIN"
+    domains = SAGA_DOMAINS
 
     def __init__(
         self, bootstrap: str, registry_url: str, prefix: str, tmp: Path, partitions: int = 4,
@@ -34,25 +34,19 @@ class StackSlice:
             batch_size=100,
             commit_interval_ms=100,
         )
-        self.workers: list[WorkerProcess] = []
+        self.workers: list[ChildProcess] = []
 
     def topic(self, logical: str) -> str:
         return self.settings.topic(logical)
 
-    def start(self, service: str, instance: str = "0", **env: str) -> WorkerProcess:
-        w = WorkerProcess(
-            self.settings, service, instance, self.log_dir, domains=self.domains, **env
-        )
+    def start(self, service: str, instance: str = "0", **env: str) -> ChildProcess:
+        w = start_worker(self.settings, service, self.log_dir, instance, self.domains, **env)
         self.workers.append(w)
         return w
 
     def choreo(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         """Run the `choreo` CLI against this test's slice of the stack."""
-        return subprocess.run(
-            [sys.executable, "-m", "choreo.cli.main", *args],
-            env=child_env(self.settings, self.domains),
-            capture_output=True, text=True, cwd=REPO, timeout=timeout,
-        )
+        return run_cli(self.settings, *args, domains=self.domains, timeout=timeout)
 
     def rebuild_verify(self, service: str) -> subprocess.CompletedProcess[str]:
         return self.choreo("rebuild", service, "--verify")
@@ -60,9 +54,8 @@ class StackSlice:
     def stop_workers(self) -> None:
         for w in self.workers:
             if w.alive():
-                assert w.terminate() == 0, f"{w.service} did not stop cleanly:\n{w.log()[-3000:]}"
+                assert w.stop() == 0, f"{w.name} did not stop cleanly:\n{w.log()[-3000:]}"
 
     def close(self) -> None:
         for w in self.workers:
-            if w.alive():
-                w.kill9()
+            w.close()

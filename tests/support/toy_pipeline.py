@@ -8,10 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from choreo.kafka import clients
-from choreo.kafka.topics import create_topics, logical_topics
-from choreo.serde.codec import Codec
-from choreo.serde.registration import register_all
 from choreo.serde.schemas import load_event_schemas
+from harness.deploy import deploy
 from tests.support import toy
 from tests.support.stack_slice import StackSlice
 from tests.support.topic_reader import ReadRecord, read_topic
@@ -30,10 +28,8 @@ class ToyPipeline(StackSlice):
         schemas = load_event_schemas(
             [toy.AddNumber, toy.NumberCounted, toy.SumDoubled], *toy.DOMAIN.schema_dirs
         )
-        registry = clients.registry_client(self.settings)
-        create_topics(clients.admin_client(self.settings), self.settings, logical_topics(SERVICES))
-        register_all(registry, self.settings, SERVICES, schemas)
-        self.codec = Codec(registry, schemas.values())
+        deployment = deploy(self.settings, SERVICES, schemas)
+        self.schemas, self.codec = deployment.schemas, deployment.codec
         self.totals: dict[str, int] = defaultdict(int)
         self._producer = clients.plain_producer(self.settings)
 

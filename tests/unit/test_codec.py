@@ -16,6 +16,7 @@ from choreo.serde.codec import Codec, subject_for
 from choreo.serde.schemas import load_event_schemas
 from tests.support import toy
 from tests.support.fake_registry import FakeRegistry
+from tests.support.wire import claimed_type
 
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 
@@ -36,11 +37,11 @@ def _event() -> toy.NumberCounted:
 
 
 def test_round_trip(setup: tuple[Codec, FakeRegistry]) -> None:
-    codec, _ = setup
+    codec, reg = setup
     data = codec.encode("t", _event())
     assert data[0] == 0
     assert codec.decode(data) == _event()
-    assert codec.type_name_of(data) == "toy.counter.NumberCounted"
+    assert claimed_type(reg, data) == "toy.counter.NumberCounted"
 
 
 def test_workers_do_not_register(setup: tuple[Codec, FakeRegistry]) -> None:

@@ -14,9 +14,9 @@ import fastavro
 import pytest
 from fastavro.schema import load_schema
 
+from harness.paths import SCHEMAS
 from tests.support.reference import SERVICE_NAMES, all_event_types
 
-SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 AVRO_TO_PY = {"string": str, "int": int, "long": int, "boolean": bool}
 SAMPLE = {str: "x", int: 7, bool: True, datetime: datetime(2026, 1, 2, 3, 4, 5, 6000, tzinfo=UTC)}
 ORDERLESS = {

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +19,7 @@ from consumers.orders import service as orders
 from consumers.orders.events import OrderCancellationRejected, OrderPlaced, OrderRejected
 from consumers.packaging import service as packaging
 from consumers.packaging.events import StockAdded, StockAddRejected
+from harness.paths import SCHEMAS
 from producers.commands import add_stock, cancel_order, place_order, register_drone
 from producers.saga_watch import SagaWatcher
 from tests.support.fake_registry import FakeRegistry
@@ -27,7 +27,6 @@ from tests.support.memory_state import MemoryState
 from tests.support.records import T0
 from tests.support.reference import all_event_types
 
-SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 HOSTILE_HUB = "hub-north" + "\x00" * 240_000
 ADDRESS = "1 Harbour Street, Northport"
 # Far below Kafka's 1 MB record limit: the caps bound a rejection to well under this.

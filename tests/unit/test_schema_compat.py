@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from choreo.serde.compat import check_tree, readable_by
-
-REPO = Path(__file__).resolve().parents[2]
+from harness.paths import REPO, SCHEMAS
 
 V1 = {
     "type": "record", "name": "Thing", "namespace": "t",
@@ -60,5 +59,5 @@ def test_check_tree_finds_an_incompatible_commit(tmp_path: Path) -> None:
 
 
 def test_every_schema_in_this_repository_is_compatible_with_its_history() -> None:
-    _checked, problems = check_tree(REPO, REPO / "schemas")
+    _checked, problems = check_tree(REPO, SCHEMAS)
     assert problems == [], "\n".join(f"{p.path} vs {p.commit}: {p.reason}" for p in problems)

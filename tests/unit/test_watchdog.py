@@ -10,16 +10,12 @@ import sys
 import textwrap
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 from choreo.runtime.watchdog import EXIT_WEDGED, NoWatchdog, Watchdog
+from harness.paths import REPO
 from tests.support.fake_clock import FakeClock
-
-REPO = Path(__file__).resolve().parents[2]
-
-
 
 
 class FakeExit:

@@ -1,0 +1,84 @@
+"""`choreo worker` (one service as an exactly-once worker) and `choreo run` (every service, supervised)."""
+
+from __future__ import annotations
+
+import typer
+
+from choreo import bootstrap
+from choreo.cli.context import cli_settings, setting_option
+from choreo.cli.errors import one_sentence_errors, option_check
+from choreo.logs import LEVELS, parse_level
+from choreo.settings import load_settings
+
+
+@one_sentence_errors
+def worker(
+    service: str = typer.Argument(..., help="Service to run, e.g. packaging."),
+    instance: str = typer.Option(
+        "0", "--instance", "-i",
+        help="Stable instance id: names the transactional.id and group.instance.id. "
+        "Run up to one instance per partition, each with its own id.",
+    ),
+    metrics_port: int = typer.Option(
+        None, "--metrics-port",
+        help="Serve Prometheus metrics (/metrics) and health (/healthz, /readyz) on 127.0.0.1:PORT.",
+        callback=setting_option("metrics_port", "--metrics-port"),
+    ),
+    log_level: str = typer.Option(
+        "INFO", "--log-level", help=f"One of {', '.join(LEVELS)} (any case).",
+        callback=option_check(parse_level),
+    ),
+) -> None:
+    """Run one instance of SERVICE as a long-lived exactly-once worker.
+
+    Exit codes (a supervisor such as choreo run, systemd or Kubernetes restarts it):
+    0 stopped; 1 error or fenced;
+    3 ended by its watchdog (a blocking call or a stop overran its deadline);
+    4 no batch could commit for twice CHOREO_STALL_S.
+
+    Example: choreo worker packaging --instance 1 --metrics-port 9101
+    """
+    from choreo.domain import installation
+    from choreo.logs import configure_logging
+    from choreo.runtime.watchdog import Watchdog
+    from choreo.runtime.worker import Worker, run_worker_safely
+
+    configure_logging(service, log_level, saga_field=installation().saga_id)
+    settings = cli_settings()
+    if metrics_port is not None:
+        settings = settings.with_overrides(metrics_port=metrics_port)
+    svc = bootstrap.load_service(service)
+    codec = bootstrap.build_codec(settings)
+    # The watchdog ends this process if a client call or a stop request overruns its deadline.
+    watchdog = Watchdog(grace_s=settings.watchdog_grace_s)
+    w = Worker(svc, settings, codec, instance_id=instance, watchdog=watchdog,
+               saga_id=installation().saga_id)
+    w.install_signal_handlers()
+    watchdog.start()
+    try:
+        code = run_worker_safely(w)
+    finally:
+        watchdog.close()
+    raise typer.Exit(code)
+
+
+
+@one_sentence_errors
+def run(
+    service: list[str] = typer.Option(None, "--service", "-s", help="Only these services."),
+    instance: str = typer.Option("0", "--instance", "-i", help="Instance id for every worker."),
+) -> None:
+    """Run every service as a supervised worker process until Ctrl-C or SIGTERM.
+
+    A worker that dies is restarted; log lines are prefixed with the service name.
+    Example: choreo run
+    """
+    from choreo.runtime.supervisor import Supervisor
+
+    names = list(service) if service else list(bootstrap.service_names())
+    for name in names:
+        bootstrap.load_service(name)  # an unknown name fails here, in one sentence
+    load_settings()  # so does a bad setting, once, instead of in every worker restarted forever
+    sup = Supervisor(names, instance=instance)
+    sup.install_signal_handlers()
+    raise typer.Exit(sup.run())

@@ -1,0 +1,81 @@
+"""`choreo topics create` and `choreo schemas register|check`: what a saga needs before it runs."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import typer
+
+from choreo import bootstrap
+from choreo.cli.context import cli_settings, setting_option
+from choreo.cli.errors import fail, one_sentence_errors
+from choreo.kafka import clients
+
+topics_app = typer.Typer(help="Create the saga's topics.", no_args_is_help=True)
+schemas_app = typer.Typer(help="Register and check the event schemas.", no_args_is_help=True)
+
+
+@topics_app.command("create")
+@one_sentence_errors
+def topics_create(
+    partitions: int = typer.Option(
+        None, "--partitions", help="Partitions per topic (default 6).",
+        callback=setting_option("partitions", "--partitions"),
+    ),
+) -> None:
+    """Create every saga topic (commands, events, DLQs) with one partition count, kept forever.
+
+    Example: choreo topics create --partitions 6
+    """
+    from choreo.kafka.topics import create_topics, logical_topics
+
+    settings = cli_settings()
+    if partitions is not None:
+        settings = settings.with_overrides(partitions=partitions)
+    names = logical_topics(bootstrap.load_all_services())
+    created = create_topics(clients.admin_client(settings), settings, names)
+    for name in names:
+        mark = "created" if settings.topic(name) in created else "exists"
+        typer.echo(f"{settings.topic(name)}: {mark}")
+
+
+@schemas_app.command("register")
+@one_sentence_errors
+def schemas_register() -> None:
+    """Register every schema in schemas/ (subject <topic>-<record>) with BACKWARD_TRANSITIVE.
+
+    Example: choreo schemas register
+    """
+    from choreo.serde.registration import register_all
+    from choreo.serde.schemas import load_event_schemas
+
+    settings = cli_settings()
+    services = bootstrap.load_all_services()
+    schemas = load_event_schemas(bootstrap.event_classes(services), *bootstrap.schema_roots())
+    for r in register_all(clients.registry_client(settings), settings, services, schemas):
+        typer.echo(f"{r.subject}: id {r.schema_id}")
+
+
+@schemas_app.command("check")
+@one_sentence_errors
+def schemas_check(
+    repo: Path = typer.Option(Path("."), "--repo", help="Git repository holding the schemas."),
+) -> None:
+    """Check that every schema can read data written by each earlier version in git history.
+
+    Example: choreo schemas check
+    """
+    from choreo.serde.compat import check_tree
+
+    root = bootstrap.schema_roots()[0]
+    try:
+        checked, problems = check_tree(repo, root)
+    except subprocess.CalledProcessError as e:
+        fail(f"git failed: {e.stderr.strip() if e.stderr else e}")
+        return
+    for p in problems:
+        typer.echo(f"INCOMPATIBLE {p.path} vs {p.commit}: {p.reason}")
+    typer.echo(f"{checked} earlier version(s) checked, {len(problems)} incompatible")
+    if problems:
+        raise typer.Exit(1)
