@@ -24,7 +24,7 @@ from consumers.orders.events import PlaceOrder
 
 # A tail that sees a commit within milliseconds, not after the default 500 ms fetch wait.
 TAIL_CONFIG: dict[str, Any] = {"enable.partition.eof": False, "fetch.wait.max.ms": 10}
-END_TYPES = {c.SCHEMA.encode(): c.__name__ for c in SAGA_ENDS}
+END_TYPES = {c.SCHEMA.encode(): c.__name__ for c in SAGA_ENDS}  # type: ignore[attr-defined]
 
 
 def _stamp(stamps: dict[str, int], order_id: str, err: KafkaError | None, msg: Message) -> None:

@@ -246,6 +246,10 @@ def _dead_letter(ran: Ran, order: Any, source_offset: int) -> tuple[int, int]:
     partition = partition_for(order.hub.encode(), 4)
     producer = clients.plain_producer(saga.settings)
     where: list[tuple[int, int]] = []
+
+    def delivered(err: Any, msg: Any) -> None:
+        where.append((msg.partition(), msg.offset()))
+
     producer.produce(
         saga.topic("orders.dlq"), key=order.hub.encode(),
         value=saga.codec.encode(saga.topic("orders.commands"), order), partition=partition,
@@ -254,7 +258,7 @@ def _dead_letter(ran: Ran, order: Any, source_offset: int) -> tuple[int, int]:
                  ("dlq.source.topic", saga.topic("orders.commands").encode()),
                  ("dlq.source.partition", str(partition).encode()),
                  ("dlq.source.offset", str(source_offset).encode())],
-        on_delivery=lambda err, msg: where.append((msg.partition(), msg.offset())),
+        on_delivery=delivered,
     )
     assert producer.flush(30) == 0
     return where[0]

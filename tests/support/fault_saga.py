@@ -22,9 +22,10 @@ from pathlib import Path
 
 from choreo.bootstrap import service_names
 from consumers.audit import audit
+from consumers.domain import SAGA_ENDS
 from producers.cli import saga_events
 from producers.load_plan import plan_orders
-from producers.saga_watch import FINAL, SagaWatcher
+from producers.saga_watch import SagaWatcher
 from tests.support.saga_run import SagaRun
 from tests.support.workers import REPO, child_env
 
@@ -129,9 +130,7 @@ class FaultySaga(SagaRun):
 
     def verdict(self, name: str, order_ids: list[str], recovery_s: float) -> ScenarioResult:
         events = saga_events(self.settings)
-        ends = Counter(
-            e.order_id for e in events if type(e).__name__ in FINAL  # type: ignore[attr-defined]
-        )
+        ends = Counter(e.order_id for e in events if type(e) in SAGA_ENDS)  # type: ignore[attr-defined]
         ids = Counter(e.event_id for e in events)  # type: ignore[attr-defined]
         report = audit(events)
         violations = sum(len(i.violations) for i in report.invariants)
