@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from choreo.serde.compat import check_tree, readable_by
+from choreo.serde.compat import check_tree, history, readable_by
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -91,7 +91,25 @@ def test_check_tree_accepts_a_compatible_change_and_skips_the_unchanged_version(
 def test_every_schema_in_this_repository_is_compatible_with_its_history() -> None:
     checked, problems = check_tree(REPO, REPO / "schemas")
     assert problems == [], "\n".join(f"{p.path} vs {p.commit}: {p.reason}" for p in problems)
-    # At least orders/OrderCompleted has an earlier version (v1, without delivered_to): with none,
-    # this test would pass without checking anything. A shallow clone lacks that history
-    # (`git fetch --unshallow`).
+    # With no earlier version, or only earlier docs, this test would pass without checking
+    # anything: orders/OrderCompleted has a v1 without delivered_to. A shallow clone lacks that
+    # history (`git fetch --unshallow`).
     assert checked >= 1, "no schema in schemas/ differs from an earlier committed version"
+    evolved = [
+        path.name for path in sorted((REPO / "schemas").rglob("*.avsc"))
+        if any(_shape(old) != _shape(path.read_text()) for _, old in history(REPO, path))
+    ]
+    assert evolved, "no earlier version of any schema differs in its fields, only in docs"
+
+
+def _shape(text: str) -> list[tuple[str, str, bool]]:
+    """A record's fields without their docs: name, type, whether it has a default."""
+    return [(f["name"], json.dumps(f["type"]), "default" in f) for f in json.loads(text)["fields"]]
+
+
+def test_the_mixed_writers_test_writes_the_first_committed_order_completed() -> None:
+    # tests/e2e/test_mixed_schema_versions.py writes OrderCompleted with its copy of v1: the copy
+    # must be that version as committed, not a look-alike.
+    versions = history(REPO, REPO / "schemas" / "orders" / "OrderCompleted.avsc")
+    copy = REPO / "tests" / "e2e" / "schemas_v1" / "orders" / "OrderCompleted.avsc"
+    assert len(versions) >= 2 and copy.read_text() == versions[-1][1]
