@@ -6,7 +6,7 @@ VENV   := .venv
 STAMP  := $(VENV)/.installed
 CHOREO := $(VENV)/bin/choreo
 
-.PHONY: venv jars test faults demo up down bench
+.PHONY: venv jars check test faults demo up down bench
 
 venv: $(STAMP)
 
@@ -21,9 +21,14 @@ $(STAMP): pyproject.toml
 jars: venv
 	$(CHOREO) stack fetch
 
-# The session fixture starts a throw-away stack on free ports and stops it at the end
-# (or uses KAFKA_BOOTSTRAP_SERVERS + SCHEMA_REGISTRY_URL when both are set).
-test: venv jars
+# Lint and type-check every package (the packages are listed under [tool.mypy] in pyproject.toml).
+check: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+# ruff and mypy first, then pytest. The session fixture starts a throw-away stack on free ports
+# and stops it at the end (or uses KAFKA_BOOTSTRAP_SERVERS + SCHEMA_REGISTRY_URL when both are set).
+test: check jars
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
 # Only the fault suite (also part of `make test`): the saga under broker, registry, worker and

@@ -72,6 +72,8 @@ class OrderCompleted(SagaRecord):
 
     package_id: str
     drone_id: str
+    # Schema v2: absent from records written with v1, which decode with the default.
+    delivered_to: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -59,6 +59,7 @@ def decide(state: StateView, event: Any) -> list[Any]:
                     **caused_by(event, "OrderCompleted"),
                     package_id=event.package_id,
                     drone_id=event.drone_id,
+                    delivered_to=event.address,
                 )
             ]
     return []

@@ -75,8 +75,11 @@ def ran(stack: StackEndpoints, tmp_path_factory: pytest.TempPathFactory) -> Iter
         saga.wait_for_ends([o.order_id for o in orders.values()])
         # The saga's end is orders' verdict; the drone and stock may come back just after it.
         for path, names in PATHS.items():
-            wait_until(lambda p=path, n=names: Counter(["PlaceOrder", *saga.saga(orders[p].order_id)])
-                       == Counter(n), 60, f"every event of the {path} saga")
+
+            def whole(p: str = path, n: list[str] = names) -> bool:
+                return Counter(["PlaceOrder", *saga.saga(orders[p].order_id)]) == Counter(n)
+
+            wait_until(whole, 60, f"every event of the {path} saga")
         saga.stop_workers()
         yield Ran(saga, orders)
     finally:
@@ -241,6 +244,10 @@ def _dead_letter(ran: Ran, order: Any, source_offset: int) -> tuple[int, int]:
     partition = partition_for(order.hub.encode(), 4)
     producer = clients.plain_producer(saga.settings)
     where: list[tuple[int, int]] = []
+
+    def delivered(err: Any, msg: Any) -> None:
+        where.append((msg.partition(), msg.offset()))
+
     producer.produce(
         saga.topic("orders.dlq"), key=order.hub.encode(),
         value=saga.codec.encode(saga.topic("orders.commands"), order), partition=partition,
@@ -249,7 +256,7 @@ def _dead_letter(ran: Ran, order: Any, source_offset: int) -> tuple[int, int]:
                  ("dlq.source.topic", saga.topic("orders.commands").encode()),
                  ("dlq.source.partition", str(partition).encode()),
                  ("dlq.source.offset", str(source_offset).encode())],
-        on_delivery=lambda err, msg: where.append((msg.partition(), msg.offset())),
+        on_delivery=delivered,
     )
     assert producer.flush(30) == 0
     return where[0]

@@ -12,7 +12,7 @@ import pytest
 
 from choreo.runtime.store import lock_store, state_dir_of
 from choreo.stack import processes
-from harness.processes import wait_until
+from harness.processes import ChildProcess, wait_until
 from producers import commands, seed
 from tests.faults.conftest import KillableStack
 from tests.support import fault_injection as faults
@@ -78,9 +78,10 @@ def test_rebalance_storm(saga: FaultySaga) -> None:
                 saga.start(service, instance=str(1 + round_), **FAULT_ENV)
                 for service in ("orders", "packaging", "drones", "delivery")
             ]
-            wait_until(
-                lambda extra=extra: all(" started: inputs=" in w.log() for w in extra), 60, "extras up"
-            )
+            def all_started(extra: list[ChildProcess] = extra) -> bool:
+                return all(" started: inputs=" in w.log() for w in extra)
+
+            wait_until(all_started, 60, "extras up")
             for w in extra:
                 if w.stop(90) != 0:
                     unclean.append(w.log()[-2000:])

@@ -169,6 +169,7 @@ def _assert_id_resolves(stack: StackEndpoints, topic: str, payload: bytes) -> No
     schema = SchemaRegistryClient({"url": stack.schema_registry_url, "timeout": 10}).get_schema(
         _schema_id(payload)
     )
+    assert schema.schema_str is not None
     assert json.loads(schema.schema_str)["name"] == "Ping"
     decoded = _fresh_deserializer(stack)(payload, SerializationContext(topic, MessageField.VALUE))
     assert decoded == {"id": "ping-2", "n": 7}

@@ -16,7 +16,7 @@ class _Registered:
 class FakeRegistry:
     def __init__(self) -> None:
         self.by_id: dict[int, Schema] = {}
-        self.ids: dict[tuple[str, str], int] = {}
+        self.ids: dict[tuple[str, str | None], int] = {}
 
     def register_schema(self, subject: str, schema: Schema) -> int:
         key = (subject, schema.schema_str)

@@ -100,7 +100,7 @@ def keep_killing_workers(supervisor_pid: int, times: int, every_s: float, seed: 
 
 def damage_stores(paths: list[Path]) -> list[str]:
     """Damage store files three ways in turn: junk header, cut in half, broken JSON values."""
-    done = []
+    done: list[str] = []
     for path in paths:  # fold the WAL into the file first, so cutting the file cuts the data
         db = sqlite3.connect(path)
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")

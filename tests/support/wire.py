@@ -15,5 +15,5 @@ def claimed_type(registry: Any, data: bytes) -> str:
     """The full name of the schema whose id frames `data` (the body is not read)."""
     magic, schema_id = _HEADER.unpack_from(data)
     assert magic == 0, f"unknown magic byte {magic}"
-    parsed = fastavro.parse_schema(json.loads(registry.get_schema(schema_id).schema_str))
+    parsed: Any = fastavro.parse_schema(json.loads(registry.get_schema(schema_id).schema_str))
     return str(parsed["name"])

@@ -6,6 +6,7 @@ import dataclasses
 import io
 import struct
 from datetime import UTC, datetime
+from pathlib import Path
 
 import fastavro
 import pytest
@@ -89,7 +90,7 @@ def test_schema_id_of_a_type_the_codec_does_not_know(setup: tuple[Codec, FakeReg
         codec.decode(struct.pack(">bI", 0, sid) + body.getvalue())
 
 
-def test_class_and_schema_drift_is_caught(tmp_path: __import__("pathlib").Path) -> None:
+def test_class_and_schema_drift_is_caught(tmp_path: Path) -> None:
     (tmp_path / "AddNumber.avsc").write_text(
         '{"type":"record","name":"AddNumber","namespace":"toy.counter","fields":['
         '{"name":"event_id","type":"string"},{"name":"hub","type":"string"},'

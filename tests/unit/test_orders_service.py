@@ -86,6 +86,7 @@ def test_delivery_completes_the_saga_once() -> None:
     done = record(DeliveryCompleted, drone_id="drone-01", package_id="p", address="a")
     (event,) = apply(state, done)
     assert isinstance(event, OrderCompleted) and event.drone_id == "drone-01"
+    assert event.delivered_to == "a"
     assert apply(state, done) == []
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from choreo.serde.compat import check_tree, readable_by
+from choreo.serde.compat import check_tree, history, readable_by
 from harness.paths import REPO, SCHEMAS
 
 V1 = {
@@ -41,23 +41,74 @@ def test_resolution_rules(new: str, compatible: bool) -> None:
     assert (readable_by(json.dumps(V1), new) is None) is compatible
 
 
-def test_check_tree_finds_an_incompatible_commit(tmp_path: Path) -> None:
-    def git(*args: str) -> None:
-        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+def _repo_with_v1(tmp: Path) -> tuple[Path, str]:
+    """A git repository whose history holds V1 of schemas/Thing.avsc; (schema path, v1 commit)."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(tmp), *args], check=True, capture_output=True, text=True
+        ).stdout
 
     git("init", "-q")
     git("config", "user.email", "t@example.invalid")
     git("config", "user.name", "t")
-    schema = tmp_path / "schemas" / "Thing.avsc"
+    schema = tmp / "schemas" / "Thing.avsc"
     schema.parent.mkdir()
     schema.write_text(json.dumps(V1))
     git("add", ".")
     git("commit", "-qm", "v1")
-    schema.write_text(_with_fields({"name": "id", "type": "string"}, {"name": "n", "type": "string"}))
+    return schema, git("rev-parse", "HEAD").strip()
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        ({"name": "id", "type": "string"}, {"name": "n", "type": "string"}),
+        ({"name": "id", "type": "string"}, {"name": "n", "type": "int"}, {"name": "extra", "type": "int"}),
+    ],
+    ids=["type-change", "new-field-without-default"],
+)
+def test_check_tree_reports_an_incompatible_change_against_the_committed_version(
+    tmp_path: Path, fields: tuple[dict[str, object], ...]
+) -> None:
+    schema, v1_commit = _repo_with_v1(tmp_path)
+    schema.write_text(_with_fields(*fields))
     checked, problems = check_tree(tmp_path, tmp_path / "schemas")
-    assert checked == 1 and len(problems) == 1
+    assert checked == 1
+    assert [(p.path, p.commit) for p in problems] == [(schema, v1_commit[:12])]
+    assert problems[0].reason
+
+
+def test_check_tree_accepts_a_compatible_change_and_skips_the_unchanged_version(tmp_path: Path) -> None:
+    schema, _ = _repo_with_v1(tmp_path)
+    assert check_tree(tmp_path, tmp_path / "schemas") == (0, [])  # only the same text: nothing to check
+    schema.write_text(_with_fields({"name": "id", "type": "string"}, {"name": "n", "type": "int"},
+                                   {"name": "note", "type": ["null", "string"], "default": None}))
+    assert check_tree(tmp_path, tmp_path / "schemas") == (1, [])
 
 
 def test_every_schema_in_this_repository_is_compatible_with_its_history() -> None:
-    _checked, problems = check_tree(REPO, SCHEMAS)
+    checked, problems = check_tree(REPO, SCHEMAS)
     assert problems == [], "\n".join(f"{p.path} vs {p.commit}: {p.reason}" for p in problems)
+    # With no earlier version, or only earlier docs, this test would pass without checking
+    # anything: orders/OrderCompleted has a v1 without delivered_to. A shallow clone lacks that
+    # history (`git fetch --unshallow`).
+    assert checked >= 1, "no schema in schemas/ differs from an earlier committed version"
+    evolved = [
+        path.name for path in sorted((REPO / "schemas").rglob("*.avsc"))
+        if any(_shape(old) != _shape(path.read_text()) for _, old in history(REPO, path))
+    ]
+    assert evolved, "no earlier version of any schema differs in its fields, only in docs"
+
+
+def _shape(text: str) -> list[tuple[str, str, bool]]:
+    """A record's fields without their docs: name, type, whether it has a default."""
+    return [(f["name"], json.dumps(f["type"]), "default" in f) for f in json.loads(text)["fields"]]
+
+
+def test_the_mixed_writers_test_writes_the_first_committed_order_completed() -> None:
+    # tests/e2e/test_mixed_schema_versions.py writes OrderCompleted with its copy of v1: the copy
+    # must be that version as committed, not a look-alike.
+    versions = history(REPO, REPO / "schemas" / "orders" / "OrderCompleted.avsc")
+    copy = REPO / "tests" / "e2e" / "schemas_v1" / "orders" / "OrderCompleted.avsc"
+    assert len(versions) >= 2 and copy.read_text() == versions[-1][1]
