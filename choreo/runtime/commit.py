@@ -41,6 +41,7 @@ from choreo.runtime.poison import Coordinates
 from choreo.runtime.triage import call_retrying, is_fatal
 from choreo.runtime.watchdog import Watchdog
 
+# The worker's logger, as before the split: log filters and alerts keep matching its lines.
 log = logging.getLogger("choreo.runtime.worker")
 
 # Timeouts handed to librdkafka's blocking calls; the watchdog adds its grace on top, since

@@ -29,6 +29,7 @@ from choreo.runtime.outputs import Headers, TransactionalOutput
 from choreo.runtime.poison import PoisonTracker
 from choreo.serde.codec import Codec
 
+# The worker's logger, as before the split: log filters and alerts keep matching its lines.
 log = logging.getLogger("choreo.runtime.worker")
 
 OUTPUT_LIMIT = clients.MAX_RECORD_BYTES - clients.RECORD_FRAMING_BYTES

@@ -88,7 +88,6 @@ class Worker:
         self._readers: list[Consumer] = []
         self._assigned: AssignedStores | None = None
         self._protocol: CommitProtocol | None = None
-        self._lag: LagReporter | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
