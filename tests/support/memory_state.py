@@ -1,17 +1,29 @@
-"""A dict-backed State for unit tests: JSON values only, copied in and out like a real store."""
+"""A dict-backed store for unit tests: JSON values only, copied in and out like a real store, with
+the transactions of PartitionStore (begin, savepoints, commit with checkpoint, rollback).
+
+tests/unit/test_store_contract.py runs the same tests against this and the SQLite store.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
+
+Tables = dict[str, dict[str, str]]
 
 
 class MemoryState:
     """Tables of JSON documents in memory, implementing choreo.contract.State."""
 
     def __init__(self) -> None:
-        self.tables: dict[str, dict[str, str]] = {}
+        self.tables: Tables = {}
+        self._checkpoint = 0
+        # Snapshots taken at BEGIN and at each savepoint; values are JSON text, so a copy of the
+        # row dicts is a full copy.
+        self._at_begin: tuple[Tables, int] | None = None
+        self._savepoints: list[Tables] = []
 
     def get(self, table: str, key: str) -> dict[str, Any] | None:
         raw = self.tables.get(table, {}).get(key)
@@ -29,6 +41,48 @@ class MemoryState:
     def delete(self, table: str, key: str) -> None:
         self.tables.get(table, {}).pop(key, None)
 
+    # -- transactions, as PartitionStore has them -----------------------------------------------
+
+    def begin(self) -> None:
+        if self._at_begin is None:
+            self._at_begin = (self._copy(), self._checkpoint)
+
+    def savepoint(self) -> None:
+        self._savepoints.append(self._copy())
+
+    def release_savepoint(self) -> None:
+        self._savepoints.pop()
+
+    def rollback_savepoint(self) -> None:
+        self.tables = self._savepoints.pop()
+
+    def commit(self, next_offset: int | None = None) -> None:
+        if next_offset is not None:
+            self._checkpoint = next_offset
+        self._at_begin = None
+        self._savepoints.clear()
+
+    def rollback(self) -> None:
+        if self._at_begin is not None:
+            self.tables, self._checkpoint = self._at_begin
+            self._at_begin = None
+            self._savepoints.clear()
+
+    def checkpoint(self) -> int:
+        return self._checkpoint
+
+    def replace_damaged(self) -> Path:
+        """Memory is never damaged; like the real store, continue on an empty one."""
+        self.rollback()
+        self.tables, self._checkpoint = {}, 0
+        return Path("/dev/null")
+
+    def close(self) -> None:
+        self.rollback()
+
     def dump(self) -> str:
         """A canonical dump, equal for equal states."""
         return json.dumps({t: rows for t, rows in sorted(self.tables.items()) if rows}, sort_keys=True)
+
+    def _copy(self) -> Tables:
+        return {table: dict(rows) for table, rows in self.tables.items()}

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from choreo.runtime.faults import FaultInjector
+from choreo.exceptions import ConfigurationError
+from choreo.runtime.faults import POINTS, FaultInjector
 
 
 @pytest.fixture(autouse=True)
@@ -94,3 +95,30 @@ def test_once_file_is_not_used_up_before_the_batches_count(
     assert marker.exists() and kills == [(os.getpid(), signal.SIGKILL)]
     faults.at("before_kafka_commit")  # fired once already
     assert len(kills) == 1
+
+
+def test_an_unknown_fault_point_is_a_configuration_error() -> None:
+    # A typo would otherwise arm nothing, and a crash test that never crashes passes for nothing.
+    with pytest.raises(ConfigurationError, match="before_kafka_comit"):
+        FaultInjector({"CHOREO_FAULT_POINT": "before_kafka_comit"})
+    with pytest.raises(ConfigurationError, match="wedge:produce"):
+        FaultInjector({"CHOREO_FAULT_POINT": "wedge:produce"})
+
+
+def test_every_documented_point_is_accepted() -> None:
+    for point in POINTS:
+        assert FaultInjector({"CHOREO_FAULT_POINT": point}).point == point
+
+
+def test_a_bad_batch_count_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="CHOREO_FAULT_AFTER_BATCHES"):
+        FaultInjector({"CHOREO_FAULT_POINT": "after_kafka_commit", "CHOREO_FAULT_AFTER_BATCHES": "two"})
+
+
+def test_code_can_only_name_listed_points() -> None:
+    # The lists above are what the configuration check trusts: a new point must join them.
+    faults = FaultInjector({})
+    with pytest.raises(ValueError):
+        faults.at("somewhere_else")
+    with pytest.raises(ValueError):
+        faults.wedge("produce")

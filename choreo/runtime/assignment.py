@@ -1,0 +1,119 @@
+"""The stores of the partitions this instance owns: opened and restored on assignment, closed on
+revoke or loss. librdkafka calls these callbacks inside consume(), so never during a batch."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from confluent_kafka import Consumer, TopicPartition
+
+from choreo.contract import Service
+from choreo.exceptions import StoreDamagedError
+from choreo.runtime.health import Progress
+from choreo.runtime.restore import restore_partitions
+from choreo.runtime.store import PartitionStore, store_path
+from choreo.runtime.watchdog import Watchdog
+from choreo.serde.codec import Codec
+
+# The worker's logger, as before the split: log filters and alerts keep matching its lines.
+log = logging.getLogger("choreo.runtime.worker")
+
+# A worker taking over a partition waits this long for the previous holder to close its store.
+LOCK_WAIT_S = 60.0
+
+
+class AssignedStores:
+    """Partition number -> its open, restored store, following the consumer's assignment."""
+
+    def __init__(
+        self,
+        *,
+        service: Service,
+        codec: Codec,
+        own_topic: str,
+        state_dir: Path,
+        reader: Consumer,
+        written_end: Consumer,
+        watchdog: Watchdog,
+        progress: Progress,
+        cancelled: Callable[[], bool],
+    ) -> None:
+        self.service = service
+        self.codec = codec
+        self.own_topic = own_topic
+        self.state_dir = state_dir
+        self.reader = reader  # read_committed: what restore applies
+        self.written_end = written_end  # read_uncommitted: high watermarks only
+        self.watchdog = watchdog
+        self.progress = progress
+        self.cancelled = cancelled
+        self.stores: dict[int, PartitionStore] = {}
+
+    def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.progress.ready = False
+        new = sorted({tp.partition for tp in partitions} - set(self.stores))
+        opened: dict[int, PartitionStore] = {}
+        try:
+            for p in new:
+                with self.watchdog.guard("waiting for the store lock", LOCK_WAIT_S):
+                    opened[p] = PartitionStore(
+                        store_path(self.state_dir, self.service.name, p),
+                        lock_wait_s=LOCK_WAIT_S, heal=True, cancelled=self.cancelled,
+                    )
+            self.restore(opened)
+        except BaseException:
+            for store in opened.values():
+                store.close()
+            raise
+        self.stores.update(opened)
+        self.progress.ready = True
+        log.info("assigned %s; state restored for partitions %s", _fmt(partitions), new)
+
+    def on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._release(consumer, partitions, "revoked")
+
+    def on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._release(consumer, partitions, "lost")
+
+    def restore(self, stores: dict[int, PartitionStore]) -> None:
+        """Restore from the own topic; a store found damaged meanwhile is healed and restored."""
+        for _attempt in range(len(stores) + 1):
+            try:
+                restore_partitions(
+                    self.reader, self.codec, self.service, self.own_topic, stores,
+                    cancelled=self.cancelled, watchdog=self.watchdog, written_end=self.written_end,
+                )
+                return
+            except StoreDamagedError as e:
+                if e.partition not in stores:
+                    raise
+                log.error("%s", e)
+                stores[e.partition].replace_damaged()
+        raise StoreDamagedError(f"the stores of {sorted(stores)} could not be restored")
+
+    def restore_partition(self, partition: int) -> None:
+        """Bring one assigned store up to its own topic (after it fell behind or was healed)."""
+        self.restore({partition: self.stores[partition]})
+
+    def close(self) -> None:
+        for store in self.stores.values():
+            store.close()
+        self.stores.clear()
+
+    def _release(self, consumer: Consumer, partitions: list[TopicPartition], why: str) -> None:
+        # A store serves partition N of every input topic: keep it while any of them stays ours.
+        still = {
+            tp.partition for tp in consumer.assignment()
+            if tp.topic not in {x.topic for x in partitions if x.partition == tp.partition}
+        }
+        for p in {tp.partition for tp in partitions} - still:
+            store = self.stores.pop(p, None)
+            if store is not None:
+                store.close()
+        log.info("%s %s", why, _fmt(partitions))
+
+
+def _fmt(partitions: list[TopicPartition]) -> str:
+    return ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions) or "nothing"

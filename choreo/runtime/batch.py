@@ -1,0 +1,48 @@
+"""What one batch touched, shared by the record processor, its outputs and the commit protocol."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from confluent_kafka import KafkaError
+
+from choreo.contract import State
+from choreo.runtime.poison import Coordinates
+
+
+class TransactionalStore(State, Protocol):
+    """What the commit protocol needs of a partition store (PartitionStore in production)."""
+
+    def begin(self) -> None: ...
+    def savepoint(self) -> None: ...
+    def release_savepoint(self) -> None: ...
+    def rollback_savepoint(self) -> None: ...
+    def commit(self, next_offset: int | None = None) -> None: ...
+    def rollback(self) -> None: ...
+    def replace_damaged(self) -> object: ...
+
+
+@dataclass
+class Batch:
+    """Stores in transaction, input offsets to commit, own-topic offsets delivered, and tallies."""
+
+    size: int = 0
+    # (input topic, partition) -> next offset to consume: what send_offsets_to_transaction commits.
+    positions: dict[tuple[str, int], int] = field(default_factory=dict)
+    stores: dict[int, TransactionalStore] = field(default_factory=dict)
+    # partition -> next own-topic offset after this batch's outputs: the stores' new checkpoints.
+    delivered: dict[int, int] = field(default_factory=dict)
+    delivery_error: KafkaError | None = None
+    # Inputs whose outputs Kafka refused for what they are (e.g. too large): blamed on abort.
+    refused: dict[Coordinates, KafkaError] = field(default_factory=dict)
+    emitted: int = 0
+    dead: int = 0
+
+
+class RecordRefused(Exception):
+    """Kafka refused an output of one input record at produce time: abort, then blame it."""
+
+    def __init__(self, record: Coordinates, err: KafkaError) -> None:
+        super().__init__(err.str())
+        self.record, self.err = record, err

@@ -1,0 +1,271 @@
+"""The commit protocol of one batch: docs/adr/0005-exactly-once-worker.md, steps 1 to 5.
+
+Kafka commits first, SQLite second. A crash before the Kafka commit leaves nothing committed
+(the next `init_transactions` aborts the open transaction); a crash between the two leaves the
+store one batch behind its checkpoint, which the restore on the next assignment repairs from the
+own topic. So the order of the calls in `CommitProtocol.commit` is the whole guarantee, and it
+takes every collaborator (producer, consumer, stores, the per-record step, the restore, fault
+injector, watchdog, clock) by injection so that tests can check that order without a broker.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
+
+from choreo.exceptions import (
+    FencedError,
+    RegistryUnavailableError,
+    SchemaNotRegisteredError,
+    StoreDamagedError,
+    StoreError,
+)
+from choreo.kafka.messages import coordinates
+from choreo.runtime.batch import Batch, RecordRefused, TransactionalStore
+from choreo.runtime.calls import guarded_call
+from choreo.runtime.faults import FaultInjector
+from choreo.runtime.poison import Coordinates
+from choreo.runtime.triage import call_retrying, is_fatal
+from choreo.runtime.watchdog import Watchdog
+
+# The worker's logger, as before the split: log filters and alerts keep matching its lines.
+log = logging.getLogger("choreo.runtime.worker")
+
+# Timeouts handed to librdkafka's blocking calls; the watchdog adds its grace on top, since
+# librdkafka does not always keep them (see choreo/runtime/watchdog.py).
+BEGIN_TIMEOUT_S = 5.0
+TXN_CALL_S = 30.0
+# Few attempts: giving up on send_offsets only aborts a batch that is then redone.
+SEND_OFFSETS_ATTEMPTS = 3
+
+ProcessRecord = Callable[[Message, TransactionalStore, Batch], None]
+
+# What fails a batch without stopping the worker: abort, roll back, rewind, try again.
+_BATCH_FAILURES = (
+    KafkaException, RecordRefused, RegistryUnavailableError, SchemaNotRegisteredError, StoreError
+)
+
+
+@dataclass
+class BatchOutcome:
+    """How a batch ended: committed, or aborted (and why, for the log and the poison tracker)."""
+
+    batch: Batch
+    committed: bool
+    error: KafkaError | None = None  # the Kafka error that aborted it, when there was one
+    why: str = ""
+    commit_seconds: float = 0.0  # time spent in commit_transaction
+
+
+class CommitProtocol:
+    """Runs one batch as one Kafka transaction plus one SQLite transaction per touched store."""
+
+    def __init__(
+        self,
+        *,
+        producer: Producer,
+        consumer: Consumer,
+        stores: Mapping[int, TransactionalStore],
+        process: ProcessRecord,
+        restore: Callable[[int], None],
+        faults: FaultInjector,
+        watchdog: Watchdog,
+        flush_timeout_s: float,
+        transactional_id: str = "",
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.producer = producer
+        self.consumer = consumer
+        self.stores = stores  # the assigned partitions' stores; changes only between batches
+        self.process = process
+        self.restore = restore  # brings partition p's store up to its own topic again
+        self.faults = faults
+        self.watchdog = watchdog
+        # Bounded: after the transaction timeout the broker aborts the transaction anyway.
+        self.flush_timeout_s = flush_timeout_s
+        self.transactional_id = transactional_id
+        self.clock = clock
+
+    def commit(self, msgs: list[Message]) -> BatchOutcome:
+        """Run the batch; returns how it ended. Raises FencedError when this instance must stop."""
+        batch = Batch(size=len(msgs))
+        # 1. Consume: the loop hands over what one consume() returned. Rebalance callbacks run
+        #    only inside consume(), so the stores cannot change while the batch runs.
+        # 2. Begin the Kafka transaction, then BEGIN IMMEDIATE on each touched partition's store.
+        self._call("begin_transaction", BEGIN_TIMEOUT_S, self.producer.begin_transaction)
+        try:
+            self._begin_stores(msgs, batch)
+            # 3. Per record: decide, evolve inside a savepoint, produce the events to the own
+            #    topic (or the record to the DLQ), all inside the transaction.
+            self._process_records(msgs, batch)
+            # 4. flush (its delivery reports give the own-topic offsets), send the consumed
+            #    offsets to the transaction, commit the transaction.
+            self._flush(batch)
+            self._send_offsets(batch)
+            self.faults.at("before_kafka_commit")
+            commit_seconds = self._commit_transaction()
+            self.faults.at("after_kafka_commit")
+        except _BATCH_FAILURES as e:
+            return self._abort(batch, e)
+        except BaseException:
+            self._rollback_stores(batch)
+            raise
+        # 5. Only then COMMIT each store, with its checkpoint (the next own-topic offset) in the
+        #    same SQLite transaction as the state it describes.
+        self._commit_stores(batch)
+        self.faults.batch_committed()
+        return BatchOutcome(batch, committed=True, commit_seconds=commit_seconds)
+
+    # -- the steps --------------------------------------------------------------------------------
+
+    def _begin_stores(self, msgs: list[Message], batch: Batch) -> None:
+        for msg in msgs:
+            if msg.error() is not None:
+                continue
+            _topic, p, _offset = coordinates(msg)
+            store = self.stores.get(p)
+            if store is not None and p not in batch.stores:
+                store.begin()
+                batch.stores[p] = store  # only once begun: these are what a failure rolls back
+
+    def _process_records(self, msgs: list[Message], batch: Batch) -> None:
+        for msg in msgs:
+            err = msg.error()
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:
+                    continue
+                raise KafkaException(err)
+            topic, p, offset = coordinates(msg)
+            store = batch.stores.get(p)
+            if store is None:  # a record of a partition we no longer own: its offset is not ours
+                continue
+            batch.positions[(topic, p)] = offset + 1
+            self.process(msg, store, batch)
+
+    def _flush(self, batch: Batch) -> None:
+        with self.watchdog.guard("flush", self.flush_timeout_s):
+            self.faults.wedge("flush")
+            left = self.producer.flush(self.flush_timeout_s)
+        if batch.delivery_error is not None:
+            raise KafkaException(batch.delivery_error)
+        if left:
+            raise KafkaException(KafkaError(KafkaError._TIMED_OUT, f"{left} output(s) undelivered"))
+
+    def _send_offsets(self, batch: Batch) -> None:
+        offsets = [TopicPartition(t, p, o) for (t, p), o in batch.positions.items()]
+
+        def send() -> None:
+            # The group metadata is read again on each attempt: after a rebalance the old
+            # generation can never commit.
+            with self.watchdog.guard("send_offsets_to_transaction", TXN_CALL_S):
+                self.faults.wedge("send_offsets_to_transaction")
+                self.producer.send_offsets_to_transaction(
+                    offsets, self.consumer.consumer_group_metadata(), TXN_CALL_S
+                )
+
+        call_retrying(send, attempts=SEND_OFFSETS_ATTEMPTS, what="send_offsets_to_transaction")
+
+    def _commit_transaction(self) -> float:
+        started = self.clock()
+        # A commit that times out is retried as the same commit, never re-sent in a new one.
+        self._call("commit_transaction", TXN_CALL_S, self.producer.commit_transaction, TXN_CALL_S)
+        return self.clock() - started
+
+    def _commit_stores(self, batch: Batch) -> None:
+        for p, store in batch.stores.items():
+            try:
+                store.commit(next_offset=batch.delivered.get(p))
+            except StoreError as e:
+                # Kafka has committed: nothing to abort. The store is left behind its log, as
+                # after a crash here, and catches up from its checkpoint (healed if damaged).
+                log.error("store commit after the Kafka commit failed: %s", e)
+                store.rollback()
+                if isinstance(e, StoreDamagedError):
+                    store.replace_damaged()
+                self.restore(p)
+
+    # -- failure ------------------------------------------------------------------------------
+
+    def _abort(self, batch: Batch, error: Exception) -> BatchOutcome:
+        """The batch cannot commit: abort Kafka, roll back SQLite, rewind to the committed offsets."""
+        kafka_error, why = self._triage(batch, error)
+        log.warning("aborting the batch after %s", why)
+        self._rollback_stores(batch)
+        try:
+            self._call("abort_transaction", TXN_CALL_S, self.producer.abort_transaction, TXN_CALL_S)
+        except KafkaException as e:
+            if e.args[0].fatal():
+                raise FencedError(f"abort failed with a fatal error: {e.args[0].str()}") from e
+            raise
+        self._rewind()
+        damaged = error.partition if isinstance(error, StoreDamagedError) else None
+        if damaged is not None and damaged in self.stores:
+            self._heal(damaged)
+        return BatchOutcome(batch, committed=False, error=kafka_error, why=why)
+
+    def _triage(self, batch: Batch, error: Exception) -> tuple[KafkaError | None, str]:
+        """The Kafka error to blame (if any) and why the batch failed; raises when fatal."""
+        if isinstance(error, KafkaException):
+            err: KafkaError = error.args[0]
+            if is_fatal(err):
+                self._rollback_stores(batch)
+                raise FencedError(
+                    f"{self.transactional_id} can no longer write ({err.name()}: {err.str()}); "
+                    "another instance with the same id took over, or the producer hit a fatal error"
+                ) from error
+            return err, f"{err.name()}: {err.str()}"
+        if isinstance(error, RecordRefused):
+            batch.refused[error.record] = error.err
+            return error.err, f"{error.err.name()} for an output of {_at(error.record)}"
+        if isinstance(error, RegistryUnavailableError):
+            return None, f"the schema registry is unavailable ({error})"
+        if isinstance(error, SchemaNotRegisteredError):
+            # A deployment without `choreo schemas register`: the input is fine, so wait for it.
+            log.error("%s; retrying the batch until the schema is registered", error)
+            return None, "a schema is not registered"
+        return None, f"a store failed ({error})"
+
+    def _rewind(self) -> None:
+        """Seek every assigned input back to its committed offset, so the batch is read again."""
+        assignment = self.consumer.assignment()
+        if not assignment:
+            return
+        # Without the committed offsets the loop cannot rewind: retried, and if it still fails
+        # the worker exits and its successor reads from the committed offsets.
+        committed = self._call(
+            "committed", TXN_CALL_S, self.consumer.committed, assignment, TXN_CALL_S
+        )
+        for tp in committed:
+            if tp.offset < 0:
+                tp.offset = OFFSET_BEGINNING  # nothing committed yet
+            self.consumer.seek(tp)
+
+    def _heal(self, partition: int) -> None:
+        """Replace a store found damaged mid-batch (already rolled back) and restore it."""
+        self.stores[partition].replace_damaged()
+        self.restore(partition)
+
+    def _rollback_stores(self, batch: Batch) -> None:
+        for store in batch.stores.values():
+            store.rollback()
+
+    def _call(self, name: str, timeout_s: float, fn: Callable[..., Any], *args: Any) -> Any:
+        return guarded_call(self.watchdog, self.faults, name, timeout_s, fn, *args)
+
+
+def _at(record: Coordinates) -> str:
+    topic, p, offset = record
+    return f"{topic}[{p}]@{offset}"

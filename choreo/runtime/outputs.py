@@ -1,0 +1,74 @@
+"""Producing a batch's records into the open Kafka transaction, and reading their delivery reports.
+
+The delivery reports matter twice: an own-topic offset becomes the store's next checkpoint, and
+a refusal that names one output tells the poison tracker which input caused it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+
+from choreo.kafka.messages import coordinates
+from choreo.runtime.batch import Batch, RecordRefused
+from choreo.runtime.poison import Coordinates, is_record_error
+from choreo.runtime.watchdog import Watchdog
+
+PRODUCE_TIMEOUT_S = 30.0
+_DRAIN_S = 0.05
+
+Headers = list[tuple[str, bytes]]
+
+
+class TransactionalOutput:
+    """`produce()` into the producer's open transaction, accounted to a batch."""
+
+    def __init__(self, producer: Producer, watchdog: Watchdog) -> None:
+        self.producer = producer
+        self.watchdog = watchdog
+
+    def produce(
+        self,
+        topic: str,
+        partition: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Headers,
+        batch: Batch | None,
+        cause: Coordinates | None = None,
+    ) -> None:
+        """Produce one record. With `batch`, its delivery report moves the batch's delivered
+        offset (own topic) or records the error; with `cause`, a refusal is blamed on that input."""
+        on_delivery = None if batch is None else _delivery_report(batch, cause)
+        with self.watchdog.guard("produce", PRODUCE_TIMEOUT_S):
+            while True:
+                try:
+                    self.producer.produce(
+                        topic, value=value, key=key, partition=partition,
+                        headers=headers,  # type: ignore[arg-type]  # the stub is narrower
+                        on_delivery=on_delivery,
+                    )
+                    return
+                except BufferError:
+                    self.producer.poll(_DRAIN_S)  # local queue full: let deliveries drain
+                except KafkaException as e:
+                    if cause is not None and is_record_error(e.args[0]):
+                        raise RecordRefused(cause, e.args[0]) from e
+                    raise
+
+
+def _delivery_report(
+    batch: Batch, cause: Coordinates | None
+) -> Callable[[KafkaError | None, Message], None]:
+    def on_delivery(err: KafkaError | None, msg: Message) -> None:
+        if err is not None:
+            batch.delivery_error = err
+            if cause is not None and is_record_error(err):
+                batch.refused[cause] = err
+            return
+        _topic, partition, offset = coordinates(msg)
+        if offset + 1 > batch.delivered.get(partition, 0):
+            batch.delivered[partition] = offset + 1
+
+    return on_delivery

@@ -1,0 +1,133 @@
+"""One input record inside a batch: decide, evolve, produce its events, or dead-letter it.
+
+Anything the record itself causes (bytes that do not decode, a type the service does not take,
+an exception from `decide` or `evolve`, an output too large for Kafka) sends it to the service's
+DLQ inside the same transaction, so its partition goes on. Failures that are not the record's
+fault (the schema registry, a store) fail the whole batch instead, to be tried again.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from confluent_kafka import Message
+
+from choreo.contract import Service
+from choreo.exceptions import (
+    ChoreoError,
+    DecodeError,
+    RegistryUnavailableError,
+    SchemaNotRegisteredError,
+    StoreError,
+)
+from choreo.kafka import clients
+from choreo.kafka.messages import coordinates, header_pairs
+from choreo.runtime.batch import Batch, TransactionalStore
+from choreo.runtime.dead_letters import dead_letter, record_size
+from choreo.runtime.outputs import Headers, TransactionalOutput
+from choreo.runtime.poison import PoisonTracker
+from choreo.serde.codec import Codec
+
+# The worker's logger, as before the split: log filters and alerts keep matching its lines.
+log = logging.getLogger("choreo.runtime.worker")
+
+OUTPUT_LIMIT = clients.MAX_RECORD_BYTES - clients.RECORD_FRAMING_BYTES
+
+
+class OutputTooLargeError(ChoreoError):
+    """An event the service decided on is larger than a Kafka record may be."""
+
+
+class BlamedRecordError(ChoreoError):
+    """An input record that made its batch fail, dead-lettered so its partition can go on."""
+
+
+class RecordProcessor:
+    """Turns one input record into own events (or a dead letter) in the batch's transaction."""
+
+    def __init__(
+        self,
+        service: Service,
+        codec: Codec,
+        output: TransactionalOutput,
+        poison: PoisonTracker,
+        own_topic: str,
+        dlq_topic: str,
+        logical_topics: dict[str, str],
+        saga_id: str,
+    ) -> None:
+        self.service = service
+        self.codec = codec
+        self.output = output
+        self.poison = poison
+        self.own_topic = own_topic
+        self.dlq_topic = dlq_topic
+        self.logical_topics = logical_topics  # physical (prefixed) input topic -> logical name
+        # The domain's name for the saga id field: copied into a header of every output so that
+        # operators find a saga's records (dead letters too) without decoding them.
+        self.saga_id = saga_id
+
+    def process(self, msg: Message, store: TransactionalStore, batch: Batch) -> None:
+        topic, p, offset = coordinates(msg)
+        blamed = self.poison.reason_for((topic, p, offset))
+        if blamed is not None:
+            self.dead_letter(msg, BlamedRecordError(blamed), batch)
+            return
+        try:
+            event = self.codec.decode(msg.value())
+            logical = self.logical_topics[topic]
+            if not self.service.accepts(logical, type(event)):
+                raise DecodeError(
+                    f"{type(event).SCHEMA} is not an event {self.service.name} subscribes to on {logical}"
+                )
+            outputs = list(self.service.decide(store, event))
+            encoded = [self._encoded(out) for out in outputs]
+        except (RegistryUnavailableError, SchemaNotRegisteredError, StoreError):
+            raise  # not the record's fault: the batch fails and is tried again
+        except Exception as e:  # noqa: BLE001 - anything a record causes goes to the DLQ
+            self.dead_letter(msg, e, batch)
+            return
+        # A savepoint per record: a bad decision is undone alone, the rest of the batch stays.
+        store.savepoint()
+        try:
+            for out in outputs:
+                self.service.evolve(store, out)
+        except StoreError:
+            raise
+        except Exception as e:  # noqa: BLE001 - a bad decision must not poison the partition
+            store.rollback_savepoint()
+            self.dead_letter(msg, e, batch)
+            return
+        store.release_savepoint()
+        for key, value, headers in encoded:
+            # Same partition number as the input: partition N's store and own log stay together.
+            self.output.produce(self.own_topic, p, key, value, headers, batch, cause=(topic, p, offset))
+            batch.emitted += 1
+
+    def _encoded(self, out: Any) -> tuple[bytes, bytes, Headers]:
+        """Key, value and headers of an output, refused here if Kafka could never take it."""
+        key, value = out.hub.encode(), self.codec.encode(self.own_topic, out)
+        headers = [
+            ("event_type", type(out).SCHEMA.encode()),
+            (self.saga_id, str(getattr(out, self.saga_id, "")).encode()),
+        ]
+        size = record_size(key, value, headers)
+        if size > OUTPUT_LIMIT:
+            raise OutputTooLargeError(
+                f"{type(out).__name__} would be {size} bytes, more than a Kafka record may hold "
+                f"({OUTPUT_LIMIT})"
+            )
+        return key, value, headers
+
+    def dead_letter(self, msg: Message, error: BaseException, batch: Batch) -> None:
+        topic, p, offset = coordinates(msg)
+        saga = dict(header_pairs(msg)).get(self.saga_id) or b"-"
+        log.warning(
+            "dead-lettering %s[%d]@%d: %s: %s", topic, p, offset, type(error).__name__,
+            str(error)[:500], extra={"saga": saga[:128].decode(errors="replace")},
+        )
+        letter = dead_letter(msg, error, OUTPUT_LIMIT)
+        # No batch: a DLQ offset is no checkpoint of the own topic, so it must not move `delivered`.
+        self.output.produce(self.dlq_topic, p, letter.key, letter.value, letter.headers, None)
+        batch.dead += 1

@@ -1,0 +1,507 @@
+"""The commit protocol without a broker: the order of its calls, and what each failure leads to.
+
+docs/adr/0005-exactly-once-worker.md: begin the Kafka transaction and the stores' transactions,
+process the records, flush, send the offsets, commit Kafka, and only then commit SQLite with the
+checkpoint. Fakes record every call in one list, so each test reads as the sequence it expects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
+
+from choreo.exceptions import (
+    FencedError,
+    RegistryUnavailableError,
+    SchemaNotRegisteredError,
+    StoreDamagedError,
+    StoreError,
+)
+from choreo.runtime.batch import Batch
+from choreo.runtime.commit import SEND_OFFSETS_ATTEMPTS, CommitProtocol
+from choreo.runtime.faults import FaultInjector
+from choreo.runtime.outputs import TransactionalOutput
+from choreo.runtime.watchdog import NoWatchdog
+from tests.support.fake_clock import FakeClock
+from tests.support.memory_state import MemoryState
+
+INPUT, OWN, DLQ = "in", "own", "own.dlq"
+GROUP_METADATA = object()
+
+
+def retriable(code: int = KafkaError._TIMED_OUT) -> KafkaException:
+    return KafkaException(KafkaError(code, "try again", retriable=True))
+
+
+def abortable(code: int = KafkaError._STATE) -> KafkaException:
+    return KafkaException(KafkaError(code, "abort it", txn_requires_abort=True))
+
+
+def fatal(code: int = KafkaError.PRODUCER_FENCED) -> KafkaException:
+    return KafkaException(KafkaError(code, "fenced", fatal=True))
+
+
+class FakeMessage:
+    """A consumed or delivered record, as far as the protocol reads one."""
+
+    def __init__(self, topic: str, partition: int, offset: int, error: KafkaError | None = None,
+                 value: bytes = b"v") -> None:
+        self._topic, self._partition, self._offset, self._error = topic, partition, offset, error
+        self._value = value
+
+    def topic(self) -> str:
+        return self._topic
+
+    def partition(self) -> int:
+        return self._partition
+
+    def offset(self) -> int:
+        return self._offset
+
+    def error(self) -> KafkaError | None:
+        return self._error
+
+    def value(self) -> bytes:
+        return self._value
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        return []
+
+
+class Failures:
+    """Exceptions a fake raises, per call name, one per call, in order."""
+
+    def __init__(self, calls: list[str]) -> None:
+        self.calls = calls
+        self.queued: dict[str, list[BaseException]] = {}
+
+    def add(self, name: str, *errors: BaseException) -> None:
+        self.queued.setdefault(name, []).extend(errors)
+
+    def call(self, name: str) -> None:
+        self.calls.append(name)
+        queued = self.queued.get(name)
+        if queued:
+            raise queued.pop(0)
+
+
+class FakeProducer:
+    """A transactional producer: outputs are delivered (with own-topic offsets) on flush."""
+
+    def __init__(self, calls: list[str], failures: Failures) -> None:
+        self.calls, self.failures = calls, failures
+        self.next_offset: dict[tuple[str, int], int] = {}
+        self.pending: list[tuple[Callable[..., None] | None, FakeMessage]] = []
+        self.delivery_errors: list[KafkaError] = []  # handed to the next deliveries, in order
+        self.undelivered = 0  # what flush() reports as still queued
+        self.sent_offsets: list[tuple[list[TopicPartition], object]] = []
+
+    def begin_transaction(self) -> None:
+        self.failures.call("begin_transaction")
+
+    def produce(self, topic: str, value: bytes | None = None, key: bytes | None = None,
+                partition: int = -1, headers: Any = None, on_delivery: Any = None) -> None:
+        self.failures.call(f"produce {topic}[{partition}]")
+        offset = self.next_offset.get((topic, partition), 100)
+        self.next_offset[(topic, partition)] = offset + 1
+        self.pending.append((on_delivery, FakeMessage(topic, partition, offset)))
+
+    def poll(self, timeout: float) -> int:
+        return 0
+
+    def flush(self, timeout: float) -> int:
+        self.failures.call("flush")
+        for on_delivery, msg in self.pending:
+            err = self.delivery_errors.pop(0) if self.delivery_errors else None
+            if on_delivery is not None:
+                on_delivery(err, msg)
+        self.pending.clear()
+        return self.undelivered
+
+    def send_offsets_to_transaction(self, offsets: list[TopicPartition], metadata: object,
+                                    timeout: float) -> None:
+        self.failures.call("send_offsets_to_transaction")
+        self.sent_offsets.append(([(tp.topic, tp.partition, tp.offset) for tp in offsets], metadata))
+
+    def commit_transaction(self, timeout: float) -> None:
+        self.failures.call("commit_transaction")
+
+    def abort_transaction(self, timeout: float) -> None:
+        self.failures.call("abort_transaction")
+
+
+class FakeConsumer:
+    def __init__(self, calls: list[str], failures: Failures, committed: dict[int, int]) -> None:
+        self.calls, self.failures = calls, failures
+        self.committed_offsets = committed  # input partition -> committed offset (-1001: none)
+
+    def consumer_group_metadata(self) -> object:
+        return GROUP_METADATA
+
+    def assignment(self) -> list[TopicPartition]:
+        return [TopicPartition(INPUT, p) for p in sorted(self.committed_offsets)]
+
+    def committed(self, partitions: list[TopicPartition], timeout: float) -> list[TopicPartition]:
+        self.failures.call("committed")
+        return [TopicPartition(tp.topic, tp.partition, self.committed_offsets[tp.partition])
+                for tp in partitions]
+
+    def seek(self, tp: TopicPartition) -> None:
+        self.calls.append(f"seek {tp.topic}[{tp.partition}]@{tp.offset}")
+
+
+class RecordingStore(MemoryState):
+    """The memory store, logging its transaction calls; `commit` can be made to fail."""
+
+    def __init__(self, partition: int, calls: list[str]) -> None:
+        super().__init__()
+        self.partition, self.calls = partition, calls
+        self.commit_error: StoreError | None = None
+
+    def begin(self) -> None:
+        self.calls.append(f"store[{self.partition}] begin")
+        super().begin()
+
+    def commit(self, next_offset: int | None = None) -> None:
+        self.calls.append(f"store[{self.partition}] commit checkpoint={next_offset}")
+        if self.commit_error is not None:
+            raise self.commit_error
+        super().commit(next_offset)
+
+    def rollback(self) -> None:
+        if self._at_begin is not None:
+            self.calls.append(f"store[{self.partition}] rollback")
+        super().rollback()
+
+    def replace_damaged(self) -> Any:
+        self.calls.append(f"store[{self.partition}] replace_damaged")
+        return super().replace_damaged()
+
+
+class RecordingFaults(FaultInjector):
+    """Unarmed fault injection that logs each kill point the protocol passes."""
+
+    def __init__(self, calls: list[str]) -> None:
+        super().__init__({})
+        self.calls = calls
+
+    def at(self, point: str) -> None:
+        self.calls.append(f"fault {point}")
+        super().at(point)
+
+
+class Rig:
+    """A CommitProtocol wired to fakes, with two assigned partitions (0 and 1)."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.failures = Failures(self.calls)
+        self.producer = FakeProducer(self.calls, self.failures)
+        self.consumer = FakeConsumer(self.calls, self.failures, committed={0: 5, 1: -1001})
+        self.stores = {p: RecordingStore(p, self.calls) for p in (0, 1)}
+        self.faults = RecordingFaults(self.calls)
+        self.output = TransactionalOutput(self.producer, NoWatchdog())  # type: ignore[arg-type]
+        self.process_error: dict[int, BaseException] = {}  # input offset -> raised by "decide"
+        self.protocol = CommitProtocol(
+            producer=self.producer,  # type: ignore[arg-type]
+            consumer=self.consumer,  # type: ignore[arg-type]
+            stores=self.stores, process=self.process, restore=self.restore,
+            faults=self.faults, watchdog=NoWatchdog(), flush_timeout_s=1.0,
+            transactional_id="svc-0", clock=FakeClock(),
+        )
+
+    def process(self, msg: Any, store: Any, batch: Batch) -> None:
+        """A service that records each input in its state and emits one event per input."""
+        topic, p, offset = msg.topic(), msg.partition(), msg.offset()
+        if offset in self.process_error:
+            raise self.process_error[offset]
+        store.put("seen", f"{offset:06d}", {"offset": offset})
+        self.output.produce(OWN, p, b"k", b"event", [], batch, cause=(topic, p, offset))
+        batch.emitted += 1
+
+    def restore(self, partition: int) -> None:
+        self.calls.append(f"restore {partition}")
+
+    def committed_state(self, p: int) -> list[str]:
+        return [key for key, _ in self.stores[p].scan("seen")]
+
+
+def records(*coordinates: tuple[int, int]) -> list[Any]:
+    return [FakeMessage(INPUT, p, offset) for p, offset in coordinates]
+
+
+# -- a good commit ----------------------------------------------------------------------------------
+
+
+def test_a_good_batch_commits_kafka_first_then_the_stores_with_their_checkpoints() -> None:
+    rig = Rig()
+    outcome = rig.protocol.commit(records((0, 5), (1, 0), (0, 6)))
+
+    assert outcome.committed and outcome.error is None
+    assert rig.calls == [
+        "begin_transaction",
+        "store[0] begin",
+        "store[1] begin",
+        f"produce {OWN}[0]",
+        f"produce {OWN}[1]",
+        f"produce {OWN}[0]",
+        "flush",
+        "send_offsets_to_transaction",
+        "fault before_kafka_commit",
+        "commit_transaction",
+        "fault after_kafka_commit",
+        "store[0] commit checkpoint=102",  # own offsets 100 and 101 delivered: next is 102
+        "store[1] commit checkpoint=101",
+    ]
+    # The next input offset of each partition, with the group metadata (KIP-447 fencing).
+    assert rig.producer.sent_offsets == [([(INPUT, 0, 7), (INPUT, 1, 1)], GROUP_METADATA)]
+    assert rig.committed_state(0) == ["000005", "000006"]
+    assert rig.stores[0].checkpoint() == 102
+    assert outcome.batch.emitted == 3 and outcome.batch.size == 3
+    assert rig.faults.batches == 1  # counts towards CHOREO_FAULT_AFTER_BATCHES
+
+
+def test_records_of_a_partition_no_longer_owned_are_neither_processed_nor_committed() -> None:
+    rig = Rig()
+    outcome = rig.protocol.commit(records((0, 5), (7, 3)))
+    assert outcome.committed
+    assert rig.producer.sent_offsets == [([(INPUT, 0, 6)], GROUP_METADATA)]
+    assert f"produce {OWN}[7]" not in rig.calls
+
+
+def test_a_partition_end_marker_is_skipped() -> None:
+    rig = Rig()
+    eof = FakeMessage(INPUT, 1, 9, error=KafkaError(KafkaError._PARTITION_EOF))
+    outcome = rig.protocol.commit([*records((0, 5)), eof])
+    assert outcome.committed
+    assert rig.producer.sent_offsets == [([(INPUT, 0, 6)], GROUP_METADATA)]
+
+
+def test_a_store_without_outputs_commits_without_moving_its_checkpoint() -> None:
+    rig = Rig()
+    rig.stores[0].commit(next_offset=42)
+    rig.calls.clear()
+    rig.protocol.process = lambda msg, store, batch: store.put("seen", "x", {})
+    assert rig.protocol.commit(records((0, 5))).committed
+    assert "store[0] commit checkpoint=None" in rig.calls
+    assert rig.stores[0].checkpoint() == 42
+
+
+# -- failures before the Kafka commit: abort, roll back, rewind ------------------------------------
+
+
+def abort_tail(calls: list[str]) -> list[str]:
+    """What a correct abort looks like, from the rollback on."""
+    return calls[calls.index("store[0] rollback"):]
+
+
+ABORTED = ["store[0] rollback", "abort_transaction", "committed", f"seek {INPUT}[0]@5",
+           f"seek {INPUT}[1]@{OFFSET_BEGINNING}"]
+
+
+def assert_aborted(rig: Rig, outcome: Any) -> None:
+    assert not outcome.committed
+    assert abort_tail(rig.calls) == ABORTED
+    assert "commit_transaction" not in rig.calls
+    assert not any(c.startswith("store[0] commit") for c in rig.calls)
+    assert rig.committed_state(0) == []  # SQLite rolled back
+    assert rig.faults.batches == 0
+
+
+def test_undelivered_outputs_after_flush_abort_the_batch() -> None:
+    rig = Rig()
+    rig.producer.undelivered = 1
+    outcome = rig.protocol.commit(records((0, 5)))
+    assert_aborted(rig, outcome)
+    assert outcome.error is not None and outcome.error.code() == KafkaError._TIMED_OUT
+    assert "send_offsets_to_transaction" not in rig.calls
+
+
+def test_a_failed_delivery_aborts_the_batch_and_blames_the_input_it_names() -> None:
+    rig = Rig()
+    rig.producer.delivery_errors = [KafkaError(KafkaError.MSG_SIZE_TOO_LARGE, "too large")]
+    outcome = rig.protocol.commit(records((0, 5)))
+    assert_aborted(rig, outcome)
+    assert outcome.error is not None and outcome.error.code() == KafkaError.MSG_SIZE_TOO_LARGE
+    assert set(outcome.batch.refused) == {(INPUT, 0, 5)}
+
+
+def test_an_output_refused_at_produce_time_aborts_and_blames_its_input() -> None:
+    rig = Rig()
+    rig.failures.add(f"produce {OWN}[0]", KafkaException(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE)))
+    outcome = rig.protocol.commit(records((0, 5)))
+    assert_aborted(rig, outcome)
+    assert set(outcome.batch.refused) == {(INPUT, 0, 5)}
+    assert "flush" not in rig.calls
+
+
+def test_send_offsets_retriable_error_is_retried_and_the_batch_commits() -> None:
+    rig = Rig()
+    rig.failures.add("send_offsets_to_transaction", retriable())
+    outcome = rig.protocol.commit(records((0, 5)))
+    assert outcome.committed
+    assert rig.calls.count("send_offsets_to_transaction") == 2
+    assert rig.calls[-1] == "store[0] commit checkpoint=101"
+
+
+def test_send_offsets_still_retriable_after_its_attempts_aborts_the_batch() -> None:
+    rig = Rig()
+    rig.failures.add("send_offsets_to_transaction", *[retriable()] * SEND_OFFSETS_ATTEMPTS)
+    outcome = rig.protocol.commit(records((0, 5)))
+    assert_aborted(rig, outcome)
+    assert rig.calls.count("send_offsets_to_transaction") == SEND_OFFSETS_ATTEMPTS
+
+
+def test_send_offsets_abortable_error_aborts_the_batch() -> None:
+    rig = Rig()
+    rig.failures.add("send_offsets_to_transaction", abortable())
+    outcome = rig.protocol.commit(records((0, 5)))
+    assert_aborted(rig, outcome)
+    assert rig.calls.count("send_offsets_to_transaction") == 1
+    assert outcome.error is not None and outcome.error.txn_requires_abort()
+
+
+@pytest.mark.parametrize("error", [fatal(), fatal(KafkaError._FENCED),
+                                   KafkaException(KafkaError(KafkaError.FENCED_INSTANCE_ID))])
+def test_send_offsets_fatal_error_rolls_back_and_stops_the_worker(error: KafkaException) -> None:
+    rig = Rig()
+    rig.failures.add("send_offsets_to_transaction", error)
+    with pytest.raises(FencedError, match="svc-0 can no longer write"):
+        rig.protocol.commit(records((0, 5)))
+    assert rig.calls[-1] == "store[0] rollback"
+    assert "commit_transaction" not in rig.calls and "abort_transaction" not in rig.calls
+    assert rig.committed_state(0) == []
+
+
+def test_commit_transaction_failure_aborts_and_rolls_back_the_stores() -> None:
+    rig = Rig()
+    rig.failures.add("commit_transaction", abortable())
+    outcome = rig.protocol.commit(records((0, 5), (1, 0)))
+    assert not outcome.committed
+    assert rig.calls[rig.calls.index("commit_transaction"):] == [
+        "commit_transaction", "store[0] rollback", "store[1] rollback", "abort_transaction",
+        "committed", f"seek {INPUT}[0]@5", f"seek {INPUT}[1]@{OFFSET_BEGINNING}",
+    ]
+    assert rig.committed_state(0) == [] and rig.committed_state(1) == []
+    assert "fault after_kafka_commit" not in rig.calls
+
+
+def test_a_commit_that_times_out_is_retried_as_the_same_commit() -> None:
+    rig = Rig()
+    rig.failures.add("commit_transaction", retriable())
+    outcome = rig.protocol.commit(records((0, 5)))
+    assert outcome.committed
+    tail = rig.calls[rig.calls.index("fault before_kafka_commit"):]
+    assert tail == ["fault before_kafka_commit", "commit_transaction", "commit_transaction",
+                    "fault after_kafka_commit", "store[0] commit checkpoint=101"]
+    assert rig.calls.count("begin_transaction") == 1
+
+
+def test_commit_transaction_fatal_error_stops_the_worker_with_stores_rolled_back() -> None:
+    rig = Rig()
+    rig.failures.add("commit_transaction", fatal())
+    with pytest.raises(FencedError):
+        rig.protocol.commit(records((0, 5)))
+    assert rig.calls[-1] == "store[0] rollback"
+    assert rig.committed_state(0) == []
+
+
+def test_a_fatal_abort_stops_the_worker() -> None:
+    rig = Rig()
+    rig.failures.add("commit_transaction", abortable())
+    rig.failures.add("abort_transaction", fatal())
+    with pytest.raises(FencedError, match="abort failed"):
+        rig.protocol.commit(records((0, 5)))
+    assert rig.committed_state(0) == []
+
+
+def test_an_abort_without_committed_offsets_fails_loudly() -> None:
+    # The loop cannot rewind without them: the worker exits and its successor starts from Kafka.
+    rig = Rig()
+    rig.producer.undelivered = 1
+    rig.failures.add("committed", abortable())
+    with pytest.raises(KafkaException):
+        rig.protocol.commit(records((0, 5)))
+    assert not any(c.startswith("seek") for c in rig.calls)
+
+
+@pytest.mark.parametrize("error, why", [
+    (RegistryUnavailableError("down"), "the schema registry is unavailable"),
+    (SchemaNotRegisteredError("not registered"), "a schema is not registered"),
+    (StoreError("disk full", 0), "a store failed"),
+])
+def test_failures_that_are_not_the_records_fault_abort_without_blame(error: Exception, why: str) -> None:
+    rig = Rig()
+    rig.process_error[5] = error
+    outcome = rig.protocol.commit(records((0, 5)))
+    assert_aborted(rig, outcome)
+    assert outcome.error is None and why in outcome.why
+    assert outcome.batch.refused == {}
+
+
+def test_a_store_found_damaged_mid_batch_is_healed_and_restored_after_the_abort() -> None:
+    rig = Rig()
+    rig.process_error[5] = StoreDamagedError("not a database", 0)
+    outcome = rig.protocol.commit(records((0, 5)))
+    assert not outcome.committed
+    assert rig.calls[-3:] == [f"seek {INPUT}[1]@{OFFSET_BEGINNING}", "store[0] replace_damaged", "restore 0"]
+
+
+def test_a_failing_input_record_aborts_the_batch() -> None:
+    rig = Rig()
+    broken = FakeMessage(INPUT, 1, 3, error=KafkaError(KafkaError._TRANSPORT, "broker down"))
+    outcome = rig.protocol.commit([*records((0, 5)), broken])
+    assert_aborted(rig, outcome)
+    assert outcome.error is not None and outcome.error.code() == KafkaError._TRANSPORT
+
+
+def test_an_unexpected_error_rolls_back_the_stores_and_propagates() -> None:
+    rig = Rig()
+    rig.process_error[5] = KeyboardInterrupt()
+    with pytest.raises(KeyboardInterrupt):
+        rig.protocol.commit(records((0, 5)))
+    assert rig.calls[-1] == "store[0] rollback"
+    assert "abort_transaction" not in rig.calls
+
+
+def test_a_failed_begin_transaction_touches_no_store() -> None:
+    rig = Rig()
+    rig.failures.add("begin_transaction", abortable())
+    with pytest.raises(KafkaException):
+        rig.protocol.commit(records((0, 5)))
+    assert rig.calls == ["begin_transaction"]
+
+
+# -- failures after the Kafka commit: nothing to abort, the store catches up -----------------------
+
+
+def test_store_commit_failure_after_the_kafka_commit_rolls_back_and_restores_that_store() -> None:
+    rig = Rig()
+    rig.stores[0].commit_error = StoreError("disk I/O error", 0)
+    outcome = rig.protocol.commit(records((0, 5), (1, 0)))
+    # Kafka has committed, so the batch has: the store is behind its log as after a crash, and
+    # restore brings it up from its checkpoint. The other store commits as usual.
+    assert outcome.committed
+    assert rig.calls[rig.calls.index("fault after_kafka_commit"):] == [
+        "fault after_kafka_commit",
+        "store[0] commit checkpoint=101",
+        "store[0] rollback",
+        "restore 0",
+        "store[1] commit checkpoint=101",
+    ]
+    assert "abort_transaction" not in rig.calls
+    assert rig.committed_state(0) == [] and rig.stores[0].checkpoint() == 0
+    assert rig.committed_state(1) == ["000000"]
+
+
+def test_a_store_damaged_at_its_commit_is_replaced_before_it_is_restored() -> None:
+    rig = Rig()
+    rig.stores[1].commit_error = StoreDamagedError("malformed", 1)
+    outcome = rig.protocol.commit(records((1, 0)))
+    assert outcome.committed
+    assert rig.calls[-4:] == [
+        "store[1] commit checkpoint=101", "store[1] rollback", "store[1] replace_damaged", "restore 1",
+    ]

@@ -1,0 +1,183 @@
+"""One contract, two stores: the SQLite PartitionStore the worker uses and the MemoryState that
+unit tests use in its place. A test that passes on the memory store then says something about
+the real one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from choreo.runtime.store import PartitionStore
+from tests.support.memory_state import MemoryState
+
+
+@pytest.fixture(params=["sqlite", "memory"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    if request.param == "memory":
+        yield MemoryState()
+        return
+    sqlite = PartitionStore(tmp_path / "p0000.sqlite")
+    yield sqlite
+    sqlite.close()
+
+
+def keys(store: Any, table: str, prefix: str = "") -> list[str]:
+    return [key for key, _ in store.scan(table, prefix)]
+
+
+def test_get_returns_what_put_stored_and_none_for_a_missing_key(store: Any) -> None:
+    store.put("t", "a", {"n": 1, "nested": {"list": [1, "x", None, True]}})
+    assert store.get("t", "a") == {"n": 1, "nested": {"list": [1, "x", None, True]}}
+    assert store.get("t", "missing") is None
+    assert store.get("other-table", "a") is None
+
+
+def test_put_replaces_and_delete_removes(store: Any) -> None:
+    store.put("t", "a", {"v": 1})
+    store.put("t", "a", {"v": 2})
+    assert store.get("t", "a") == {"v": 2}
+    store.delete("t", "a")
+    assert store.get("t", "a") is None
+    store.delete("t", "never-there")  # deleting nothing is fine
+
+
+def test_tables_are_separate(store: Any) -> None:
+    store.put("one", "k", {"from": "one"})
+    store.put("two", "k", {"from": "two"})
+    assert store.get("one", "k") == {"from": "one"}
+    assert keys(store, "two") == ["k"]
+
+
+def test_scan_yields_only_the_prefix_in_key_order(store: Any) -> None:
+    for key in ["hub-2/b", "hub-1/b", "hub-10/a", "hub-1/a", "hub-1", "hub-"]:
+        store.put("stock", key, {"key": key})
+    assert keys(store, "stock", "hub-1/") == ["hub-1/a", "hub-1/b"]
+    assert keys(store, "stock", "hub-1") == ["hub-1", "hub-1/a", "hub-1/b", "hub-10/a"]
+    assert keys(store, "stock") == ["hub-", "hub-1", "hub-1/a", "hub-1/b", "hub-10/a", "hub-2/b"]
+    assert [v for _, v in store.scan("stock", "hub-2")] == [{"key": "hub-2/b"}]
+    assert keys(store, "stock", "nope") == []
+    assert keys(store, "empty-table") == []
+
+
+def test_scan_orders_by_code_point_not_by_locale(store: Any) -> None:
+    for key in ["b", "B", "a", "é", "Z", "_"]:
+        store.put("t", key, {})
+    assert keys(store, "t") == sorted(["b", "B", "a", "é", "Z", "_"])
+
+
+def test_documents_are_copied_in_and_out(store: Any) -> None:
+    doc = {"items": [1]}
+    store.put("t", "a", doc)
+    doc["items"].append(2)  # the caller's object is not the stored one
+    got = store.get("t", "a")
+    got["items"].append(3)  # nor is what get() returned
+    assert store.get("t", "a") == {"items": [1]}
+
+
+def test_a_value_that_is_not_json_is_refused(store: Any) -> None:
+    with pytest.raises(TypeError):
+        store.put("t", "a", {"when": object()})
+    assert store.get("t", "a") is None
+
+
+def test_commit_keeps_state_and_checkpoint(store: Any) -> None:
+    assert store.checkpoint() == 0  # nothing applied yet
+    store.begin()
+    store.put("t", "a", {"v": 1})
+    store.commit(next_offset=7)
+    assert store.get("t", "a") == {"v": 1}
+    assert store.checkpoint() == 7
+    store.begin()
+    store.put("t", "b", {"v": 2})
+    store.commit()  # no offset: the checkpoint stays
+    assert store.checkpoint() == 7
+    assert keys(store, "t") == ["a", "b"]
+
+
+def test_rollback_discards_state_and_checkpoint(store: Any) -> None:
+    store.begin()
+    store.put("t", "a", {"v": 1})
+    store.commit(next_offset=5)
+    store.begin()
+    store.put("t", "a", {"v": 2})
+    store.put("t", "b", {"v": 2})
+    store.delete("t", "a")
+    store.rollback()
+    assert store.get("t", "a") == {"v": 1}
+    assert store.get("t", "b") is None
+    assert store.checkpoint() == 5
+
+
+def test_begin_twice_is_one_transaction(store: Any) -> None:
+    store.begin()
+    store.put("t", "a", {"v": 1})
+    store.begin()  # a second partition record of the same batch: still the batch's transaction
+    store.put("t", "b", {"v": 1})
+    store.rollback()
+    assert keys(store, "t") == []
+
+
+def test_rollback_without_a_transaction_does_nothing(store: Any) -> None:
+    store.put("t", "a", {"v": 1})
+    store.rollback()
+    assert store.get("t", "a") == {"v": 1}
+
+
+def test_commit_with_an_offset_outside_a_transaction_moves_the_checkpoint(store: Any) -> None:
+    store.commit(next_offset=3)
+    assert store.checkpoint() == 3
+
+
+def test_savepoint_rollback_undoes_one_record_only(store: Any) -> None:
+    store.begin()
+    store.put("t", "kept", {"v": 1})
+    store.savepoint()
+    store.put("t", "dropped", {"v": 2})
+    store.put("t", "kept", {"v": "overwritten"})
+    store.rollback_savepoint()
+    store.put("t", "after", {"v": 3})  # the transaction goes on after the savepoint
+    store.commit(next_offset=1)
+    assert store.get("t", "kept") == {"v": 1}
+    assert store.get("t", "dropped") is None
+    assert store.get("t", "after") == {"v": 3}
+
+
+def test_released_savepoint_keeps_its_writes_until_the_transaction_rolls_back(store: Any) -> None:
+    store.begin()
+    store.savepoint()
+    store.put("t", "a", {"v": 1})
+    store.release_savepoint()
+    assert store.get("t", "a") == {"v": 1}
+    store.rollback()
+    assert store.get("t", "a") is None
+
+
+def test_savepoints_can_follow_one_another(store: Any) -> None:
+    store.begin()
+    for n in range(3):
+        store.savepoint()
+        store.put("t", str(n), {"n": n})
+        if n == 1:
+            store.rollback_savepoint()
+        else:
+            store.release_savepoint()
+    store.commit(next_offset=3)
+    assert keys(store, "t") == ["0", "2"]
+
+
+def test_replace_damaged_continues_on_an_empty_store(store: Any) -> None:
+    store.begin()
+    store.put("t", "a", {"v": 1})
+    store.commit(next_offset=9)
+    store.begin()
+    store.put("t", "b", {"v": 1})
+    store.replace_damaged()  # what the worker does with a damaged store before restoring it
+    assert keys(store, "t") == []
+    assert store.checkpoint() == 0
+    store.begin()
+    store.put("t", "c", {"v": 1})
+    store.commit(next_offset=1)
+    assert keys(store, "t") == ["c"]
