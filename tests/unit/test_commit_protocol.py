@@ -97,7 +97,7 @@ class FakeProducer:
         self.pending: list[tuple[Callable[..., None] | None, FakeMessage]] = []
         self.delivery_errors: list[KafkaError] = []  # handed to the next deliveries, in order
         self.undelivered = 0  # what flush() reports as still queued
-        self.sent_offsets: list[tuple[list[TopicPartition], object]] = []
+        self.sent_offsets: list[tuple[list[tuple[str, int, int]], object]] = []
 
     def begin_transaction(self) -> None:
         self.failures.call("begin_transaction")
@@ -274,7 +274,7 @@ def test_records_of_a_partition_no_longer_owned_are_neither_processed_nor_commit
 
 def test_a_partition_end_marker_is_skipped() -> None:
     rig = Rig()
-    eof = FakeMessage(INPUT, 1, 9, error=KafkaError(KafkaError._PARTITION_EOF))
+    eof: Any = FakeMessage(INPUT, 1, 9, error=KafkaError(KafkaError._PARTITION_EOF))
     outcome = rig.protocol.commit([*records((0, 5)), eof])
     assert outcome.committed
     assert rig.producer.sent_offsets == [([(INPUT, 0, 6)], GROUP_METADATA)]
@@ -452,7 +452,7 @@ def test_a_store_found_damaged_mid_batch_is_healed_and_restored_after_the_abort(
 
 def test_a_failing_input_record_aborts_the_batch() -> None:
     rig = Rig()
-    broken = FakeMessage(INPUT, 1, 3, error=KafkaError(KafkaError._TRANSPORT, "broker down"))
+    broken: Any = FakeMessage(INPUT, 1, 3, error=KafkaError(KafkaError._TRANSPORT, "broker down"))
     outcome = rig.protocol.commit([*records((0, 5)), broken])
     assert_aborted(rig, outcome)
     assert outcome.error is not None and outcome.error.code() == KafkaError._TRANSPORT
