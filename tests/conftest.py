@@ -11,6 +11,7 @@ import pytest
 from harness.stack import StackEndpoints, provide_stack
 from harness.topics import create_topics as _create_topics
 from harness.topics import unique_prefix
+from tests.support.wheel_venv import WheelVenv, make_wheel_venv
 
 _REAL_STACK_DIRS = ("integration", "e2e", "faults")
 _REAL_STACK_MARKERS = ("integration", "e2e")
@@ -33,6 +34,15 @@ def stack() -> Iterator[StackEndpoints]:
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def wheel_venv(tmp_path_factory: pytest.TempPathFactory) -> WheelVenv:
+    """The choreo wheel built from this checkout, installed in a fresh venv (once per session).
+
+    Tests that add a package to it (a plug-in) remove it again when they are done.
+    """
+    return make_wheel_venv(tmp_path_factory.mktemp("wheel"))
 
 
 @pytest.fixture(autouse=True)

@@ -64,18 +64,21 @@ def schemas_check(
 ) -> None:
     """Check that every schema can read data written by each earlier version in git history.
 
+    Run it in the checkout that holds the schemas: an installed copy has no history.
+
     Example: choreo schemas check
     """
-    from choreo.serde.compat import check_tree
+    from choreo.serde.compat import check_roots
 
-    root = bootstrap.schema_roots()[0]
     try:
-        checked, problems = check_tree(repo, root)
+        report = check_roots(repo, bootstrap.schema_roots())
     except subprocess.CalledProcessError as e:
         fail(f"git failed: {e.stderr.strip() if e.stderr else e}")
         return
-    for p in problems:
+    for root, why in report.skipped:
+        typer.echo(f"not checked: {root} ({why})")
+    for p in report.problems:
         typer.echo(f"INCOMPATIBLE {p.path} vs {p.commit}: {p.reason}")
-    typer.echo(f"{checked} earlier version(s) checked, {len(problems)} incompatible")
-    if problems:
+    typer.echo(f"{report.checked} earlier version(s) checked, {len(report.problems)} incompatible")
+    if report.problems:
         raise typer.Exit(1)

@@ -22,8 +22,6 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka.schema_registry import Schema
-from tests.support.stack_provision import StackEndpoints
-from tests.support.workers import REPO, wait_until
 
 from choreo.bootstrap import event_classes, service_names
 from choreo.kafka import clients
@@ -34,6 +32,9 @@ from choreo.serde.schemas import load_event_schemas
 from choreo.settings import Settings
 from consumers.audit import audit
 from consumers.orders.events import OrderCompleted, PlaceOrder
+from harness.paths import REPO
+from harness.processes import wait_until
+from harness.stack import StackEndpoints
 from producers import commands, seed
 from producers.cli import saga_events
 from tests.e2e import previous_release

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from choreo.serde.compat import check_tree, history, readable_by
+from choreo.exceptions import ConfigurationError
+from choreo.serde.compat import check_roots, check_tree, history, readable_by
 from harness.paths import REPO, SCHEMAS
 
 V1 = {
@@ -112,3 +113,26 @@ def test_the_mixed_writers_test_writes_the_first_committed_order_completed() -> 
     versions = history(REPO, REPO / "schemas" / "orders" / "OrderCompleted.avsc")
     copy = REPO / "tests" / "e2e" / "schemas_v1" / "orders" / "OrderCompleted.avsc"
     assert len(versions) >= 2 and copy.read_text() == versions[-1][1]
+
+
+def test_check_roots_refuses_schemas_without_history_in_one_sentence(tmp_path: Path) -> None:
+    # A wheel's copy of the schemas (say in a .venv inside some project) is not tracked by git:
+    # "0 earlier versions checked" would prove nothing, so the check says why it cannot run.
+    subprocess.run(["git", "-C", str(tmp_path), "init", "-q"], check=True, capture_output=True)
+    installed = tmp_path / ".venv" / "consumers" / "schemas"
+    installed.mkdir(parents=True)
+    (installed / "Thing.avsc").write_text(json.dumps(V1))
+    with pytest.raises(ConfigurationError, match="no schema folder has a git history") as caught:
+        check_roots(tmp_path, [installed])
+    assert "not tracked by git" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_check_roots_outside_a_repository_is_one_sentence(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="is not in a git repository: run it in the checkout"):
+        check_roots(tmp_path, [REPO / "schemas"])
+
+
+def test_check_roots_checks_the_folders_it_can_and_names_the_others() -> None:
+    report = check_roots(REPO, [REPO / "schemas", Path("/nonexistent-elsewhere/schemas")])
+    assert report.roots == [REPO / "schemas"] and report.problems == []
+    assert [why for _, why in report.skipped] == [f"outside the git repository {REPO.resolve()}"]

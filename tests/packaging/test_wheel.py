@@ -1,0 +1,82 @@
+"""The wheel is the product: installed alone in a fresh venv, far from the checkout, it runs the saga.
+
+`choreo stack up` starts a stack of this test's own (own folder, own free ports) from the jars
+already fetched into the project's .stack; `choreo demo` runs the whole saga on it and audits
+the log. Schemas and stack templates can only come from the wheel: the commands run in a temp
+folder with the session's settings cleared.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from choreo.stack.ports import free_ports
+from tests.support.wheel_venv import REPO_ROOT, WheelVenv, said
+
+pytestmark = pytest.mark.e2e
+
+ORDERS = 30
+
+
+def test_the_wheel_carries_the_schemas_and_the_stack_templates(wheel_venv: WheelVenv) -> None:
+    names = set(zipfile.ZipFile(wheel_venv.wheel).namelist())
+    root = REPO_ROOT / "schemas"
+    schemas = {p.relative_to(root).as_posix() for p in root.rglob("*.avsc")}
+    assert schemas and {f"consumers/schemas/{s}" for s in schemas} <= names
+    for template in ("pom.xml", "server.properties", "log4j2.properties", "log4j2-tools.properties"):
+        assert f"choreo/stack/templates/{template}" in names
+    assert "consumers/reference/hubs.json" in names
+
+
+def test_schemas_check_outside_a_checkout_says_why_in_one_sentence(
+    wheel_venv: WheelVenv, tmp_path: Path
+) -> None:
+    result = wheel_venv.choreo("schemas", "check", cwd=tmp_path, env=wheel_venv.env())
+    assert result.returncode == 1, said(result)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), said(result)
+    assert "not in a git repository" in lines[0] and "--repo" in lines[0]
+    assert "earlier version(s) checked" not in result.stdout + result.stderr
+
+
+def test_the_installed_wheel_runs_the_demo_on_a_stack_of_its_own(
+    wheel_venv: WheelVenv, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    stack_dir = tmp_path / "stack"
+    jars = os.environ.get("CHOREO_STACK_DIR", str(REPO_ROOT / ".stack"))  # fetched by `make jars`
+    env = wheel_venv.env()
+
+    shown = wheel_venv.choreo("--help", cwd=elsewhere, env=env, timeout=60)
+    assert shown.returncode == 0, said(shown)
+    for command in ("stack", "worker", "run", "demo", "audit", "schemas"):
+        assert f" {command} " in shown.stdout, command
+
+    kafka_port, registry_port = free_ports(2)
+    try:
+        up = wheel_venv.choreo(
+            "stack", "up", "--dir", str(stack_dir),
+            "--kafka-port", str(kafka_port), "--registry-port", str(registry_port),
+            cwd=elsewhere, env={**env, "CHOREO_STACK_DIR": jars}, timeout=300,
+        )
+        assert up.returncode == 0, said(up)
+        assert f"127.0.0.1:{kafka_port}" in up.stdout, said(up)
+
+        # The demo finds the stack through its folder (stack.json), as a user's shell would.
+        demo = wheel_venv.choreo(
+            "demo", "--orders", str(ORDERS), "--rate", "30",
+            cwd=elsewhere, env={**env, "CHOREO_STACK_DIR": str(stack_dir)}, timeout=600,
+        )
+        log = elsewhere / "demo-workers.log"
+        detail = said(demo) + (f"\n--- workers\n{log.read_text()[-4000:]}" if log.exists() else "")
+        assert demo.returncode == 0, detail
+        assert f"{ORDERS} of {ORDERS} sagas ended" in demo.stdout, detail
+        assert "Audit of" in demo.stdout and "VIOLATED" not in demo.stdout, detail
+    finally:
+        wheel_venv.choreo("stack", "down", "--dir", str(stack_dir), cwd=elsewhere,
+                          env={**env, "CHOREO_STACK_DIR": jars}, timeout=180)
