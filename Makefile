@@ -36,7 +36,7 @@ test: check jars
 faults: venv jars
 	$(VENV)/bin/pytest -q tests/faults $(PYTEST_ARGS)
 
-# The whole saga on the local stack: topics, schemas, seed, the four services, a few hundred
+# The whole saga on the local stack: topics, schemas, seed, every installed service, a few hundred
 # orders shown live, then outcomes, the audit and what to try next. The stack stays up.
 demo: venv jars
 	$(CHOREO) stack up
