@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from choreo.contract import Service
-from tests.support.memory_state import MemoryState
+from choreo.testing import MemoryState
 from tests.support.reference import SERVICE_NAMES, load_service
 
 COMMAND_TOPICS = {

@@ -25,8 +25,8 @@ from choreo.runtime.commit import SEND_OFFSETS_ATTEMPTS, CommitProtocol
 from choreo.runtime.faults import FaultInjector
 from choreo.runtime.outputs import TransactionalOutput
 from choreo.runtime.watchdog import NoWatchdog
+from choreo.testing import MemoryState
 from tests.support.fake_clock import FakeClock
-from tests.support.memory_state import MemoryState
 
 INPUT, OWN, DLQ = "in", "own", "own.dlq"
 GROUP_METADATA = object()

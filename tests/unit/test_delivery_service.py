@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from choreo.testing import MemoryState
 from consumers.delivery.events import DeliveryCancelled, DeliveryCompleted, DeliveryFailed
 from consumers.delivery.service import decide, evolve
 from consumers.drones.events import DroneAssigned
 from consumers.orders.events import OrderCancellationRequested, OrderPlaced
-from tests.support.memory_state import MemoryState
 from tests.support.records import record
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from choreo.testing import MemoryState
 from consumers.delivery.events import DeliveryCompleted, DeliveryFailed
 from consumers.drones.events import (
     DroneAssigned,
@@ -17,7 +18,6 @@ from consumers.drones.events import (
 from consumers.drones.service import decide, evolve
 from consumers.packaging.events import PackagePrepared
 from producers.commands import register_drone
-from tests.support.memory_state import MemoryState
 from tests.support.records import T0, record
 
 

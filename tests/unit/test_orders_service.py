@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from choreo.testing import MemoryState
 from consumers.delivery.events import DeliveryCompleted, DeliveryFailed
 from consumers.drones.events import DroneUnavailable
 from consumers.orders.events import (
@@ -20,7 +21,6 @@ from consumers.orders.events import (
 from consumers.orders.service import SERVICE, decide, evolve
 from consumers.packaging.events import PackagingFailed, StockReleased
 from producers.commands import cancel_order, place_order
-from tests.support.memory_state import MemoryState
 from tests.support.records import T0, record
 
 GOOD: dict[str, Any] = {

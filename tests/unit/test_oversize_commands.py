@@ -11,6 +11,7 @@ from confluent_kafka.schema_registry import Schema
 
 from choreo.serde.codec import Codec, subject_for
 from choreo.serde.schemas import load_event_schemas
+from choreo.testing import MemoryState
 from consumers.audit import audit, summarise_outcomes
 from consumers.drones import service as drones
 from consumers.drones.events import DroneRegistered, DroneRegistrationRejected
@@ -23,7 +24,6 @@ from harness.paths import SCHEMAS
 from producers.commands import add_stock, cancel_order, place_order, register_drone
 from producers.saga_watch import SagaWatcher
 from tests.support.fake_registry import FakeRegistry
-from tests.support.memory_state import MemoryState
 from tests.support.records import T0
 from tests.support.reference import all_event_types
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from choreo.testing import MemoryState
 from consumers.delivery.events import DeliveryCompleted
 from consumers.drones.events import DroneReleased, DroneUnavailable
 from consumers.orders.events import OrderPlaced
@@ -19,7 +20,6 @@ from consumers.packaging.events import (
 )
 from consumers.packaging.service import RESERVATIONS, STOCK, decide, evolve, package_id_for
 from producers.commands import add_stock
-from tests.support.memory_state import MemoryState
 from tests.support.records import T0, record
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from choreo.testing import MemoryState
 from consumers.audit import audit
 from consumers.delivery.events import DeliveryCompleted
 from consumers.drones.events import DroneReleased, DroneUnavailable
@@ -15,7 +16,6 @@ from consumers.orders.events import OrderPlaced
 from consumers.packaging.events import StockAdded
 from consumers.packaging.service import STOCK, decide, evolve
 from producers.commands import add_stock
-from tests.support.memory_state import MemoryState
 from tests.support.records import T0, record
 
 HUBS = st.sampled_from(["hub-north", "hub-south"])

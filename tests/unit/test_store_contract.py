@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from choreo.runtime.store import PartitionStore
-from tests.support.memory_state import MemoryState
+from choreo.testing import MemoryState
 
 
 @pytest.fixture(params=["sqlite", "memory"])

@@ -2,50 +2,23 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from choreo.domain import Installation
 from choreo.serde.schemas import load_event_schemas
+from choreo.testing import MemoryState, handle
 from choreo_notifications.domain import DOMAIN
 from choreo_notifications.events import CustomerNotified
-from choreo_notifications.service import NOTIFIED, SERVICE, decide, evolve
+from choreo_notifications.service import NOTIFIED, SERVICE, decide
 from consumers.domain import DOMAIN as DRONE_DELIVERY
 from consumers.orders.events import OrderCompensated, OrderCompleted, OrderFailed, OrderPlaced
 
 AT = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 
 
-class MemoryState:
-    """Tables of JSON documents in a dict: what choreo.contract.State asks of a store."""
-
-    def __init__(self) -> None:
-        self.tables: dict[str, dict[str, str]] = {}
-
-    def get(self, table: str, key: str) -> dict[str, Any] | None:
-        raw = self.tables.get(table, {}).get(key)
-        return None if raw is None else json.loads(raw)
-
-    def scan(self, table: str, prefix: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
-        rows = self.tables.get(table, {})
-        for key in sorted(k for k in rows if k.startswith(prefix)):
-            yield key, json.loads(rows[key])
-
-    def put(self, table: str, key: str, value: dict[str, Any]) -> None:
-        self.tables.setdefault(table, {})[key] = json.dumps(value)  # JSON only, as a real store
-
-    def delete(self, table: str, key: str) -> None:
-        self.tables.get(table, {}).pop(key, None)
-
-
 def apply(state: MemoryState, event: Any) -> list[Any]:
-    """What the worker does with one input record: decide, then evolve each decided event."""
-    out = list(decide(state, event))
-    for e in out:
-        evolve(state, e)
-    return out
+    return handle(SERVICE, state, event)
 
 
 def common(order_id: str = "o-1", event_id: str = "e-1") -> dict[str, Any]:

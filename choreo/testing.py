@@ -1,7 +1,9 @@
-"""A dict-backed store for unit tests: JSON values only, copied in and out like a real store, with
-the transactions of PartitionStore (begin, savepoints, commit with checkpoint, rollback).
+"""For testing a service's decide and evolve without Kafka or SQLite.
 
-tests/unit/test_store_contract.py runs the same tests against this and the SQLite store.
+`MemoryState` is a dict-backed store: JSON values only, copied in and out like the worker's
+store, with its transactions (begin, savepoints, commit with checkpoint, rollback). choreo's own
+tests run one store contract against this and the SQLite store, so a service that passes its
+unit tests on it behaves the same in a worker.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from choreo.contract import Service, State
 
 Tables = dict[str, dict[str, str]]
 
@@ -86,3 +90,14 @@ class MemoryState:
 
     def _copy(self) -> Tables:
         return {table: dict(rows) for table, rows in self.tables.items()}
+
+
+def handle(service: Service, state: State, event: Any) -> list[Any]:
+    """What a worker does with one input record, minus Kafka: decide, then evolve each output.
+
+    Returns the decided events; `state` holds their effect afterwards.
+    """
+    out = list(service.decide(state, event))
+    for e in out:
+        service.evolve(state, e)
+    return out
