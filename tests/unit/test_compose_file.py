@@ -1,0 +1,161 @@
+"""docker-compose.yml and the Dockerfile, read as files: no Docker engine is needed (or used).
+
+The rules: every service is there, every image has a pinned tag, the workers are supervised
+(restart policy, health check, started after `init` succeeded), and nothing listens beyond
+127.0.0.1 on the host. The Dockerfile builds in two stages and runs `choreo` as a non-root user.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKERS = ("orders", "packaging", "drones", "delivery")
+
+
+@pytest.fixture(scope="module")
+def services() -> dict[str, dict[str, Any]]:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    found: dict[str, dict[str, Any]] = compose["services"]
+    return found
+
+
+def _ui_services(services: dict[str, dict[str, Any]]) -> list[str]:
+    return [name for name, svc in services.items() if "ui" in svc.get("profiles", [])]
+
+
+def test_every_service_is_there(services: dict[str, dict[str, Any]]) -> None:
+    assert {"kafka", "registry", "init", *WORKERS} <= set(services)
+    ui = _ui_services(services)
+    assert len(ui) == 1, "one Kafka web UI, only in the profile ui"
+    assert "kafka-ui" in services[ui[0]]["image"]
+    # Nothing else hides behind a profile: `docker compose up` starts the whole saga.
+    assert [n for n, s in services.items() if s.get("profiles")] == ui
+
+
+def test_every_image_is_pinned(services: dict[str, dict[str, Any]]) -> None:
+    for name, svc in services.items():
+        image = svc.get("image")
+        assert image, f"{name} has no image"
+        tag = image.rsplit("/", 1)[-1].partition(":")[2]
+        assert tag and tag != "latest", f"{name}: {image} is not pinned to a version"
+
+
+def test_kafka_registry_and_workers_have_health_checks(services: dict[str, dict[str, Any]]) -> None:
+    for name in ("kafka", "registry", *WORKERS):
+        check = services[name].get("healthcheck")
+        assert check and check.get("test"), f"{name} has no healthcheck"
+        assert not check.get("disable", False)
+
+
+def test_worker_health_check_asks_healthz_without_curl(services: dict[str, dict[str, Any]]) -> None:
+    for name in WORKERS:
+        test = services[name]["healthcheck"]["test"]
+        assert test[:3] == ["CMD", "python", "-c"], f"{name}: the image has python, not curl"
+        assert "http://127.0.0.1:9100/healthz" in test[3]
+        compile(test[3], f"{name} healthcheck", "exec")  # it is valid Python
+
+
+def test_workers_run_supervised_after_init(services: dict[str, dict[str, Any]]) -> None:
+    for name in WORKERS:
+        svc = services[name]
+        assert svc.get("restart") in ("unless-stopped", "always", "on-failure"), name
+        assert svc["depends_on"]["init"]["condition"] == "service_completed_successfully", name
+        assert svc["command"] == ["worker", name, "--instance", "0", "--metrics-port", "9100"]
+        assert svc["environment"]["CHOREO_METRICS_HOST"] == "0.0.0.0"
+        assert svc["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:19092"
+
+
+def test_init_waits_for_a_healthy_stack_and_sets_up_the_saga(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    init = services["init"]
+    for dependency in ("kafka", "registry"):
+        assert init["depends_on"][dependency]["condition"] == "service_healthy"
+    script = " ".join(init["command"])
+    for step in ("choreo topics create", "choreo schemas register", "choreo seed"):
+        assert step in script
+    assert init.get("restart", "no") == "no"
+
+
+def test_kafka_advertises_a_listener_the_containers_can_reach(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    env = services["kafka"]["environment"]
+    advertised = env["KAFKA_ADVERTISED_LISTENERS"].split(",")
+    assert "PLAINTEXT://127.0.0.1:9092" in advertised  # the host, as `choreo stack up`
+    assert "DOCKER://kafka:19092" in advertised  # the compose network
+
+
+def _published(port: Any) -> tuple[str, str]:
+    """(host ip, host port) of a compose port entry, short ("ip:host:container") or long form."""
+    if isinstance(port, dict):
+        return str(port.get("host_ip", "")), str(port.get("published", ""))
+    parts = str(port).split(":")
+    return (parts[0], parts[1]) if len(parts) == 3 else ("", parts[0])
+
+
+def test_every_published_port_binds_loopback_only(services: dict[str, dict[str, Any]]) -> None:
+    published = []
+    for name, svc in services.items():
+        assert "network_mode" not in svc, f"{name}: host networking would bypass the port rules"
+        for port in svc.get("ports", []):
+            ip, host_port = _published(port)
+            assert ip == "127.0.0.1", f"{name} publishes {port!r} beyond 127.0.0.1"
+            published.append(host_port)
+    assert len(published) == len(set(published)), "two services publish the same host port"
+
+
+def test_the_port_check_catches_an_open_port() -> None:
+    assert _published("9092:9092")[0] == ""
+    assert _published("0.0.0.0:9092:9092")[0] == "0.0.0.0"
+    assert _published({"target": 9092, "published": 9092})[0] == ""
+
+
+# -- the Dockerfile ------------------------------------------------------------------------------
+
+
+def _instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of every Dockerfile line, continuations joined, comments dropped."""
+    text = re.sub(r"\\\n", " ", (ROOT / "Dockerfile").read_text())
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            out.append((word.upper(), rest.strip()))
+    return out
+
+
+def test_dockerfile_is_multi_stage() -> None:
+    froms = [args for word, args in _instructions() if word == "FROM"]
+    assert len(froms) == 2
+    assert froms[0].endswith(" AS builder")
+    copies = [args for word, args in _instructions() if word in ("COPY", "RUN")]
+    # COPY --from=builder, or (as here) RUN --mount=type=bind,from=builder for the install only.
+    assert any("from=builder" in args for args in copies), "the final stage takes the builder's wheels"
+    assert any("pip wheel --no-deps" in args for args in copies)
+
+
+def test_dockerfile_runs_choreo_as_a_non_root_user() -> None:
+    instructions = _instructions()
+    users = [args for word, args in instructions if word == "USER"]
+    assert users, "no USER: the container would run as root"
+    user = users[-1].split(":")[0]
+    assert user not in ("root", "0")
+    entrypoint = [args for word, args in instructions if word == "ENTRYPOINT"]
+    assert entrypoint and shlex.split(entrypoint[-1].strip("[]").replace(",", " ")) == ["choreo"]
+    assert any(word == "VOLUME" and "/var/lib/choreo/state" in args for word, args in instructions)
+    assert any(word == "EXPOSE" and "9100" in args.split() for word, args in instructions)
+
+
+def test_dockerignore_keeps_the_venv_and_state_out() -> None:
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    for entry in (".venv", ".git", ".stack", "state"):
+        assert entry in ignored
