@@ -202,9 +202,9 @@ def test_trace_shows_failure_compensations_and_outcome_of_a_compensated_saga(ran
 
 
 def test_trace_of_an_unknown_order_is_one_sentence(ran: Ran) -> None:
-    _one_sentence(ran.saga.choreo("trace", "no-such-order"), "no such order")
+    _one_sentence(ran.saga.choreo("trace", "no-such-order"), "no such saga (order_id='no-such-order')")
     completed = ran.orders["completed"]
-    _one_sentence(ran.saga.choreo("trace", completed.order_id, "--hub", "hub-west"), "no such order")
+    _one_sentence(ran.saga.choreo("trace", completed.order_id, "--hub", "hub-west"), "no such saga")
 
 
 # -- state ------------------------------------------------------------------------------------------
