@@ -25,6 +25,7 @@ from bench.rebuild_bench import run_rebuild
 from bench.recovery import run_recovery
 from bench.report import Row, markdown_table
 from bench.saga import run_saga
+from bench.scale import run_scale
 from bench.stage import run_stage
 from harness.stack import StackEndpoints, provide_stack
 
@@ -37,11 +38,13 @@ def measure(ctx: BenchContext, sizes: Sizes) -> tuple[list[Row], dict[str, Any]]
     stage_rows, last_stage = run_stage(ctx, sizes, say)
     codec_rows = run_codec(ctx, sizes, say)
     saga_rows, outcomes = run_saga(ctx, sizes, say)
+    scale_rows = run_scale(ctx, sizes, say)
     rebuild_rows = run_rebuild(last_stage, sizes, say)
     recovery_rows = run_recovery(ctx, sizes, say)
     memory_rows = run_memory(ctx, sizes, say)
     ceiling, stage = stage_rows[:2], stage_rows[2:]
-    rows = [*ceiling, *codec_rows, *stage, *saga_rows, *rebuild_rows, *recovery_rows, *memory_rows]
+    rows = [*ceiling, *codec_rows, *stage, *saga_rows, *scale_rows, *rebuild_rows, *recovery_rows,
+            *memory_rows]
     return rows, {"saturation saga ends": outcomes}
 
 

@@ -22,6 +22,7 @@ class Sizes:
     stage_records: int  # OrderPlaced records in the one-stage comparison
     codec_events: int  # events encoded and decoded per codec run
     saga_orders: int  # orders dumped at once to find the saga's saturation rate
+    scale_orders: int  # orders dumped at once per instance count in the scale comparison
     latency_seconds: float  # how long the open-loop generator sends at each load level
     recovery_backlog: int  # input waiting for the worker that is killed
     memory_keys: tuple[int, ...]  # keys of state for the peak RSS rows
@@ -34,6 +35,7 @@ FULL = Sizes(
     stage_records=100_000,
     codec_events=50_000,
     saga_orders=3_000,
+    scale_orders=3_000,
     latency_seconds=15.0,
     recovery_backlog=50_000,
     memory_keys=(10_000, 100_000, 1_000_000),
@@ -47,6 +49,7 @@ QUICK = Sizes(
     stage_records=2_000,
     codec_events=2_000,
     saga_orders=150,
+    scale_orders=100,
     latency_seconds=2.0,
     recovery_backlog=4_000,
     memory_keys=(1_000, 2_000, 4_000),

@@ -32,14 +32,15 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 class SagaBench:
-    """One deployment of the saga with its four workers running, seeded with ample stock."""
+    """One deployment of the saga with `instances` workers per service, seeded with ample stock."""
 
-    def __init__(self, ctx: BenchContext) -> None:
-        self.dep: Deployment = deploy(ctx.settings("saga"))
+    def __init__(self, ctx: BenchContext, name: str = "saga", instances: int = 1) -> None:
+        self.dep: Deployment = deploy(ctx.settings(name))
         s = self.dep.settings
         seed_ids = self.dep.send_seed(datetime.now(UTC), FAIR.stock_per_shelf)
         self.workers: list[ChildProcess] = [
-            start_worker(s, name, ctx.log_dir, log_level="WARNING") for name in bootstrap.service_names()
+            start_worker(s, service, ctx.log_dir, instance=str(i), log_level="WARNING")
+            for service in bootstrap.service_names() for i in range(instances)
         ]
         try:
             self.dep.wait_seeded(seed_ids, 120)

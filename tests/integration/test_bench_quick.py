@@ -25,6 +25,7 @@ EXPECTED_ROWS = {
     "stage.project", "stage.quix", "stage.ceiling",
     "stage.project_over_quix", "stage.project_over_ceiling",
     "saga.saturation",
+    "scale.instances.1", "scale.instances.2", "scale.per_core.1", "scale.per_core.2", "scale.speedup",
     *(f"saga.latency.{load}.{p}" for load in (25, 50, 75) for p in ("p50", "p99", "p99.9")),
     "rebuild.replay", "rebuild.consume", "rebuild.ratio",
     "recovery.seconds",
