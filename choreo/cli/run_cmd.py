@@ -87,8 +87,8 @@ def run(
     """Run every service as supervised worker processes until Ctrl-C or SIGTERM.
 
     A worker that dies is restarted; log lines are prefixed with service/instance.
-    With CHOREO_METRICS_PORT=P, the worker of service number S (0-based, in order) and
-    instance I serves on P + S * N + I, so no two collide.
+    With CHOREO_METRICS_PORT=P, instance I of service number S (from 0, in order)
+    serves on CHOREO_METRICS_HOST:P+S*N+I, so no two collide.
 
     Example: choreo run --instances 2
     """
