@@ -42,7 +42,7 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
     for var in list(os.environ):
         if var.startswith(("CHOREO_KAFKA_", "KAFKA_", "SCHEMA_REGISTRY")) or var in (
             "CHOREO_CONFIG", "CHOREO_TOPIC_PREFIX", "CHOREO_STATE_DIR", "CHOREO_PARTITIONS",
-            "CHOREO_METRICS_PORT", "CHOREO_BATCH_SIZE",
+            "CHOREO_METRICS_PORT", "CHOREO_METRICS_HOST", "CHOREO_BATCH_SIZE",
         ):
             monkeypatch.delenv(var)
     monkeypatch.setenv("CHOREO_STACK_DIR", str(tmp_path / "stack"))
@@ -101,6 +101,7 @@ def test_run_refuses_a_bad_instance_count_before_starting_workers(
         raise AssertionError("workers were started with a bad instance count")
 
     monkeypatch.setattr(choreo.runtime.supervisor.Supervisor, "run", no_workers)
+    monkeypatch.setattr(choreo.runtime.supervisor.Supervisor, "install_signal_handlers", lambda *_: None)
     one_sentence(_run("run", *args), *needles)
 
 
@@ -110,6 +111,8 @@ def test_run_bounds_instances_by_the_configured_partitions(
     import choreo.runtime.supervisor
 
     monkeypatch.setattr(choreo.runtime.supervisor.Supervisor, "run", lambda *_: 0)
+    # This process's own SIGINT and SIGTERM handlers stay pytest's.
+    monkeypatch.setattr(choreo.runtime.supervisor.Supervisor, "install_signal_handlers", lambda *_: None)
     monkeypatch.setenv("CHOREO_PARTITIONS", "12")
     assert _run("run", "--instances", "12").exit_code == 0
     one_sentence(_run("run", "--instances", "13"), "from 1 to 12")
