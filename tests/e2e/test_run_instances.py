@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from confluent_kafka.admin import ConsumerGroupDescription
+from confluent_kafka.admin import ConsumerGroupDescription, MemberDescription
 
 from choreo.bootstrap import service_names
 from choreo.kafka import clients
@@ -68,16 +68,23 @@ def _groups(saga: SagaRun) -> dict[str, ConsumerGroupDescription]:
     return {g: f.result(30) for g, f in admin.describe_consumer_groups(names).items()}
 
 
+def _instance_of(group_id: str, member: MemberDescription) -> str:
+    """The instance id a member runs as: its group.instance.id is `<group>-<instance>` (the
+    transactional.id), and a static member's id starts with that."""
+    named = member.group_instance_id or member.member_id
+    found = re.match(rf"{re.escape(group_id)}-(\d+)(?:-|$)", named)
+    return found.group(1) if found else f"?{named}"
+
+
 def _split_problem(group: ConsumerGroupDescription) -> str | None:
     """Why the group is not two static members splitting every input topic 3 + 3, or None."""
-    members = group.members
-    ids = sorted(m.group_instance_id or "" for m in members)
-    if ids != [str(i) for i in range(INSTANCES)]:
-        return f"{group.group_id}: members with instance ids {ids} ({group.state})"
+    members = {_instance_of(group.group_id, m): m for m in group.members}
+    if len(group.members) != INSTANCES or sorted(members) != [str(i) for i in range(INSTANCES)]:
+        return f"{group.group_id}: members {sorted(members)} of {len(group.members)} ({group.state})"
     per_topic: dict[str, dict[str, set[int]]] = defaultdict(dict)
-    for m in members:
+    for instance, m in members.items():
         for tp in m.assignment.topic_partitions:
-            per_topic[tp.topic].setdefault(m.group_instance_id or "", set()).add(tp.partition)
+            per_topic[tp.topic].setdefault(instance, set()).add(tp.partition)
     if not per_topic:
         return f"{group.group_id}: nothing assigned yet ({group.state})"
     for topic, owned in per_topic.items():
