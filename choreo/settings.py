@@ -6,6 +6,7 @@ where it came from (the variable, or `key in <file>`) and what is accepted.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -35,6 +36,8 @@ class Settings:
     batch_size: int = 500
     commit_interval_ms: int = 100
     metrics_port: int = 0
+    # Where /metrics, /healthz and /readyz listen: loopback by default; 0.0.0.0 in a container.
+    metrics_host: str = "127.0.0.1"
     session_timeout_ms: int = 10000
     transaction_timeout_ms: int = 30000
     # Liveness: /healthz turns 503 after this long without a turn of the loop or a commit while
@@ -170,6 +173,25 @@ def _as_prefix(value: object) -> str | None:
     return value if isinstance(value, str) and _TOPIC_PREFIX.fullmatch(value) else None
 
 
+# A DNS name (RFC 1123): dot-separated labels of letters, digits and inner hyphens, 63 at most each.
+_HOST_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+
+
+def _as_host(value: object) -> str | None:
+    """An IP address (v4 or v6, as the server binds it) or a host name; None for anything else."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        pass
+    name = text[:-1] if text.endswith(".") else text
+    if not name or len(name) > 253 or name.replace(".", "").isdigit():
+        return None  # all digits and dots is an IPv4 address that ip_address() refused (1.2.3.999)
+    return text if all(_HOST_LABEL.fullmatch(label) for label in name.split(".")) else None
+
+
 def _as_path(value: object) -> Path | None:
     return Path(value) if isinstance(value, str | Path) and str(value).strip() else None
 
@@ -178,6 +200,7 @@ _CHECKS: dict[str, tuple[str, Callable[[object], Any]]] = {
     "bootstrap_servers": ("a comma-separated list of host[:port] (ports 1 to 65535)", _as_bootstrap),
     "schema_registry_url": ("one http(s)://host[:port][/path] URL (port 1 to 65535)", _as_registry_url),
     "topic_prefix": ("at most 200 of the characters a-z, A-Z, 0-9, '.', '_' and '-'", _as_prefix),
+    "metrics_host": ("an IP address or a host name, e.g. 127.0.0.1, 0.0.0.0, :: or localhost", _as_host),
     "state_dir": ("a folder path", _as_path),
     "stack_dir": ("a folder path", _as_path),
     **{name: (str(rng), rng.convert) for name, rng in INT_RANGES.items()},
@@ -212,6 +235,7 @@ _ENV = {
     "CHOREO_BATCH_SIZE": "batch_size",
     "CHOREO_COMMIT_INTERVAL_MS": "commit_interval_ms",
     "CHOREO_METRICS_PORT": "metrics_port",
+    "CHOREO_METRICS_HOST": "metrics_host",
     "CHOREO_SESSION_TIMEOUT_MS": "session_timeout_ms",
     "CHOREO_TRANSACTION_TIMEOUT_MS": "transaction_timeout_ms",
     "CHOREO_STALL_S": "stall_s",

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from choreo.settings import Settings
@@ -87,9 +87,12 @@ def start_worker(
                         log_dir / f"{name}-{time.monotonic_ns()}.log")
 
 
-def start_run(settings: Settings, log_path: Path, domains: str = SAGA_DOMAINS, **env: str) -> ChildProcess:
-    """`choreo run`: every service of `domains` supervised, its output appended to `log_path`."""
-    return ChildProcess("run", [*CHOREO, "run"], child_env(settings, domains, **env), log_path)
+def start_run(
+    settings: Settings, log_path: Path, domains: str = SAGA_DOMAINS, args: Sequence[str] = (),
+    **env: str,
+) -> ChildProcess:
+    """`choreo run [args]`: every service of `domains` supervised, its output appended to `log_path`."""
+    return ChildProcess("run", [*CHOREO, "run", *args], child_env(settings, domains, **env), log_path)
 
 
 def start_module(
@@ -122,7 +125,13 @@ def wait_until(predicate: Callable[[], object], timeout: float, what: str, inter
 
 
 def worker_children(supervisor_pid: int) -> dict[str, int]:
-    """service -> pid of the `choreo worker` children of a `choreo run` process."""
+    """service -> pid of the `choreo worker` children of a `choreo run` process (one instance
+    per service; see worker_instances for more)."""
+    return {service: pid for (service, _instance), pid in worker_instances(supervisor_pid).items()}
+
+
+def worker_instances(supervisor_pid: int) -> dict[tuple[str, str], int]:
+    """(service, instance id) -> pid of the `choreo worker` children of a `choreo run` process."""
     out = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -133,5 +142,7 @@ def worker_children(supervisor_pid: int) -> dict[str, int]:
         except OSError:
             continue
         if int(stat.rsplit(")", 1)[1].split()[1]) == supervisor_pid and b"worker" in cmd:
-            out[cmd[cmd.index(b"worker") + 1].decode()] = int(entry.name)
+            service = cmd[cmd.index(b"worker") + 1].decode()
+            instance = cmd[cmd.index(b"--instance") + 1].decode() if b"--instance" in cmd else "0"
+            out[(service, instance)] = int(entry.name)
     return out

@@ -6,7 +6,7 @@ import typer
 
 from choreo import bootstrap
 from choreo.cli.context import cli_settings, setting_option
-from choreo.cli.errors import one_sentence_errors, option_check
+from choreo.cli.errors import fail, one_sentence_errors, option_check
 from choreo.logs import LEVELS, parse_level
 from choreo.settings import load_settings
 
@@ -21,8 +21,15 @@ def worker(
     ),
     metrics_port: int = typer.Option(
         None, "--metrics-port",
-        help="Serve Prometheus metrics (/metrics) and health (/healthz, /readyz) on 127.0.0.1:PORT.",
+        help="Serve Prometheus metrics (/metrics) and health (/healthz, /readyz) on HOST:PORT "
+        "(default CHOREO_METRICS_PORT; 0: none).",
         callback=setting_option("metrics_port", "--metrics-port"),
+    ),
+    metrics_host: str = typer.Option(
+        None, "--metrics-host",
+        help="The address the metrics and health endpoints listen on: an IP address or a host "
+        "name (default CHOREO_METRICS_HOST, else 127.0.0.1; 0.0.0.0 in a container).",
+        callback=setting_option("metrics_host", "--metrics-host"),
     ),
     log_level: str = typer.Option(
         "INFO", "--log-level", help=f"One of {', '.join(LEVELS)} (any case).",
@@ -36,7 +43,7 @@ def worker(
     3 ended by its watchdog (a blocking call or a stop overran its deadline);
     4 no batch could commit for twice CHOREO_STALL_S.
 
-    Example: choreo worker packaging --instance 1 --metrics-port 9101
+    Example: choreo worker packaging --instance 1 --metrics-port 9101 --metrics-host 0.0.0.0
     """
     from choreo.domain import installation
     from choreo.logs import configure_logging
@@ -47,6 +54,8 @@ def worker(
     settings = cli_settings()
     if metrics_port is not None:
         settings = settings.with_overrides(metrics_port=metrics_port)
+    if metrics_host is not None:
+        settings = settings.with_overrides(metrics_host=metrics_host)
     svc = bootstrap.load_service(service)
     codec = bootstrap.build_codec(settings)
     # The watchdog ends this process if a client call or a stop request overruns its deadline.
@@ -62,23 +71,39 @@ def worker(
     raise typer.Exit(code)
 
 
-
 @one_sentence_errors
 def run(
     service: list[str] = typer.Option(None, "--service", "-s", help="Only these services."),
-    instance: str = typer.Option("0", "--instance", "-i", help="Instance id for every worker."),
+    instances: int = typer.Option(
+        1, "--instances", "-n",
+        help="Worker processes per service, 1 to CHOREO_PARTITIONS (more would sit idle): "
+        "instance ids 0..N-1, stable across restarts.",
+    ),
+    instance: str = typer.Option(
+        None, "--instance", "-i",
+        help="Instance id of the one worker per service (default 0); not with --instances N > 1.",
+    ),
 ) -> None:
-    """Run every service as a supervised worker process until Ctrl-C or SIGTERM.
+    """Run every service as supervised worker processes until Ctrl-C or SIGTERM.
 
-    A worker that dies is restarted; log lines are prefixed with the service name.
-    Example: choreo run
+    A worker that dies is restarted; log lines are prefixed with service/instance.
+    With CHOREO_METRICS_PORT=P, instance I of service number S (from 0, in order)
+    serves on CHOREO_METRICS_HOST:P+S*N+I, so no two collide.
+
+    Example: choreo run --instances 2
     """
-    from choreo.runtime.supervisor import Supervisor
+    from choreo.runtime.supervisor import Supervisor, check_instances, plan_children
 
     names = list(service) if service else list(bootstrap.service_names())
     for name in names:
         bootstrap.load_service(name)  # an unknown name fails here, in one sentence
-    load_settings()  # so does a bad setting, once, instead of in every worker restarted forever
-    sup = Supervisor(names, instance=instance)
+    # So does a bad setting, once, instead of in every worker restarted forever.
+    settings = load_settings()
+    check_instances(instances, settings.partitions)
+    if instance is not None and instances > 1:
+        fail(f"--instance {instance} names the one worker of each service, but --instances "
+             f"{instances} runs ids 0 to {instances - 1}: give one or the other")
+    plan = plan_children(names, instances, settings.metrics_port, instance or "0")
+    sup = Supervisor(plan, metrics_port=settings.metrics_port)
     sup.install_signal_handlers()
     raise typer.Exit(sup.run())

@@ -11,6 +11,7 @@ for `stall_s`; `/readyz` answers 200 once the worker has restored its state and 
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -104,7 +105,14 @@ def serve_endpoints(
         def log_message(self, *args: Any) -> None:
             return None  # a probe every few seconds would flood the worker's log
 
-    server = ThreadingHTTPServer((host, port), Handler)
+    server_class = _V6Server if ":" in host else ThreadingHTTPServer
+    server = server_class((host, port), Handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="choreo-endpoints", daemon=True).start()
     return server
+
+
+class _V6Server(ThreadingHTTPServer):
+    """The same server on an IPv6 address (`::` also takes IPv4 where the system maps it)."""
+
+    address_family = socket.AF_INET6

@@ -1,8 +1,10 @@
-"""`choreo run`: every service as a supervised `choreo worker` child process.
+"""`choreo run`: every service as supervised `choreo worker` child processes.
 
 A child that dies is restarted (with a growing pause, so a crash loop does not spin the CPU);
 SIGTERM or Ctrl-C stops all children with SIGTERM, which makes each finish and commit its batch.
-Each child's log lines are prefixed with its service name.
+With `--instances N` each service runs N children with the instance ids 0..N-1: an id names the
+child's `transactional.id` and `group.instance.id`, so a restarted child keeps its own and fences
+its predecessor. Each child's log lines are prefixed with `service/instance`.
 """
 
 from __future__ import annotations
@@ -13,13 +15,17 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import IO
 
+from choreo.exceptions import ConfigurationError
+
 _MAX_BACKOFF_S = 30.0
 # A child that ran this long was healthy: its next crash restarts it after the shortest pause.
 _HEALTHY_RUN_S = 60.0
+_MAX_PORT = 65_535
 # What a worker's exit code means, for the supervisor's log line.
 _EXIT_MEANINGS = {
     1: "stopped on an error",
@@ -29,9 +35,59 @@ _EXIT_MEANINGS = {
 }
 
 
+@dataclass(frozen=True)
+class ChildPlan:
+    """One supervised worker: its service, stable instance id, metrics port (0: none)."""
+
+    service: str
+    instance: str
+    metrics_port: int = 0
+
+    @property
+    def label(self) -> str:
+        """How its log lines are prefixed: `packaging/1`."""
+        return f"{self.service}/{self.instance}"
+
+
+def check_instances(instances: int, partitions: int) -> None:
+    """Refuse an instance count that is not 1..`partitions` (a worker beyond that owns nothing)."""
+    if not 1 <= instances <= partitions:
+        raise ConfigurationError(
+            f"--instances must be an integer from 1 to {partitions} (CHOREO_PARTITIONS: an "
+            f"instance beyond one per partition would own no partition), got {instances}"
+        )
+
+
+def plan_children(
+    services: Sequence[str], instances: int = 1, metrics_port: int = 0, instance: str = "0"
+) -> list[ChildPlan]:
+    """The children of `choreo run`, in service order, then instance order.
+
+    With one instance per service its id is `instance`; with N it is 0..N-1. A metrics port P
+    is the first of a range: service number S (0-based) instance I serves on P + S * N + I, so no
+    two children share a port (with N = 1 that is P, P+1, ... in service order). 0 means none.
+    """
+    if instances < 1:
+        raise ConfigurationError(f"--instances must be at least 1, got {instances}")
+    if len(set(services)) != len(services):
+        raise ConfigurationError(f"a service is named twice in {', '.join(services)}")
+    last = metrics_port + len(services) * instances - 1
+    if metrics_port and last > _MAX_PORT:
+        raise ConfigurationError(
+            f"CHOREO_METRICS_PORT {metrics_port} leaves no room for {len(services) * instances} "
+            f"workers (one port each, up to {last}; the last port is {_MAX_PORT}): choose a lower one"
+        )
+    ids = [instance] if instances == 1 else [str(i) for i in range(instances)]
+    return [
+        ChildPlan(service, ids[i], metrics_port + s * instances + i if metrics_port else 0)
+        for s, service in enumerate(services)
+        for i in range(instances)
+    ]
+
+
 @dataclass
 class _Child:
-    service: str
+    plan: ChildPlan
     proc: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     started_at: float = 0.0
@@ -39,20 +95,35 @@ class _Child:
     backoff: float = 1.0
     pump: threading.Thread | None = field(default=None, repr=False)
 
+    @property
+    def label(self) -> str:
+        return self.plan.label
+
 
 class Supervisor:
+    """Runs `children` (a plan, or service names: one instance each, id `instance`) until stopped.
+
+    `metrics_port` is the first port of the range (see plan_children); None reads it from
+    CHOREO_METRICS_PORT in `env`. Each child gets its own port as CHOREO_METRICS_PORT.
+    """
+
     def __init__(
-        self, services: list[str], instance: str = "0", env: dict[str, str] | None = None,
-        out: IO[str] | None = None,
+        self, children: Sequence[str] | Sequence[ChildPlan], instance: str = "0",
+        env: dict[str, str] | None = None, out: IO[str] | None = None,
+        metrics_port: int | None = None,
     ) -> None:
-        self.children = [_Child(s) for s in services]
-        self.instance = instance
         self.env = dict(os.environ if env is None else env)
+        if metrics_port is None:
+            base = self.env.get("CHOREO_METRICS_PORT", "")
+            metrics_port = int(base) if base.isascii() and base.isdigit() else 0
+        plans = [c for c in children if isinstance(c, ChildPlan)]
+        if len(plans) < len(children):
+            plans = plan_children([str(c) for c in children], 1, metrics_port, instance)
+        self.children = [_Child(p) for p in plans]
         self.out = out or sys.stdout
         self._stopping = threading.Event()
         self._print_lock = threading.Lock()
-        width = max(len(s) for s in services)
-        self._width = width
+        self._width = max(len(c.label) for c in self.children)
 
     def stop(self, *_: object) -> None:
         self._stopping.set()
@@ -64,23 +135,21 @@ class Supervisor:
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
 
-    def _say(self, service: str, line: str) -> None:
+    def _say(self, label: str, line: str) -> None:
         with self._print_lock:
-            self.out.write(f"{service:<{self._width}} | {line.rstrip()}\n")
+            self.out.write(f"{label:<{self._width}} | {line.rstrip()}\n")
             self.out.flush()
 
     def _env_of(self, child: _Child) -> dict[str, str]:
-        """The child's environment: a metrics port given to `choreo run` is the first of a
-        range, one port per service, since two workers cannot serve on one port."""
-        base = self.env.get("CHOREO_METRICS_PORT", "")
-        if not base.isdigit() or int(base) == 0:
+        """The child's environment: its own metrics port, when the run has a range of them."""
+        if not child.plan.metrics_port:
             return self.env
-        return {**self.env, "CHOREO_METRICS_PORT": str(int(base) + self.children.index(child))}
+        return {**self.env, "CHOREO_METRICS_PORT": str(child.plan.metrics_port)}
 
     def _start(self, child: _Child) -> None:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "choreo.cli.main", "worker", child.service,
-             "--instance", self.instance],
+            [sys.executable, "-m", "choreo.cli.main", "worker", child.plan.service,
+             "--instance", child.plan.instance],
             env=self._env_of(child), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             # Own process group: Ctrl-C in a terminal reaches only the supervisor, which then
             # stops the children in order instead of all of them dying mid-batch at once.
@@ -88,13 +157,13 @@ class Supervisor:
         )
         child.proc = proc
         child.started_at = time.monotonic()
-        child.pump = threading.Thread(target=self._pump, args=(child.service, proc), daemon=True)
+        child.pump = threading.Thread(target=self._pump, args=(child.label, proc), daemon=True)
         child.pump.start()
 
-    def _pump(self, service: str, proc: subprocess.Popen[bytes]) -> None:
+    def _pump(self, label: str, proc: subprocess.Popen[bytes]) -> None:
         assert proc.stdout is not None
         for raw in proc.stdout:
-            self._say(service, raw.decode(errors="replace"))
+            self._say(label, raw.decode(errors="replace"))
 
     def run(self, poll_s: float = 0.5) -> int:
         for child in self.children:
@@ -116,7 +185,7 @@ class Supervisor:
                 child.next_start = now + child.backoff
                 meaning = _EXIT_MEANINGS.get(code, "")
                 self._say(
-                    child.service,
+                    child.label,
                     f"exited with {code}{f' ({meaning})' if meaning else ''}; "
                     f"restart #{child.restarts} in {child.backoff:.0f}s",
                 )
@@ -139,6 +208,6 @@ class Supervisor:
                 code = c.proc.wait()
             if c.pump is not None:
                 c.pump.join(5)
-            self._say(c.service, f"stopped ({code})")
+            self._say(c.label, f"stopped ({code})")
             worst = worst or code
         return 0 if worst == 0 else 1

@@ -172,15 +172,19 @@ class Worker:
         )
         lag = LagReporter(consumer, self.metrics)
         try:
-            port = self.metrics.serve(self.settings.metrics_port, self.progress)
+            port = self.metrics.serve(
+                self.settings.metrics_port, self.progress, self.settings.metrics_host
+            )
         except OSError as e:
             raise ConfigurationError(
-                f"cannot serve metrics on 127.0.0.1:{self.settings.metrics_port}: {e.strerror}; "
-                "choose another CHOREO_METRICS_PORT (each instance needs its own)"
+                f"cannot serve metrics on {self.settings.metrics_host}:{self.settings.metrics_port}: "
+                f"{e.strerror or e}; choose another CHOREO_METRICS_PORT (each instance needs its own) "
+                "or CHOREO_METRICS_HOST (an address of this machine)"
             ) from e
         log.info(
             "worker %s started: inputs=%s own=%s metrics=%s",
-            self.transactional_id, sorted(self._logical), self.own_topic, port or "off",
+            self.transactional_id, sorted(self._logical), self.own_topic,
+            f"{self.settings.metrics_host}:{port}" if port else "off",
         )
         return consumer, lag
 

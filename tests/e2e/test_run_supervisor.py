@@ -36,7 +36,7 @@ def test_run_restarts_a_dead_worker_and_stops_all_on_sigterm(saga: SagaRun, tmp_
             lambda: worker_children(run.pid).get("packaging") not in (None, first["packaging"]), 60,
             "packaging restarted",
         )
-        assert "packaging | " in log_path.read_text()
+        assert "packaging/0 | " in log_path.read_text()
         assert "exited with -9 (killed); restart #1" in log_path.read_text()
         # The restarted service still does its job.
         now = datetime.now(UTC)

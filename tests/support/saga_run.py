@@ -19,10 +19,10 @@ class SagaRun(StackSlice):
 
     def __init__(
         self, bootstrap_servers: str, registry_url: str, prefix: str, tmp: Path,
-        replication_factor: int = 1,
+        replication_factor: int = 1, partitions: int = 4,
     ) -> None:
         super().__init__(
-            bootstrap_servers, registry_url, prefix, tmp, partitions=4,
+            bootstrap_servers, registry_url, prefix, tmp, partitions=partitions,
             replication_factor=replication_factor,
         )
         self.deployment = deploy(self.settings)

@@ -42,7 +42,7 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
     for var in list(os.environ):
         if var.startswith(("CHOREO_KAFKA_", "KAFKA_", "SCHEMA_REGISTRY")) or var in (
             "CHOREO_CONFIG", "CHOREO_TOPIC_PREFIX", "CHOREO_STATE_DIR", "CHOREO_PARTITIONS",
-            "CHOREO_METRICS_PORT", "CHOREO_BATCH_SIZE",
+            "CHOREO_METRICS_PORT", "CHOREO_METRICS_HOST", "CHOREO_BATCH_SIZE",
         ):
             monkeypatch.delenv(var)
     monkeypatch.setenv("CHOREO_STACK_DIR", str(tmp_path / "stack"))
@@ -79,6 +79,48 @@ def test_an_unknown_log_level_is_one_sentence_listing_the_levels(env: Path) -> N
 
 def test_a_metrics_port_out_of_range_is_one_sentence(env: Path) -> None:
     one_sentence(_run("worker", "orders", "--metrics-port", "70000"), "--metrics-port", "0 to 65535")
+
+
+def test_a_bad_metrics_host_is_one_sentence(env: Path) -> None:
+    one_sentence(_run("worker", "orders", "--metrics-host", "0.0.0.0:9100"), "--metrics-host",
+                 "an IP address or a host name", "'0.0.0.0:9100'")
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [(("--instances", "0"), ("--instances must be an integer from 1 to 6", "got 0")),
+     (("--instances", "7"), ("--instances must be an integer from 1 to 6", "got 7")),
+     (("--instances", "2", "--instance", "3"), ("--instance 3", "--instances 2", "ids 0 to 1"))],
+)
+def test_run_refuses_a_bad_instance_count_before_starting_workers(
+    env: Path, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...], needles: tuple[str, ...]
+) -> None:
+    import choreo.runtime.supervisor
+
+    def no_workers(*_: Any, **__: Any) -> None:
+        raise AssertionError("workers were started with a bad instance count")
+
+    monkeypatch.setattr(choreo.runtime.supervisor.Supervisor, "run", no_workers)
+    monkeypatch.setattr(choreo.runtime.supervisor.Supervisor, "install_signal_handlers", lambda *_: None)
+    one_sentence(_run("run", *args), *needles)
+
+
+def test_run_bounds_instances_by_the_configured_partitions(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import choreo.runtime.supervisor
+
+    monkeypatch.setattr(choreo.runtime.supervisor.Supervisor, "run", lambda *_: 0)
+    # This process's own SIGINT and SIGTERM handlers stay pytest's.
+    monkeypatch.setattr(choreo.runtime.supervisor.Supervisor, "install_signal_handlers", lambda *_: None)
+    monkeypatch.setenv("CHOREO_PARTITIONS", "12")
+    assert _run("run", "--instances", "12").exit_code == 0
+    one_sentence(_run("run", "--instances", "13"), "from 1 to 12")
+
+
+def test_run_refuses_a_metrics_port_range_past_65535(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHOREO_METRICS_PORT", "65530")
+    one_sentence(_run("run", "--instances", "2"), "CHOREO_METRICS_PORT 65530 leaves no room for 8")
 
 
 def test_topics_create_refuses_zero_partitions(env: Path) -> None:

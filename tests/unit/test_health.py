@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -164,3 +165,19 @@ def test_a_restore_is_not_a_stall_and_idle_after_a_failure_is_idle() -> None:
     progress.polled()
     progress.idle()  # the failed batch's records are gone (revoked): nothing is failing now
     assert progress.problem() is None
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "0.0.0.0", "::1"])
+def test_the_endpoints_listen_on_the_host_they_are_given(host: str) -> None:
+    if ":" in host and not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    registry = CollectorRegistry()
+    server = serve_endpoints(registry, _progress(FakeClock()), port=0, host=host)
+    try:
+        assert server.server_address[0] in (host, "127.0.0.1")  # a name is bound as its address
+        shown = f"[{host}]" if ":" in host else ("127.0.0.1" if host == "0.0.0.0" else host)
+        with urllib.request.urlopen(f"http://{shown}:{server.server_port}/healthz", timeout=5) as r:
+            assert r.status == 200
+    finally:
+        server.shutdown()
+        server.server_close()

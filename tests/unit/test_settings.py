@@ -188,6 +188,50 @@ def test_config_file_values_load_and_the_environment_wins(tmp_path: Path) -> Non
     }
 
 
+def test_the_metrics_host_is_loopback_unless_set() -> None:
+    assert Settings().metrics_host == "127.0.0.1"
+    assert load_settings({}).metrics_host == "127.0.0.1"
+
+
+@pytest.mark.parametrize(
+    ("value", "loaded"),
+    [("0.0.0.0", "0.0.0.0"), ("127.0.0.1", "127.0.0.1"), ("10.1.2.3", "10.1.2.3"), ("::", "::"),
+     ("::1", "::1"), ("fe80:0:0::1", "fe80::1"), ("localhost", "localhost"),
+     ("worker-0.choreo.svc.cluster.local", "worker-0.choreo.svc.cluster.local"),
+     ("metrics.example.", "metrics.example."), (" 0.0.0.0 ", "0.0.0.0")],
+)
+def test_the_metrics_host_accepts_an_ip_address_or_a_host_name(value: str, loaded: str) -> None:
+    assert load_settings({"CHOREO_METRICS_HOST": value}).metrics_host == loaded
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["256.0.0.1", "1.2.3", "10.0.0.999", "0.0.0.0:9100", "[::1]", "http://0.0.0.0", "-host",
+     "host-", "a..b", "under_score", "two words", "a/b", "x" * 64, ".".join(["abc"] * 64)],
+)
+def test_a_bad_metrics_host_is_one_sentence(value: str) -> None:
+    message = _error({"CHOREO_METRICS_HOST": value})
+    assert message == (
+        "CHOREO_METRICS_HOST must be an IP address or a host name, e.g. 127.0.0.1, 0.0.0.0, :: or "
+        f"localhost, got {value!r}"
+    )
+
+
+def test_the_metrics_host_is_checked_in_the_config_file_and_by_override(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('[choreo]\nmetrics-host = "0.0.0.0"\n')
+    assert load_settings({"CHOREO_CONFIG": str(config)}).metrics_host == "0.0.0.0"
+    config.write_text("[choreo]\nmetrics-host = 0\n")
+    assert _error({}, config).startswith(f"metrics-host in {config} must be an IP address or a host name")
+    assert Settings().with_overrides(metrics_host="::").metrics_host == "::"
+    with pytest.raises(ConfigurationError, match="^metrics_host must be an IP address"):
+        Settings().with_overrides(metrics_host="nope!")
+
+
+def test_an_empty_metrics_host_is_an_error_not_the_default() -> None:
+    assert _error({"CHOREO_METRICS_HOST": ""}).startswith("CHOREO_METRICS_HOST is set but empty")
+
+
 def test_a_topic_prefix_must_be_a_topic_name_part() -> None:
     assert _error({"CHOREO_TOPIC_PREFIX": "../x"}).startswith("CHOREO_TOPIC_PREFIX must be at most 200")
 

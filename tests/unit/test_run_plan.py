@@ -1,0 +1,123 @@
+"""`choreo run --instances N`: which workers it starts, their stable ids and metrics ports (no broker)."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from choreo.exceptions import ConfigurationError
+from choreo.runtime.supervisor import ChildPlan, Supervisor, check_instances, plan_children
+
+SERVICES = ["orders", "packaging", "drones", "delivery"]
+
+
+def test_one_instance_per_service_is_what_run_always_started() -> None:
+    plan = plan_children(SERVICES)
+    assert [(c.service, c.instance, c.metrics_port) for c in plan] == [
+        ("orders", "0", 0), ("packaging", "0", 0), ("drones", "0", 0), ("delivery", "0", 0),
+    ]
+    assert [c.label for c in plan] == ["orders/0", "packaging/0", "drones/0", "delivery/0"]
+
+
+def test_one_instance_keeps_the_given_id_and_ports_p_p1_in_service_order() -> None:
+    plan = plan_children(SERVICES, 1, 9100, instance="blue")
+    assert [(c.instance, c.metrics_port) for c in plan] == [
+        ("blue", 9100), ("blue", 9101), ("blue", 9102), ("blue", 9103),
+    ]
+
+
+@pytest.mark.parametrize("instances", [1, 2, 3, 6])
+def test_n_instances_have_ids_0_to_n_minus_1_for_every_service(instances: int) -> None:
+    plan = plan_children(SERVICES, instances)
+    assert len(plan) == len(SERVICES) * instances
+    for service in SERVICES:
+        ids = [c.instance for c in plan if c.service == service]
+        assert ids == [str(i) for i in range(instances)]
+    assert len({(c.service, c.instance) for c in plan}) == len(plan)
+    assert len({c.label for c in plan}) == len(plan)
+
+
+def test_ports_are_p_plus_service_index_times_n_plus_instance() -> None:
+    plan = plan_children(SERVICES, 2, 9100)
+    assert [(c.label, c.metrics_port) for c in plan] == [
+        ("orders/0", 9100), ("orders/1", 9101), ("packaging/0", 9102), ("packaging/1", 9103),
+        ("drones/0", 9104), ("drones/1", 9105), ("delivery/0", 9106), ("delivery/1", 9107),
+    ]
+
+
+@pytest.mark.parametrize("instances", range(1, 13))
+@pytest.mark.parametrize("services", [SERVICES[:1], SERVICES, [*SERVICES, "notifications"]])
+def test_ports_never_collide_and_fill_one_range(services: list[str], instances: int) -> None:
+    ports = [c.metrics_port for c in plan_children(services, instances, 20000)]
+    assert sorted(ports) == list(range(20000, 20000 + len(services) * instances))
+
+
+def test_the_plan_is_the_same_every_time_so_ids_and_ports_survive_restarts() -> None:
+    assert plan_children(SERVICES, 3, 9100) == plan_children(SERVICES, 3, 9100)
+
+
+def test_no_metrics_port_means_none_for_every_instance() -> None:
+    assert {c.metrics_port for c in plan_children(SERVICES, 3, 0)} == {0}
+
+
+def test_a_port_range_past_65535_is_one_sentence() -> None:
+    plan_children(SERVICES, 2, 65535 - 7)  # the last port fits exactly
+    with pytest.raises(ConfigurationError) as caught:
+        plan_children(SERVICES, 2, 65535 - 6)
+    assert str(caught.value) == (
+        "CHOREO_METRICS_PORT 65529 leaves no room for 8 workers (one port each, up to 65536; "
+        "the last port is 65535): choose a lower one"
+    )
+
+
+def test_a_service_named_twice_is_refused() -> None:
+    # Two children with one instance id would fence each other forever.
+    with pytest.raises(ConfigurationError, match="named twice"):
+        plan_children(["orders", "orders"])
+
+
+@pytest.mark.parametrize("instances", [1, 3, 6])
+def test_instances_from_one_to_the_partition_count_are_accepted(instances: int) -> None:
+    check_instances(instances, 6)
+
+
+@pytest.mark.parametrize("instances", [0, -1, 7, 100])
+def test_instances_outside_one_to_the_partition_count_are_one_sentence(instances: int) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        check_instances(instances, 6)
+    message = str(caught.value)
+    assert message.startswith("--instances must be an integer from 1 to 6 (CHOREO_PARTITIONS")
+    assert message.endswith(f"got {instances}") and "\n" not in message
+
+
+def test_each_child_gets_its_own_port_in_its_environment() -> None:
+    sup = Supervisor(plan_children(SERVICES, 2, 9100), env={"CHOREO_METRICS_PORT": "9100", "X": "1"},
+                     metrics_port=9100)
+    ports = [sup._env_of(c)["CHOREO_METRICS_PORT"] for c in sup.children]
+    assert ports == [str(p) for p in range(9100, 9108)]
+    assert all(sup._env_of(c)["X"] == "1" for c in sup.children)
+
+
+def test_without_a_port_the_children_inherit_the_environment_unchanged() -> None:
+    sup = Supervisor(plan_children(SERVICES, 2), env={"X": "1"}, metrics_port=0)
+    assert all(sup._env_of(c) == {"X": "1"} for c in sup.children)
+
+
+def test_service_names_alone_run_one_instance_each_with_ports_from_the_environment() -> None:
+    # How `choreo demo` starts it: names only, the range read from CHOREO_METRICS_PORT.
+    sup = Supervisor(SERVICES, env={"CHOREO_METRICS_PORT": "9200"})
+    assert [c.plan for c in sup.children] == [
+        ChildPlan(s, "0", 9200 + i) for i, s in enumerate(SERVICES)
+    ]
+
+
+def test_log_lines_name_the_service_and_instance() -> None:
+    out = io.StringIO()
+    sup = Supervisor(plan_children(["orders", "packaging"], 2), env={}, out=out)
+    for child in sup.children:
+        sup._say(child.label, "worker started\n")
+    assert out.getvalue().splitlines() == [
+        "orders/0    | worker started", "orders/1    | worker started",
+        "packaging/0 | worker started", "packaging/1 | worker started",
+    ]
