@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from choreo import bootstrap
@@ -61,7 +63,7 @@ def worker(
     # The watchdog ends this process if a client call or a stop request overruns its deadline.
     watchdog = Watchdog(grace_s=settings.watchdog_grace_s)
     w = Worker(svc, settings, codec, instance_id=instance, watchdog=watchdog,
-               saga_id=installation().saga_id)
+               saga_id=installation().saga_id, supervisor_pid=_supervisor_pid())
     w.install_signal_handlers()
     watchdog.start()
     try:
@@ -107,3 +109,11 @@ def run(
     sup = Supervisor(plan, metrics_port=settings.metrics_port)
     sup.install_signal_handlers()
     raise typer.Exit(sup.run())
+
+
+def _supervisor_pid() -> int | None:
+    """The pid of the `choreo run` that started this worker, if one did."""
+    from choreo.runtime.supervisor import SUPERVISOR_PID_ENV
+
+    value = os.environ.get(SUPERVISOR_PID_ENV, "")
+    return int(value) if value.isdigit() else None

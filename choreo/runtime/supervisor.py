@@ -22,6 +22,8 @@ from typing import IO
 
 from choreo.exceptions import ConfigurationError
 
+# Set in each worker's environment: the worker stops once its parent is no longer this pid.
+SUPERVISOR_PID_ENV = "CHOREO_SUPERVISOR_PID"
 _MAX_BACKOFF_S = 30.0
 # A child that ran this long was healthy: its next crash restarts it after the shortest pause.
 _HEALTHY_RUN_S = 60.0
@@ -141,10 +143,12 @@ class Supervisor:
             self.out.flush()
 
     def _env_of(self, child: _Child) -> dict[str, str]:
-        """The child's environment: its own metrics port, when the run has a range of them."""
-        if not child.plan.metrics_port:
-            return self.env
-        return {**self.env, "CHOREO_METRICS_PORT": str(child.plan.metrics_port)}
+        """The child's environment: this supervisor's pid (a worker stops when it is gone) and,
+        when the run has a range of them, its own metrics port."""
+        env = {**self.env, SUPERVISOR_PID_ENV: str(os.getpid())}
+        if child.plan.metrics_port:
+            env["CHOREO_METRICS_PORT"] = str(child.plan.metrics_port)
+        return env
 
     def _start(self, child: _Child) -> None:
         proc = subprocess.Popen(

@@ -10,6 +10,7 @@ record: decide, evolve, dead-letter), outputs.py (producing into the transaction
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import time
 from types import FrameType
@@ -65,8 +66,12 @@ class Worker:
         faults: FaultInjector | None = None,
         watchdog: Watchdog | None = None,
         saga_id: str = "saga_id",
+        supervisor_pid: int | None = None,
     ) -> None:
         self.service = service
+        # A worker started by `choreo run` stops when that supervisor is gone (SIGKILLed, say):
+        # nobody would restart it or stop it, and it would hold its partitions for ever.
+        self.supervisor_pid = supervisor_pid
         self.saga_id = saga_id
         self.settings = settings
         self.codec = codec
@@ -111,6 +116,8 @@ class Worker:
             consumer, lag = self._start()
             size, wait_s = self.settings.batch_size, self.settings.commit_interval_ms / 1000
             while not self._stopping:
+                if self._orphaned():
+                    break
                 msgs = next_batch(consumer, self.watchdog, size, wait_s)
                 self.progress.polled()
                 lag.report()
@@ -130,6 +137,12 @@ class Worker:
                     )
         finally:
             self._close()
+
+    def _orphaned(self) -> bool:
+        if self.supervisor_pid is None or os.getppid() == self.supervisor_pid:
+            return False
+        log.warning("the supervisor (pid %d) is gone: stopping", self.supervisor_pid)
+        return True
 
     def _start(self) -> tuple[Consumer, LagReporter]:
         """Create the clients and wire the parts together; returns the consumer and lag reporter."""

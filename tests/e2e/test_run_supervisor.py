@@ -54,3 +54,22 @@ def test_run_restarts_a_dead_worker_and_stops_all_on_sigterm(saga: SagaRun, tmp_
             assert not _running(pid), f"{service} worker {pid} outlived the supervisor"
     finally:
         run.close()
+
+
+def test_workers_stop_when_their_supervisor_is_killed(saga: SagaRun, tmp_path: Path) -> None:
+    # SIGKILL gives `choreo run` no chance to stop its children: they must notice on their own.
+    log_path = tmp_path / "run.log"
+    run = start_run(saga.settings, log_path)
+    children: dict[str, int] = {}
+    try:
+        wait_until(lambda: log_path.read_text().count(" started: inputs=") == 4, 60, "four starts")
+        children = worker_children(run.pid)
+        assert len(children) == 4
+        os.kill(run.pid, signal.SIGKILL)
+        wait_until(lambda: not any(_running(pid) for pid in children.values()), 60,
+                   "every worker stopped after its supervisor died")
+    finally:
+        for pid in children.values():
+            if _running(pid):  # only if the test failed: never leave a worker behind
+                os.kill(pid, signal.SIGKILL)
+        run.close()
