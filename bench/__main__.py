@@ -34,7 +34,9 @@ def say(line: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {line}", flush=True)
 
 
-def measure(ctx: BenchContext, sizes: Sizes) -> tuple[list[Row], dict[str, Any]]:
+def measure(ctx: BenchContext, sizes: Sizes, only: str | None = None) -> tuple[list[Row], dict[str, Any]]:
+    if only == "scale":  # the 1-vs-2 instances comparison alone, e.g. after a sizing change
+        return run_scale(ctx, sizes, say), {}
     stage_rows, last_stage = run_stage(ctx, sizes, say)
     codec_rows = run_codec(ctx, sizes, say)
     saga_rows, outcomes = run_saga(ctx, sizes, say)
@@ -77,17 +79,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny inputs: proves the harness runs")
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "results", help="where to write results")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder (logs, state)")
+    parser.add_argument("--only", choices=["scale"], help="run one measurement instead of all")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     began = time.monotonic()
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + ("-quick" if args.quick else "")
+    stamp += f"-{args.only}" if args.only else ""
     quix = quix_python()
     work = Path(tempfile.mkdtemp(prefix="choreo-bench-"))
     try:
         with provide_stack(running_local=True) as endpoints:
             say(f"stack: {endpoints.source} ({endpoints.bootstrap_servers}); sizes: {sizes.name}")
             before = machine()
-            rows, notes = measure(BenchContext(endpoints, work), sizes)
+            rows, notes = measure(BenchContext(endpoints, work), sizes, args.only)
             report = {
                 "stamp": stamp, "sizes": sizes.name, "seconds": round(time.monotonic() - began, 1),
                 "rows": [r.as_dict() for r in rows], "notes": notes,
