@@ -1,8 +1,10 @@
 """The records every contender reads: OrderPlaced spread over all partitions, and shelf stock.
 
-The seed has four hubs, so keying by hub would fill at most four partitions. The one-stage
-comparison instead places record i on partition i % partitions (key still the hub): packaging
-checks nothing about which partition a hub is on, and each partition keeps its own shelves.
+Keyed by hub, the 24 reference hubs would fill every partition of 6, four hubs each, but the
+orders picked at random would still load them unevenly. The one-stage comparison places record i
+on partition i % partitions (key still the hub), so every contender gets exactly the same share
+per partition: packaging checks nothing about which partition a hub is on, and each partition
+keeps its own shelves.
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ from choreo.runtime.supervisor import Supervisor
 from choreo.serde.registration import register_all
 from choreo.serde.schemas import load_event_schemas
 from choreo.settings import Settings
+from consumers.reference import hubs
 from producers import seed
 from producers.edge import CommandSender
 from producers.load_plan import plan_orders
@@ -88,7 +89,7 @@ def run_demo(
     if not watcher.wait_answered({c.event_id for c in seed_commands}, timeout_s):
         console.print("[red]the services did not apply the seed in time; see the log[/]")
     console.print(f"seeded {len(seed.stock_commands(now))} shelves and "
-                  f"{len(seed.fleet_commands(now))} drones over {len(seed.FLEET_SIZES)} hubs")
+                  f"{len(seed.fleet_commands(now))} drones over {len(hubs())} hubs")
 
     plan = list(plan_orders(orders, 0.1, 0.1, seed=int(now.timestamp()), at=now, no_drone_share=0.05))
     ours = {p.command.order_id for p in plan}

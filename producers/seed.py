@@ -1,4 +1,8 @@
-"""The demo's starting world: stock per hub and SKU, drones per hub, good and unknown addresses."""
+"""The demo's starting world: stock per hub and SKU, drones per hub, good and unknown addresses.
+
+Every hub of hubs.json is seeded. Four have designed roles (below); the other twenty are ordinary
+hubs with a small fleet, there so that the hub key spreads the sagas over every partition.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,9 @@ from producers.commands import add_stock, register_drone
 UNSTOCKED_SKU = "SKU-0999"
 STOCK_PER_SKU = 1000
 # hub-east has too few drones (busy periods give some NO_DRONE); hub-west has none at all.
-FLEET_SIZES = {"hub-north": 120, "hub-south": 120, "hub-east": 2, "hub-west": 0}
+DESIGNED_FLEETS = {"hub-north": 120, "hub-south": 120, "hub-east": 2, "hub-west": 0}
+# Every other hub: enough drones that a steady stream of orders finds one free.
+ORDINARY_FLEET = 20
 # Not in any hub's address book: delivery fails with ADDRESS_NOT_FOUND.
 UNKNOWN_ADDRESSES = (
     "404 Nowhere Lane, Lostville",
@@ -27,9 +33,16 @@ def stocked_skus(hub: str) -> list[str]:
     return sorted(sku for sku in hubs()[hub].skus if sku != UNSTOCKED_SKU)
 
 
+def fleet_size(hub: str) -> int:
+    """How many drones the seed registers at `hub` (0 for a hub not in hubs.json)."""
+    if hub not in hubs():
+        return 0
+    return DESIGNED_FLEETS.get(hub, ORDINARY_FLEET)
+
+
 def drone_ids(hub: str) -> list[str]:
     """The seed's drones of `hub`, zero-padded so key order is numeric order."""
-    return [f"drone-{i:03d}" for i in range(1, FLEET_SIZES.get(hub, 0) + 1)]
+    return [f"drone-{i:03d}" for i in range(1, fleet_size(hub) + 1)]
 
 
 def deliverable_addresses(hub: str) -> list[str]:
@@ -39,12 +52,12 @@ def deliverable_addresses(hub: str) -> list[str]:
 
 def hubs_with_drones() -> list[str]:
     """Hubs whose seeded fleet is not empty."""
-    return sorted(h for h in hubs() if FLEET_SIZES.get(h, 0) > 0)
+    return sorted(h for h in hubs() if fleet_size(h) > 0)
 
 
 def hubs_without_drones() -> list[str]:
     """Hubs whose seeded fleet is empty: every order there ends with NO_DRONE."""
-    return sorted(h for h in hubs() if FLEET_SIZES.get(h, 0) == 0)
+    return sorted(h for h in hubs() if fleet_size(h) == 0)
 
 
 def stock_commands(at: datetime, quantity: int = STOCK_PER_SKU) -> list[AddStock]:

@@ -9,11 +9,20 @@ from datetime import datetime
 import pytest
 
 from choreo.exceptions import ConfigurationError
+from choreo.kafka.partitioner import partition_for
 from consumers.audit import audit
 from consumers.orders.events import OrderCompleted, OrderFailed
+from consumers.reference import hubs
 from producers.commands import place_order
 from producers.load_plan import plan_orders
-from producers.seed import fleet_commands, hubs_without_drones, stock_commands
+from producers.seed import (
+    UNSTOCKED_SKU,
+    fleet_commands,
+    hubs_with_drones,
+    hubs_without_drones,
+    stock_commands,
+    stocked_skus,
+)
 from tests.support.records import T0
 from tests.support.reference import SERVICE_NAMES, all_event_types, load_service
 from tests.support.saga_sim import SagaSim
@@ -39,6 +48,30 @@ def test_the_plan_is_reproducible_and_has_the_asked_shares() -> None:
     }
     with pytest.raises(ValueError, match="add up to at most 1"):
         list(plan_orders(10, 0.6, 0.6, 1, T0))
+
+
+def test_the_seed_covers_every_hub_and_keeps_the_designed_fleets() -> None:
+    shelves = Counter(c.hub for c in stock_commands(T0))
+    fleets = Counter(c.hub for c in fleet_commands(T0))
+    assert set(shelves) == set(hubs()) and len(hubs()) == 24
+    assert all(shelves[h] == len(stocked_skus(h)) for h in hubs())
+    assert UNSTOCKED_SKU not in {c.sku for c in stock_commands(T0)}
+    designed = ("hub-north", "hub-south", "hub-east", "hub-west")
+    assert [fleets[h] for h in designed] == [120, 120, 2, 0]
+    assert set(fleets) == set(hubs_with_drones()) == set(hubs()) - {"hub-west"}
+    # Small enough to seed in a moment: the twenty ordinary hubs stock two SKUs each.
+    assert sum(shelves.values()) <= 60 and sum(fleets.values()) <= 700
+
+
+def test_designed_failures_hit_their_hubs_and_the_rest_spreads_over_every_partition() -> None:
+    plan = list(plan_orders(2000, 0.1, 0.1, seed=7, at=T0, no_drone_share=0.05))
+    no_drone = {p.command.hub for p in plan if p.intent == "NO_DRONE"}
+    assert no_drone == {"hub-west"}
+    others = [p for p in plan if p.intent != "NO_DRONE"]
+    assert {p.command.hub for p in others} == set(hubs_with_drones())
+    assert all(p.command.sku == UNSTOCKED_SKU for p in others if p.intent == "OUT_OF_STOCK")
+    per_partition = Counter(partition_for(p.command.hub.encode(), 6) for p in plan)
+    assert len(per_partition) == 6 and min(per_partition.values()) >= len(plan) // 10, per_partition
 
 
 def test_seeded_world_and_planned_orders_reach_their_designed_ends() -> None:
