@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import io
+import os
 
 import pytest
 
 from choreo.exceptions import ConfigurationError
-from choreo.runtime.supervisor import ChildPlan, Supervisor, check_instances, plan_children
+from choreo.runtime.supervisor import (
+    SUPERVISOR_PID_ENV,
+    ChildPlan,
+    Supervisor,
+    check_instances,
+    plan_children,
+)
 
 SERVICES = ["orders", "packaging", "drones", "delivery"]
 
@@ -99,9 +106,10 @@ def test_each_child_gets_its_own_port_in_its_environment() -> None:
     assert all(sup._env_of(c)["X"] == "1" for c in sup.children)
 
 
-def test_without_a_port_the_children_inherit_the_environment_unchanged() -> None:
+def test_without_a_port_the_children_inherit_the_environment_and_learn_their_supervisor() -> None:
     sup = Supervisor(plan_children(SERVICES, 2), env={"X": "1"}, metrics_port=0)
-    assert all(sup._env_of(c) == {"X": "1"} for c in sup.children)
+    # The supervisor's pid lets a worker stop when `choreo run` is gone (SIGKILL).
+    assert all(sup._env_of(c) == {"X": "1", SUPERVISOR_PID_ENV: str(os.getpid())} for c in sup.children)
 
 
 def test_service_names_alone_run_one_instance_each_with_ports_from_the_environment() -> None:
