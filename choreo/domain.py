@@ -18,6 +18,7 @@ import importlib
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,10 @@ class Domain:
 
 @dataclass(frozen=True)
 class Installation:
-    """Every domain in use, merged: the runtime asks this, never a domain module by name."""
+    """Every domain in use, merged: the runtime asks this, never a domain module by name.
+
+    The merged views are computed once: `trace` and `replay` ask them for every record.
+    """
 
     domains: tuple[Domain, ...]
 
@@ -82,11 +86,11 @@ class Installation:
                 "one installation runs one kind of saga"
             )
 
-    @property
+    @cached_property
     def services(self) -> tuple[Service, ...]:
         return tuple(s for d in self.domains for s in d.services)
 
-    @property
+    @cached_property
     def service_names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.services)
 
@@ -96,7 +100,7 @@ class Installation:
                 return s
         raise ConfigurationError(f"unknown service {name!r}; known services: {', '.join(self.service_names)}")
 
-    @property
+    @cached_property
     def schema_dirs(self) -> tuple[Path, ...]:
         return tuple(dict.fromkeys(p for d in self.domains for p in d.schema_dirs))
 
@@ -104,11 +108,11 @@ class Installation:
     def saga_id(self) -> str:
         return self.domains[0].saga_id
 
-    @property
+    @cached_property
     def ends(self) -> dict[type, str]:
         return {cls: outcome for d in self.domains for cls, outcome in d.ends.items()}
 
-    @property
+    @cached_property
     def event_topics(self) -> tuple[str, ...]:
         """Every service's own topic: where the saga's events are (commands are not)."""
         return tuple(s.own_topic for s in self.services)
