@@ -114,6 +114,15 @@ def run_cli(
     )
 
 
+def pid_running(pid: int) -> bool:
+    """Whether `pid` is a live process (a zombie waiting for its parent counts as ended)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "zombie" not in status.lower()
+
+
 def wait_until(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.2) -> None:
     """Poll `predicate()` until it is true; fail with `what` at the deadline."""
     deadline = time.monotonic() + timeout

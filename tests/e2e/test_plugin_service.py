@@ -11,6 +11,7 @@ nobody twice.
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -95,7 +96,7 @@ def stop(proc: subprocess.Popen[bytes], log: Path) -> None:
     try:
         code = proc.wait(timeout=90)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        os.killpg(proc.pid, signal.SIGKILL)  # the run's session; its workers stop once it is gone
         proc.wait(timeout=30)
         raise AssertionError(f"did not stop within 90 s:\n{log.read_text()[-4000:]}") from None
     assert code == 0, f"exit {code}:\n{log.read_text()[-4000:]}"

@@ -16,7 +16,7 @@ from confluent_kafka.admin import ConsumerGroupDescription, MemberDescription
 
 from choreo.bootstrap import service_names
 from choreo.kafka import clients
-from harness.processes import start_run, wait_until, worker_instances
+from harness.processes import pid_running, start_run, wait_until, worker_instances
 from harness.stack import StackEndpoints
 from producers.load_plan import plan_orders
 from tests.support.saga_run import SagaRun
@@ -170,8 +170,7 @@ def test_two_instances_per_service_split_the_partitions_and_run_the_saga(
         children = worker_instances(run.pid)
         assert run.stop(120) == 0, run.tail(60)
         for key, pid in children.items():
-            assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(
-                f"/proc/{pid}/status").read_text().lower(), f"{key} worker {pid} outlived the supervisor"
+            assert not pid_running(pid), f"{key} worker {pid} outlived the supervisor"
         text = log_path.read_text()
         for service in services:
             for instance in range(INSTANCES):

@@ -8,13 +8,13 @@ folder with the session's settings cleared.
 
 from __future__ import annotations
 
-import os
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from choreo.stack.ports import free_ports
+from harness.paths import stack_jars
 from tests.support.wheel_venv import REPO_ROOT, WheelVenv, said
 
 pytestmark = pytest.mark.e2e
@@ -49,7 +49,7 @@ def test_the_installed_wheel_runs_the_demo_on_a_stack_of_its_own(
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     stack_dir = tmp_path / "stack"
-    jars = os.environ.get("CHOREO_STACK_DIR", str(REPO_ROOT / ".stack"))  # fetched by `make jars`
+    jars = str(stack_jars())  # fetched by `make jars`
     env = wheel_venv.env()
 
     shown = wheel_venv.choreo("--help", cwd=elsewhere, env=env, timeout=60)

@@ -14,7 +14,7 @@ import venv
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from harness.paths import REPO as REPO_ROOT
 
 # The session's own endpoints, prefix and state must not leak into a command run "from outside".
 _CLEARED = ("KAFKA_BOOTSTRAP_SERVERS", "SCHEMA_REGISTRY_URL", "VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")

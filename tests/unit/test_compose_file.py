@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import re
 import shlex
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from harness.paths import REPO
+
+ROOT = REPO
 WORKERS = ("orders", "packaging", "drones", "delivery")
 
 

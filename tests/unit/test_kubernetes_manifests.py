@@ -25,8 +25,9 @@ import yaml
 from choreo.settings import _ENV as SETTING_VARIABLES
 from choreo.settings import Settings, load_settings
 from consumers.domain import DOMAIN
+from harness.paths import REPO
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO
 K8S = ROOT / "deploy" / "kubernetes"
 BASE = K8S / "base"
 OVERLAY = K8S / "overlays" / "example"
