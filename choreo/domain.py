@@ -112,10 +112,6 @@ class Installation:
     def ends(self) -> dict[type, str]:
         return {cls: outcome for d in self.domains for cls, outcome in d.ends.items()}
 
-    @cached_property
-    def event_topics(self) -> tuple[str, ...]:
-        """Every service's own topic: where the saga's events are (commands are not)."""
-        return tuple(s.own_topic for s in self.services)
 
     def outcome_of(self, event: Any) -> str | None:
         """How the saga ended, if `event` ends it."""
@@ -131,9 +127,6 @@ class Installation:
                 return role
         return None
 
-    def saga_of(self, event: Any) -> str | None:
-        value = getattr(event, self.saga_id, None)
-        return None if value is None else str(value)
 
     def cli_plugins(self) -> list[Callable[[Any], None]]:
         return [_resolve(d.cli, f"the cli of domain {d.name!r}") for d in self.domains if d.cli]

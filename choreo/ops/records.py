@@ -62,10 +62,11 @@ def _type_matches(full_name: str, wanted: str) -> bool:
     return full_name == wanted or full_name.rsplit(".", 1)[-1] == wanted
 
 
-def saga_id_of(record: LogRecord) -> str | None:
-    """The saga the record belongs to: the domain's saga id field, else the worker's header of that name."""
+def saga_id_of(record: LogRecord, field: str | None = None) -> str | None:
+    """The saga the record belongs to: the domain's saga id `field`, else the worker's header of
+    that name. A caller reading many records passes `field` once looked up."""
     # The header lets undecodable records (dead letters) be found by saga too.
-    name = installation().saga_id
+    name = field or installation().saga_id
     value = getattr(record.event, name, None)
     if value is None and record.headers.get(name):
         value = record.headers[name].decode(errors="replace")

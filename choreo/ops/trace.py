@@ -80,24 +80,25 @@ def trace_saga(
     partitions = next(iter(topics.values()))
     partition = partition_for(hub.encode(), partitions)
     physical_to_logical = {settings.topic(t): t for t in topics}
+    domain = installation()
     records = [
         r for r in read_log(settings, list(physical_to_logical), codec, partitions=[partition])
-        if saga_id_of(r) == saga_id and hub_of(r) == hub
+        if saga_id_of(r, domain.saga_id) == saga_id and hub_of(r) == hub
     ]
     if not records:
         raise NoSuchSagaError(
-            f"no such saga ({installation().saga_id}={saga_id!r}) at hub {hub!r} "
+            f"no such saga ({domain.saga_id}={saga_id!r}) at hub {hub!r} "
             f"(partition {partition} of {partitions})"
         )
     trace = Trace(saga_id, hub, partition, partitions)
     emitters = {s.own_topic: s.name for s in services} | {s.dlq_topic: f"{s.name} (DLQ)" for s in services}
-    domain = installation()
+    dead_letter_topics = {s.dlq_topic for s in services}
     by_event_id: dict[str, int] = {}
     for number, record in enumerate(_causal_order(records), start=1):
         logical = physical_to_logical[record.topic]
         event_id = getattr(record.event, "event_id", None)
         cause_id = getattr(record.event, "causation_id", None)
-        is_dead_letter = logical.endswith(".dlq")
+        is_dead_letter = logical in dead_letter_topics
         step = TraceStep(
             number, record, logical, emitters.get(logical, "edge"),
             by_event_id.get(cause_id) if cause_id else None,

@@ -38,7 +38,7 @@ from choreo.runtime.batch import Batch, RecordRefused, TransactionalStore
 from choreo.runtime.calls import guarded_call
 from choreo.runtime.faults import FaultInjector
 from choreo.runtime.poison import Coordinates
-from choreo.runtime.triage import call_retrying, is_fatal
+from choreo.runtime.triage import is_fatal
 from choreo.runtime.watchdog import Watchdog
 
 # The worker's logger, as before the split: log filters and alerts keep matching its lines.
@@ -170,13 +170,12 @@ class CommitProtocol:
         def send() -> None:
             # The group metadata is read again on each attempt: after a rebalance the old
             # generation can never commit.
-            with self.watchdog.guard("send_offsets_to_transaction", TXN_CALL_S):
-                self.faults.wedge("send_offsets_to_transaction")
-                self.producer.send_offsets_to_transaction(
-                    offsets, self.consumer.consumer_group_metadata(), TXN_CALL_S
-                )
+            self.producer.send_offsets_to_transaction(
+                offsets, self.consumer.consumer_group_metadata(), TXN_CALL_S
+            )
 
-        call_retrying(send, attempts=SEND_OFFSETS_ATTEMPTS, what="send_offsets_to_transaction")
+        guarded_call(self.watchdog, self.faults, "send_offsets_to_transaction", TXN_CALL_S, send,
+                     attempts=SEND_OFFSETS_ATTEMPTS)
 
     def _commit_transaction(self) -> float:
         started = self.clock()

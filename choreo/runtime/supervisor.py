@@ -21,6 +21,7 @@ from types import FrameType
 from typing import IO
 
 from choreo.exceptions import ConfigurationError
+from choreo.runtime.watchdog import EXIT_NO_PROGRESS, EXIT_WEDGED
 
 # Set in each worker's environment: the worker stops once its parent is no longer this pid.
 SUPERVISOR_PID_ENV = "CHOREO_SUPERVISOR_PID"
@@ -31,8 +32,8 @@ _MAX_PORT = 65_535
 # What a worker's exit code means, for the supervisor's log line.
 _EXIT_MEANINGS = {
     1: "stopped on an error",
-    3: "ended by its watchdog: a call or a stop request overran its deadline",
-    4: "no batch could commit for too long",
+    EXIT_WEDGED: "ended by its watchdog: a call or a stop request overran its deadline",
+    EXIT_NO_PROGRESS: "no batch could commit for too long",
     -9: "killed",
 }
 

@@ -35,7 +35,6 @@ def test_two_domains_merge_services_schema_folders_ends_and_roles() -> None:
     merged = Installation((DRONE_DELIVERY, other))
     assert merged.service_names == ("orders", "packaging", "drones", "delivery", "counter", "doubler")
     assert merged.schema_dirs == (*DRONE_DELIVERY.schema_dirs, *toy.DOMAIN.schema_dirs)
-    assert merged.event_topics == ("orders", "packaging", "drones", "delivery", "counter", "doubler")
     assert merged.outcome_of(object.__new__(OrderCompleted)) == "completed"
     assert merged.outcome_of(Notified()) == "notified"
     assert merged.role_of(Notified()) == "end"
