@@ -22,7 +22,7 @@ from choreo import bootstrap
 from choreo.cli.markup import plain
 from choreo.kafka import clients
 from choreo.kafka.topics import create_topics, logical_topics
-from choreo.runtime.supervisor import Supervisor
+from choreo.runtime.supervisor import Supervisor, plan_children
 from choreo.serde.registration import register_all
 from choreo.serde.schemas import load_event_schemas
 from choreo.settings import Settings
@@ -79,7 +79,9 @@ def run_demo(
     sender.send_all(seed_commands)
 
     log_file = open(log_path, "a")  # noqa: SIM115 - closed below, after the workers stop
-    supervisor = Supervisor(list(bootstrap.service_names()), out=log_file)
+    # One instance per service; with CHOREO_METRICS_PORT=P, ports P, P+1, ... in service order.
+    plan = plan_children(list(bootstrap.service_names()), 1, settings.metrics_port)
+    supervisor = Supervisor(plan, out=log_file)
     sup_thread = threading.Thread(target=supervisor.run, daemon=True)
     sup_thread.start()
     console.print(f"services running (logs: {plain(log_path)})")

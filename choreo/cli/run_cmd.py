@@ -106,7 +106,7 @@ def run(
         fail(f"--instance {instance} names the one worker of each service, but --instances "
              f"{instances} runs ids 0 to {instances - 1}: give one or the other")
     plan = plan_children(names, instances, settings.metrics_port, instance or "0")
-    sup = Supervisor(plan, metrics_port=settings.metrics_port)
+    sup = Supervisor(plan)
     sup.install_signal_handlers()
     raise typer.Exit(sup.run())
 

@@ -104,25 +104,16 @@ class _Child:
 
 
 class Supervisor:
-    """Runs `children` (a plan, or service names: one instance each, id `instance`) until stopped.
+    """Runs the children of `plan` (see plan_children) until stopped.
 
-    `metrics_port` is the first port of the range (see plan_children); None reads it from
-    CHOREO_METRICS_PORT in `env`. Each child gets its own port as CHOREO_METRICS_PORT.
+    Each child with a metrics port in the plan gets it as CHOREO_METRICS_PORT.
     """
 
     def __init__(
-        self, children: Sequence[str] | Sequence[ChildPlan], instance: str = "0",
-        env: dict[str, str] | None = None, out: IO[str] | None = None,
-        metrics_port: int | None = None,
+        self, plan: Sequence[ChildPlan], env: dict[str, str] | None = None, out: IO[str] | None = None,
     ) -> None:
         self.env = dict(os.environ if env is None else env)
-        if metrics_port is None:
-            base = self.env.get("CHOREO_METRICS_PORT", "")
-            metrics_port = int(base) if base.isascii() and base.isdigit() else 0
-        plans = [c for c in children if isinstance(c, ChildPlan)]
-        if len(plans) < len(children):
-            plans = plan_children([str(c) for c in children], 1, metrics_port, instance)
-        self.children = [_Child(p) for p in plans]
+        self.children = [_Child(p) for p in plan]
         self.out = out or sys.stdout
         self._stopping = threading.Event()
         self._print_lock = threading.Lock()

@@ -10,7 +10,6 @@ import pytest
 from choreo.exceptions import ConfigurationError
 from choreo.runtime.supervisor import (
     SUPERVISOR_PID_ENV,
-    ChildPlan,
     Supervisor,
     check_instances,
     plan_children,
@@ -95,25 +94,16 @@ def test_instances_outside_one_to_the_partition_count_are_one_sentence(instances
 
 
 def test_each_child_gets_its_own_port_in_its_environment() -> None:
-    sup = Supervisor(plan_children(SERVICES, 2, 9100), env={"CHOREO_METRICS_PORT": "9100", "X": "1"},
-                     metrics_port=9100)
+    sup = Supervisor(plan_children(SERVICES, 2, 9100), env={"CHOREO_METRICS_PORT": "9100", "X": "1"})
     ports = [sup._env_of(c)["CHOREO_METRICS_PORT"] for c in sup.children]
     assert ports == [str(p) for p in range(9100, 9108)]
     assert all(sup._env_of(c)["X"] == "1" for c in sup.children)
 
 
 def test_without_a_port_the_children_inherit_the_environment_and_learn_their_supervisor() -> None:
-    sup = Supervisor(plan_children(SERVICES, 2), env={"X": "1"}, metrics_port=0)
+    sup = Supervisor(plan_children(SERVICES, 2), env={"X": "1"})
     # The supervisor's pid lets a worker stop when `choreo run` is gone (SIGKILL).
     assert all(sup._env_of(c) == {"X": "1", SUPERVISOR_PID_ENV: str(os.getpid())} for c in sup.children)
-
-
-def test_service_names_alone_run_one_instance_each_with_ports_from_the_environment() -> None:
-    # How `choreo demo` starts it: names only, the range read from CHOREO_METRICS_PORT.
-    sup = Supervisor(SERVICES, env={"CHOREO_METRICS_PORT": "9200"})
-    assert [c.plan for c in sup.children] == [
-        ChildPlan(s, "0", 9200 + i) for i, s in enumerate(SERVICES)
-    ]
 
 
 def test_log_lines_name_the_service_and_instance() -> None:
