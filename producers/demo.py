@@ -80,8 +80,8 @@ def run_demo(
 
     log_file = open(log_path, "a")  # noqa: SIM115 - closed below, after the workers stop
     # One instance per service; with CHOREO_METRICS_PORT=P, ports P, P+1, ... in service order.
-    plan = plan_children(list(bootstrap.service_names()), 1, settings.metrics_port)
-    supervisor = Supervisor(plan, out=log_file)
+    children = plan_children(list(bootstrap.service_names()), 1, settings.metrics_port)
+    supervisor = Supervisor(children, out=log_file)
     sup_thread = threading.Thread(target=supervisor.run, daemon=True)
     sup_thread.start()
     console.print(f"services running (logs: {plain(log_path)})")
