@@ -15,7 +15,7 @@ from confluent_kafka.admin import AdminClient
 
 from choreo.stack import lifecycle, processes
 from choreo.stack.layout import StackLayout
-from harness.processes import wait_until, worker_children
+from harness.processes import pid_running, wait_until, worker_children
 
 TRANSACTION_LOG_PARTITIONS = 10  # transaction.state.log.num.partitions in stack/server.properties
 
@@ -77,9 +77,9 @@ def kill_worker(supervisor_pid: int, service: str) -> None:
     """SIGKILL one service's worker under a supervisor and wait until it is gone (its locks free)."""
     victim = worker_children(supervisor_pid)[service]
     os.kill(victim, signal.SIGKILL)
-    cmdline = Path(f"/proc/{victim}/cmdline")
-    # A dead child stays a zombie (empty cmdline) until the supervisor reaps it.
-    wait_until(lambda: not cmdline.exists() or not cmdline.read_bytes(), 30, f"{service} gone")
+    # A dead child stays a zombie until the supervisor reaps it, and then vanishes from /proc:
+    # pid_running counts both as gone, and never reads a /proc entry that may vanish mid-check.
+    wait_until(lambda: not pid_running(victim), 30, f"{service} gone")
 
 
 def keep_killing_workers(supervisor_pid: int, times: int, every_s: float, seed: int = 7) -> threading.Thread:
