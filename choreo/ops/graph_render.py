@@ -28,6 +28,7 @@ _COLOURS = {
     "terminal": ("#eeeeee", "#616161"),
 }
 _SERVICE = ("#dbe9f6", "#1f4e79")
+_PLAIN = ("#ffffff", "#333333")  # an ordinary forward step
 _EDGE_LABEL = "edge producers"
 _DOT_TIMEOUT_S = 60.0
 
@@ -94,7 +95,7 @@ def to_mermaid(graph: ContractGraph) -> str:
     lines.append(f"    classDef service fill:{_SERVICE[0]},stroke:{_SERVICE[1]}")
     if graph.services:
         lines.append(f"    class {','.join(ids('svc', s.name) for s in graph.services)} service")
-    for role, (fill, stroke) in _COLOURS.items():
+    for role, (fill, stroke) in (*_COLOURS.items(), (None, _PLAIN)):
         members = [_event_id(ids, e) for e in graph.events if e.role == role]
         if members:
             lines.append(f"    classDef {_mermaid_class(role)} fill:{fill},stroke:{stroke}")
@@ -102,8 +103,8 @@ def to_mermaid(graph: ContractGraph) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _mermaid_class(role: str) -> str:
-    return "saga_end" if role == "end" else role
+def _mermaid_class(role: str | None) -> str:
+    return "saga_end" if role == "end" else role or "event"
 
 
 def _mermaid_text(text: str) -> str:
@@ -130,7 +131,7 @@ def to_dot(graph: ContractGraph) -> str:
         lines.append(f'        label={_quoted("topic " + topic)}; style="rounded,dashed";')
         for e in graph.events_on(topic):
             first_event.setdefault(topic, _event_id(ids, e))
-            fill, stroke = _COLOURS.get(e.role or "", ("#ffffff", "#333333"))
+            fill, stroke = _COLOURS.get(e.role or "", _PLAIN)
             lines.append(f'        "{_event_id(ids, e)}" [label={_quoted(e.name)}, shape=box, '
                          f'style="rounded,filled", fillcolor="{fill}", color="{stroke}"];')
         lines.append("    }")
