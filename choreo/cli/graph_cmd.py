@@ -33,21 +33,24 @@ def graph(
         "sentence per problem and exit 1, exit 0 when there is none.",
     ),
 ) -> None:
-    """Draw the contract graph of the installed services: services, topics, event types, and who
-    emits and who consumes each. Read from the declarations; no broker is needed.
+    """Draw the contract graph of the installed services: services, topics,
+    event types, and who emits and who consumes each. It is read from the
+    declarations; no broker is needed.
 
-    --check finds three kinds of loose ends:
+    --check finds three kinds of loose ends, one sentence each:
 
-    1. a failure event (Domain.failures) with no consumer that compensates. A consumer
-    compensates when it takes the failure event from the topic it is emitted on and emits an
-    event declared a compensation (Domain.compensations) or a saga end whose outcome is
-    "compensated" (Domain.ends);
+    1. a failure event (Domain.failures) with no consumer that compensates;
 
-    2. an emitted event consumed by nobody, unless it is terminal: a saga end (Domain.ends) or
-    declared in Domain.terminal;
+    2. an emitted event that nobody consumes, unless it is terminal: a saga
+    end (Domain.ends) or declared in Domain.terminal;
 
-    3. an input type emitted by nobody on the topic it is taken from, unless it is a command sent
-    from outside the services (Domain.commands).
+    3. an input type that nobody emits on the topic it is taken from, unless
+    it is a command sent from outside the services (Domain.commands).
+
+    A consumer compensates when it takes the failure event from the topic it
+    is emitted on and emits an event declared a compensation
+    (Domain.compensations) or a saga end whose outcome is "compensated"
+    (Domain.ends).
 
     Example: choreo graph --format svg --output graph.svg
     """
