@@ -16,6 +16,7 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.trace import Tracer
 
     from choreo.tracing.spans import EdgeTracing, WorkerTracing
@@ -52,10 +53,11 @@ def exporter_names(env: Mapping[str, str]) -> list[str]:
             for n in names if n != "none"]
 
 
-def tracer_from_env(service_name: str, env: Mapping[str, str] | None = None) -> Tracer | None:
-    """A tracer exporting as the OTEL_* variables say, or None when they do not ask for traces
-    (or ask for an exporter that is not installed: said in one log line, the process runs on)."""
-    env = os.environ if env is None else env
+def provider_from_env(service_name: str) -> TracerProvider | None:
+    """A tracer provider exporting as the OTEL_* variables say, or None when they do not ask for
+    traces (or only for exporters that are not installed: said in one log line, the process runs
+    on). `service_name` is the resource's `service.name` unless OTEL_SERVICE_NAME names one."""
+    env = os.environ
     if not tracing_requested(env):
         return None
     try:
@@ -83,13 +85,19 @@ def tracer_from_env(service_name: str, env: Mapping[str, str] | None = None) -> 
         resource = resource.merge(Resource({"service.name": service_name}))
     provider = TracerProvider(resource=resource)  # the sampler comes from OTEL_TRACES_SAMPLER
     for exporter in exporters:
+        # Batched off the hot path; flushed when the process exits (the provider's atexit hook).
         provider.add_span_processor(BatchSpanProcessor(exporter))
-    return provider.get_tracer("choreo")
+    return provider
+
+
+def _tracer(service_name: str) -> Tracer | None:
+    provider = provider_from_env(service_name)
+    return None if provider is None else provider.get_tracer("choreo")
 
 
 def worker_tracing(service: str, saga_field: str, group: str) -> WorkerTracing | None:
     """A worker's spans, when the OTEL_* variables ask for traces."""
-    tracer = tracer_from_env(service)
+    tracer = _tracer(service)
     if tracer is None:
         return None
     from choreo.tracing.spans import WorkerTracing
@@ -99,7 +107,7 @@ def worker_tracing(service: str, saga_field: str, group: str) -> WorkerTracing |
 
 def edge_tracing() -> EdgeTracing | None:
     """The edge's spans (commands sent by the CLI, load, demo), when the OTEL_* variables ask."""
-    tracer = tracer_from_env(EDGE_SERVICE)
+    tracer = _tracer(EDGE_SERVICE)
     if tracer is None:
         return None
     from choreo.tracing.spans import EdgeTracing
