@@ -1,7 +1,9 @@
 """OpenTelemetry: each saga is one trace, from the edge's command through every service's decisions.
 
-The workers run in threads of the test process (the same `Worker` as `choreo worker`), so that an
-in-memory exporter sees every span they make; the broker and registry are the real ones.
+The first test runs the workers in threads of the test process (the same `Worker` as `choreo
+worker`), so that an in-memory exporter sees every span they make; the second runs `choreo
+worker` processes and the CLI as a user would, exporting to a collector named by the OTEL_*
+variables. The broker and registry are the real ones in both.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from choreo import bootstrap
 from choreo.domain import installation
 from choreo.ops.log_reader import LogRecord
 from choreo.tracing.spans import EdgeTracing, WorkerTracing
+from harness.processes import run_cli, wait_until
 from producers import commands, seed
 from producers.edge import CommandSender
+from tests.support.otlp_collector import OtlpCollector
 from tests.support.saga_run import SagaRun
 from tests.support.worker_threads import WorkerThreads
 
@@ -168,3 +172,39 @@ def test_each_saga_is_one_trace_through_every_service(saga: SagaRun, exporter: I
         if span.kind == SpanKind.CONSUMER:
             assert span.context.span_id in linked, f"{span.name} is in no commit's links"
     assert all(c.parent is None and c.context.trace_id not in saga_traces for c in commits)
+
+
+def test_worker_processes_and_the_cli_send_a_saga_s_trace_to_the_collector_the_variables_name(
+    saga: SagaRun,
+) -> None:
+    collector = OtlpCollector()
+    # Any: run_cli's keywords mix its own (timeout) with the environment's.
+    otel: dict[str, Any] = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100",
+    }
+    north = "hub-north"
+    try:
+        saga.seed(_now())
+        for svc in bootstrap.load_all_services():
+            saga.start(svc.name, **otel)
+        saga.wait_seeded()
+        placed = run_cli(saga.settings, "order", "place", "--hub", north,
+                         "--sku", seed.stocked_skus(north)[0],
+                         "--address", seed.deliverable_addresses(north)[0], **otel)
+        assert placed.returncode == 0, placed.stderr
+        order_id = placed.stdout.strip().splitlines()[-1]
+        assert saga.wait_for_ends([order_id]) == {order_id: "completed"}
+
+        def services() -> set[str]:
+            return {s.service for s in collector.spans() if s.attribute("choreo.saga_id") == order_id}
+
+        everyone = {"choreo-edge", "orders", "packaging", "drones", "delivery"}
+        wait_until(lambda: services() >= everyone, 60, "the saga's spans of every service at the collector")
+    finally:
+        collector.close()
+    spans = [s for s in collector.spans() if s.attribute("choreo.saga_id") == order_id]
+    assert len({s.span.trace_id for s in spans}) == 1
+    roots = [s for s in spans if not s.span.parent_span_id]
+    assert [(r.service, r.span.name) for r in roots] == [("choreo-edge", "send PlaceOrder")]
+    ids = {s.span.span_id for s in spans}
+    assert all(s.span.parent_span_id in ids for s in spans if s.span.parent_span_id)

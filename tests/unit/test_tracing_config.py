@@ -6,14 +6,12 @@ import logging
 import os
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from choreo.tracing.config import exporter_names, provider_from_env, tracing_requested, worker_tracing
 from harness.paths import REPO
+from tests.support.otlp_collector import OtlpCollector
 
 
 @pytest.fixture(autouse=True)
@@ -53,36 +51,20 @@ def test_otlp_means_the_protocol_the_variables_name_http_by_default(
 def test_spans_reach_an_otlp_collector_named_by_the_endpoint_variable(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    received: list[tuple[str, bytes]] = []
-
-    class Collector(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the http.server interface
-            received.append((self.path, self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(200)
-            self.send_header("Content-Type", "application/x-protobuf")
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    collector = OtlpCollector()
     try:
-        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint)
         provider = provider_from_env("packaging")
         assert provider is not None
         provider.get_tracer("t").start_span("packaging decide OrderPlaced").end()
         assert provider.force_flush(10_000)
         provider.shutdown()
     finally:
-        server.shutdown()
-    [(path, body)] = received
-    assert path == "/v1/traces"
-    request = ExportTraceServiceRequest.FromString(body)
-    [resource_spans] = request.resource_spans
-    service = {a.key: a.value.string_value for a in resource_spans.resource.attributes}["service.name"]
-    assert service == "packaging"
-    assert [s.name for ss in resource_spans.scope_spans for s in ss.spans] == ["packaging decide OrderPlaced"]
+        collector.close()
+    assert collector.paths == ["/v1/traces"]
+    assert [(s.service, s.span.name) for s in collector.spans()] == [
+        ("packaging", "packaging decide OrderPlaced")
+    ]
 
 
 def test_otel_service_name_wins_over_the_service_s_own_name(monkeypatch: pytest.MonkeyPatch) -> None:
