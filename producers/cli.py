@@ -19,6 +19,7 @@ from choreo.cli.context import cli_settings
 from choreo.cli.errors import fail, one_sentence_errors
 from choreo.cli.markup import plain
 from choreo.settings import Settings
+from choreo.tracing.config import edge_tracing
 from consumers.reference import hubs
 from producers import commands, seed
 from producers.edge import CommandSender
@@ -33,7 +34,7 @@ console = Console()
 
 def _sender() -> tuple[Settings, CommandSender]:
     settings = cli_settings()
-    return settings, CommandSender(settings, bootstrap.build_codec(settings))
+    return settings, CommandSender(settings, bootstrap.build_codec(settings), edge_tracing())
 
 
 def _known_hub(hub: str) -> None:

@@ -26,6 +26,7 @@ from choreo.runtime.supervisor import Supervisor, plan_children
 from choreo.serde.registration import register_all
 from choreo.serde.schemas import load_event_schemas
 from choreo.settings import Settings
+from choreo.tracing.config import edge_tracing
 from consumers.reference import hubs
 from producers import seed
 from producers.edge import CommandSender
@@ -73,7 +74,7 @@ def run_demo(
 ) -> bool:
     prepare(settings, console)
     codec = bootstrap.build_codec(settings)
-    sender = CommandSender(settings, codec)
+    sender = CommandSender(settings, codec, edge_tracing())
     now = datetime.now(UTC)
     seed_commands = [*seed.stock_commands(now), *seed.fleet_commands(now)]
     sender.send_all(seed_commands)

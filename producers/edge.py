@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import KafkaError, Message
 
 from choreo import bootstrap
+from choreo.domain import installation
 from choreo.exceptions import ChoreoError
 from choreo.kafka import clients
 from choreo.serde.codec import Codec
 from choreo.settings import Settings
+
+if TYPE_CHECKING:
+    from choreo.tracing.spans import EdgeTracing
 
 
 class SendError(ChoreoError):
@@ -29,12 +33,17 @@ def command_topics() -> dict[type, str]:
 
 
 class CommandSender:
-    """An idempotent producer of commands; `flush()` raises if any was not delivered."""
+    """An idempotent producer of commands; `flush()` raises if any was not delivered.
 
-    def __init__(self, settings: Settings, codec: Codec) -> None:
+    With `tracing`, each command is the root span of a new trace, which the saga it starts
+    carries on (choreo/tracing/spans.py)."""
+
+    def __init__(self, settings: Settings, codec: Codec, tracing: EdgeTracing | None = None) -> None:
         self.settings = settings
         self.codec = codec
+        self.tracing = tracing
         self.topics = command_topics()
+        self.saga_field = installation().saga_id
         self._producer = clients.plain_producer(settings)
         self._errors: list[KafkaError] = []
         self.sent = 0
@@ -49,18 +58,31 @@ class CommandSender:
             raise SendError(f"{type(command).__name__} is not a command of any service")
         topic = self.settings.topic(logical)
         value = self.codec.encode(topic, command)
+        event_type: str = type(command).SCHEMA
+        headers = [("event_type", event_type.encode())]
+        # The saga id header, as on every event the workers write: a saga's command is found
+        # without decoding it. Commands outside any saga (stock, drones) have no such field.
+        saga = getattr(command, self.saga_field, None)
+        if saga is not None:
+            headers.append((self.saga_field, str(saga).encode()))
+        if self.tracing is None:
+            self._produce(topic, command.hub.encode(), value, headers)
+        else:
+            with self.tracing.sending(event_type, topic, saga) as trace_headers:
+                self._produce(topic, command.hub.encode(), value, headers + trace_headers)
+        self._producer.poll(0)
+        self.sent += 1
+
+    def _produce(self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> None:
         while True:
             try:
                 self._producer.produce(
-                    topic, key=command.hub.encode(), value=value,
-                    headers=[("event_type", type(command).SCHEMA.encode())],
-                    on_delivery=self._delivered,
+                    topic, key=key, value=value, on_delivery=self._delivered,
+                    headers=headers,  # type: ignore[arg-type]  # the stub is narrower
                 )
-                break
+                return
             except BufferError:
                 self._producer.poll(0.05)  # local queue full: let deliveries drain first
-        self._producer.poll(0)
-        self.sent += 1
 
     def send_all(self, commands: Iterable[Any]) -> int:
         n = 0

@@ -51,6 +51,7 @@ def worker(
     from choreo.logs import configure_logging
     from choreo.runtime.watchdog import Watchdog
     from choreo.runtime.worker import Worker, run_worker_safely
+    from choreo.tracing.config import worker_tracing
 
     configure_logging(service, log_level, saga_field=installation().saga_id)
     settings = cli_settings()
@@ -62,8 +63,10 @@ def worker(
     codec = bootstrap.build_codec(settings)
     # The watchdog ends this process if a client call or a stop request overruns its deadline.
     watchdog = Watchdog(grace_s=settings.watchdog_grace_s)
-    w = Worker(svc, settings, codec, instance_id=instance, watchdog=watchdog,
-               saga_id=installation().saga_id, supervisor_pid=_supervisor_pid())
+    saga_id = installation().saga_id
+    w = Worker(svc, settings, codec, instance_id=instance, watchdog=watchdog, saga_id=saga_id,
+               supervisor_pid=_supervisor_pid(),
+               tracing=worker_tracing(svc.name, saga_id, settings.group(svc.name)))
     w.install_signal_handlers()
     watchdog.start()
     try:

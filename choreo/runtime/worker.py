@@ -13,8 +13,9 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Callable
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import Consumer, KafkaException, Message, Producer
 
@@ -40,6 +41,9 @@ from choreo.runtime.store import state_dir_of
 from choreo.runtime.watchdog import EXIT_NO_PROGRESS, NoWatchdog, Watchdog
 from choreo.serde.codec import Codec
 from choreo.settings import Settings
+
+if TYPE_CHECKING:
+    from choreo.tracing.spans import WorkerTracing
 
 __all__ = [
     "BlamedRecordError", "NoProgressError", "OutputTooLargeError", "Worker", "run_worker_safely",
@@ -67,8 +71,10 @@ class Worker:
         watchdog: Watchdog | None = None,
         saga_id: str = "saga_id",
         supervisor_pid: int | None = None,
+        tracing: WorkerTracing | None = None,
     ) -> None:
         self.service = service
+        self.tracing = tracing  # None: no spans, and not a single call for them per record
         # A worker started by `choreo run` stops when that supervisor is gone (SIGKILLed, say):
         # nobody would restart it or stop it, and it would hold its partitions for ever.
         self.supervisor_pid = supervisor_pid
@@ -92,7 +98,7 @@ class Worker:
         self._producer: Producer | None = None
         self._readers: list[Consumer] = []
         self._assigned: AssignedStores | None = None
-        self._protocol: CommitProtocol | None = None
+        self._commit_batch: Callable[[list[Message]], BatchOutcome] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -171,18 +177,23 @@ class Worker:
             list(self._logical),
             on_assign=assigned.on_assign, on_revoke=assigned.on_revoke, on_lost=assigned.on_lost,
         )
+        tracing = self.tracing
+        output = (TransactionalOutput(producer, self.watchdog) if tracing is None
+                  else tracing.output(producer, self.watchdog, self.own_topic))
         processor = RecordProcessor(
-            self.service, self.codec, TransactionalOutput(producer, self.watchdog), self.poison,
+            self.service, self.codec, output, self.poison,
             own_topic=self.own_topic, dlq_topic=self.dlq_topic, logical_topics=self._logical,
             saga_id=self.saga_id,
         )
-        self._protocol = CommitProtocol(
+        protocol = CommitProtocol(
             producer=producer, consumer=consumer, stores=assigned.stores,
-            process=processor.process, restore=assigned.restore_partition,
+            process=processor.process if tracing is None else tracing.decisions(processor.process),
+            restore=assigned.restore_partition,
             faults=self.faults, watchdog=self.watchdog,
             flush_timeout_s=self.settings.transaction_timeout_ms / 1000,
             transactional_id=self.transactional_id,
         )
+        self._commit_batch = protocol.commit if tracing is None else tracing.commits(protocol.commit)
         lag = LagReporter(consumer, self.metrics)
         try:
             port = self.metrics.serve(
@@ -216,10 +227,10 @@ class Worker:
     # -- one batch --------------------------------------------------------------------------------
 
     def _run_batch(self, msgs: list[Message]) -> None:
-        assert self._protocol is not None
+        assert self._commit_batch is not None
         started = time.perf_counter()
         alone = coordinates(msgs[0]) if len(msgs) == 1 and msgs[0].error() is None else None
-        outcome = self._protocol.commit(msgs)
+        outcome = self._commit_batch(msgs)
         if outcome.committed:
             self.poison.committed()
             self.progress.committed()
