@@ -39,6 +39,9 @@ def _mount_operator_tools() -> None:
     app.command("state")(ops_cmd.state)
     app.add_typer(repair_cmd.dlq_app, name="dlq")
     app.command("reset")(repair_cmd.reset)
+    from choreo.cli import ui_cmd
+
+    app.command("ui")(ui_cmd.ui)
 
 
 def _mount_plugins() -> None:
