@@ -32,9 +32,9 @@ from tests.support.records import T0, record
 SVG = "{http://www.w3.org/2000/svg}"
 T0_MS = to_millis(T0)
 TOPICS = {"p.orders": "orders", "p.packaging": "packaging", "p.drones": "drones", "p.delivery": "delivery"}
-TOPIC_OF = {OrderPlaced: "orders", OrderFailed: "orders", OrderCompensated: "orders", OrderCompleted: "orders",
-            PackagePrepared: "packaging", StockReleased: "packaging", DroneAssigned: "drones",
-            DroneReleased: "drones", DeliveryFailed: "delivery"}
+TOPIC_OF = {OrderPlaced: "orders", OrderFailed: "orders", OrderCompensated: "orders",
+            OrderCompleted: "orders", PackagePrepared: "packaging", StockReleased: "packaging",
+            DroneAssigned: "drones", DroneReleased: "drones", DeliveryFailed: "delivery"}
 
 
 def _log(event: Any, at_ms: int, offset: int = 0) -> LogRecord:
@@ -93,7 +93,9 @@ def test_the_index_sums_each_saga_up_and_filters_by_outcome_reason_hub_and_time(
     assert ids(hub="hub-south") == ["order-1"]
     assert ids(since=T0 + timedelta(seconds=30)) == ["order-1"]
     assert ids(until=T0 + timedelta(seconds=30)) == ["order-2"]
-    assert index.choices() == (["compensated", "completed"], ["ADDRESS_NOT_FOUND"], ["hub-north", "hub-south"])
+    outcomes, reasons, hubs = index.choices()
+    assert (outcomes, reasons, hubs) == (["compensated", "completed"], ["ADDRESS_NOT_FOUND"],
+                                         ["hub-north", "hub-south"])
 
 
 def test_a_saga_without_its_end_is_running() -> None:
@@ -124,13 +126,15 @@ def test_the_timeline_has_a_lane_per_emitter_an_event_per_step_and_an_arrow_per_
     svg = ET.fromstring(timeline.render(trace, ["orders", "packaging", "drones", "delivery"]))
     lanes = [g.get("data-lane") for g in svg.iter(f"{SVG}g") if g.get("class") == "lane"]
     assert lanes == ["orders", "packaging", "drones", "delivery"]
-    events = {g.get("data-step"): g for g in svg.iter(f"{SVG}g") if (g.get("class") or "").startswith("event")}
+    events = {g.get("data-step") or "": g for g in svg.iter(f"{SVG}g")
+              if (g.get("class") or "").startswith("event")}
     assert sorted(events, key=int) == [str(s.number) for s in trace.steps]
     roles = {g.get("data-type"): g.get("data-role") for g in events.values()}
     assert roles["DeliveryFailed"] == roles["OrderFailed"] == "failure"
     assert roles["DroneReleased"] == roles["StockReleased"] == "compensation"
     assert roles["OrderCompensated"] == "end" and roles["OrderPlaced"] == "step"
-    arrows = {(p.get("data-from"), p.get("data-to")) for p in svg.iter(f"{SVG}path") if p.get("class") == "cause"}
+    arrows = {(p.get("data-from"), p.get("data-to")) for p in svg.iter(f"{SVG}path")
+              if p.get("class") == "cause"}
     assert arrows == {(str(s.cause), str(s.number)) for s in trace.steps if s.cause}
     assert len(arrows) == len(trace.steps) - 1
     # The hover text carries the fields, escaped: a hostile address stays text.
