@@ -31,11 +31,11 @@ def ui(
 ) -> None:
     """Serve a web view of the sagas on http://HOST:PORT/ until Ctrl-C.
 
-    Pages: the saga list (filters by outcome, failure reason, hub and time; live), each saga's
-    timeline (a lane per service, arrows from cause to effect, failures and compensations marked),
-    per service its rate, lag, dead letters (retry after a confirmation) and local state, and the
-    choreography graph. It reads the log and this machine's stores and writes nothing but a
-    confirmed dead-letter retry. Needs the ui extra: pip install 'choreo[ui]'.
+    Sagas: a live list, filtered by outcome, failure reason, hub and time.
+    A saga: its timeline, a lane per service, arrows from cause to effect, failures and compensations marked.
+    A service: its rate, lag, dead letters (retried after a confirmation) and local state.
+    It reads the log and this machine's stores, and writes nothing but a confirmed dead-letter retry.
+    Needs the optional ui extra of the choreo package (Starlette and uvicorn).
 
     Example: choreo ui --port 8321
     """

@@ -98,8 +98,10 @@ class SagaIndex:
                 saga_id, hub_of(record) or "?", record.timestamp_ms, record.timestamp_ms)
         saga.events += 1
         saga.started_ms = min(saga.started_ms, record.timestamp_ms)
-        saga.last_ms = max(saga.last_ms, record.timestamp_ms)
-        saga.last_type = record.event_type.rsplit(".", 1)[-1]
+        # Topics are read side by side, not merged by time: the latest record is the last event.
+        if record.timestamp_ms >= saga.last_ms:
+            saga.last_ms = record.timestamp_ms
+            saga.last_type = record.event_type.rsplit(".", 1)[-1]
         if record.event is None:
             return
         outcome = self._domain.outcome_of(record.event)

@@ -179,7 +179,8 @@ def service_page(status: ServiceStatus, problem: str | None) -> str:
         rows = "".join(f'<tr><td>{escape(t)}</td><td class="num">{n}</td></tr>'
                        for t, n in sorted(status.lag.by_topic.items()))
         parts.append(
-            f'<p>not yet processed: <strong id="lag">{status.lag.total}</strong> record(s)</p>'
+            f'<p>not yet processed: <strong id="lag">{status.lag.total}</strong> offset(s) past the '
+            "group's committed offsets (transaction markers count as offsets too)</p>"
             f"<table><thead><tr><th>input topic</th><th>lag</th></tr></thead><tbody>{rows}</tbody></table>"
         )
         if status.lag.never_committed:

@@ -24,6 +24,8 @@ from selenium.webdriver.chrome.service import Service as DriverService
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 
+from choreo.kafka import clients
+from choreo.kafka.partitioner import partition_for
 from harness.env import child_env
 from harness.processes import CHOREO, ChildProcess, wait_until
 from harness.stack import StackEndpoints
@@ -246,3 +248,42 @@ def test_a_service_page_shows_rate_lag_dead_letters_and_state(ui: Ui, browser: w
     assert tables, "no state table on the packaging page"
     stock = browser.find_element(By.CSS_SELECTOR, "table.state").text
     assert "hub-north" in stock
+
+
+def _dead_letter_rows(browser: webdriver.Chrome) -> list[str]:
+    return [r.text for r in browser.find_elements(By.CSS_SELECTOR, "tr.dead-letter")]
+
+
+def test_a_dead_letter_is_listed_with_its_reason_and_retried_only_after_a_confirmation(
+    ui: Ui, browser: webdriver.Chrome, tmp_path: Path
+) -> None:
+    # Bytes that are no Avro record: the orders worker dead-letters them as undecodable.
+    producer = clients.plain_producer(ui.saga.settings)
+    producer.produce(ui.saga.topic("orders.commands"), key=b"hub-north", value=b"not a record",
+                     partition=partition_for(b"hub-north", 4))
+    assert producer.flush(30) == 0
+
+    def listed() -> list[str]:
+        browser.get(ui.url + "/services/orders")
+        return _dead_letter_rows(browser)
+
+    wait_until(lambda: len(listed()) == 1, 90, "the dead letter on the orders page")
+    (row,) = _dead_letter_rows(browser)
+    assert "DecodeError" in row and row.endswith("retry…"), row  # its error, and not retried yet
+    _screenshot(browser, "ui-service.png", tmp_path)
+    browser.find_element(By.LINK_TEXT, "retry…").click()
+    wait_until(lambda: browser.find_elements(By.ID, "confirm-retry"), 30, "the confirmation page")
+    assert _dead_letter_count(ui) == 1  # asking is not retrying
+    browser.find_element(By.ID, "confirm-retry").click()
+    wait_until(lambda: browser.find_elements(By.ID, "retried"), 60, "the retry's report")
+    assert browser.find_element(By.ID, "retried").text.startswith("1 dead letter(s) sent back")
+    # Sent back, the same bytes fail again: a second dead letter, and the first is marked retried.
+    wait_until(lambda: len(listed()) == 2, 90, "the resent record's own dead letter")
+    first, second = _dead_letter_rows(browser)
+    assert first.endswith("retried") and second.endswith("retry…")
+
+
+def _dead_letter_count(ui: Ui) -> int:
+    out = ui.saga.choreo("dlq", "list", "orders", "--json")
+    assert out.returncode == 0, out.stderr
+    return len(out.stdout.splitlines())

@@ -69,8 +69,8 @@ def _index() -> SagaIndex:
     placed = record(OrderPlaced, order_id="order-1", hub="hub-south", sku="SKU-0002", quantity=2, address="x")
     done = record(OrderCompleted, order_id="order-1", hub="hub-south", causation_id=placed.event_id,
                   package_id="pkg-2", drone_id="drone-002")
+    index.add(_log(done, T0_MS + 60_500, 1))  # read before its cause: another topic came first
     index.add(_log(placed, T0_MS + 60_000))
-    index.add(_log(done, T0_MS + 60_500, 1))
     return index
 
 
@@ -83,6 +83,7 @@ def test_the_index_sums_each_saga_up_and_filters_by_outcome_reason_hub_and_time(
         "compensated", "ADDRESS_NOT_FOUND", "hub-north", 8)
     assert failed.last_ms - failed.started_ms == 70 and failed.last_type == "OrderCompensated"
     assert (sagas["order-1"].outcome, sagas["order-1"].reason) == ("completed", None)
+    assert (sagas["order-1"].last_type, sagas["order-1"].started_ms) == ("OrderCompleted", T0_MS + 60_000)
 
     def ids(**where: Any) -> list[str]:
         return [s.saga_id for s in index.sagas(SagaFilter(**where))]
