@@ -8,7 +8,7 @@ import json
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -100,6 +100,9 @@ def create_app(queries: Queries, graph: Callable[[], tuple[str | None, str]] | N
             except ChoreoError as e:
                 return HTMLResponse(pages.message("Retry", str(e)), status_code=400)
             return HTMLResponse(pages.retry_confirm(name, letters, partition, offset))
+        if not _same_origin(request):
+            return HTMLResponse(pages.message("Retry", "refused: the request came from another site"),
+                                status_code=403)
         form = {k: v[-1] for k, v in parse_qs((await request.body()).decode()).items()}
         if form.get("confirm") != "yes":
             return HTMLResponse(pages.message("Retry", "not confirmed: nothing was sent"), status_code=400)
@@ -130,6 +133,13 @@ def create_app(queries: Queries, graph: Callable[[], tuple[str | None, str]] | N
 
 def _unknown_service(name: str) -> Response:
     return HTMLResponse(pages.message("No such service", f"unknown service {name!r}"), status_code=404)
+
+
+def _same_origin(request: Request) -> bool:
+    """Whether a POST came from this app's own pages. Browsers name the page's origin on a POST;
+    a page of another site must not be able to make a visitor's browser retry dead letters."""
+    origin = request.headers.get("origin")
+    return origin is None or urlsplit(origin).netloc == request.headers.get("host")
 
 
 def _time(text: str | None, name: str) -> datetime | None:

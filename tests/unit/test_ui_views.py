@@ -171,6 +171,10 @@ def test_a_retry_is_never_sent_without_its_confirmation() -> None:
                           headers={"content-type": "application/x-www-form-urlencoded"})
     assert refused.status_code == 400 and "not confirmed" in refused.text
     assert client.get("/services/packaging/retry?partition=0").status_code == 400  # offset missing
+    elsewhere = client.post("/services/packaging/retry", content=b"confirm=yes",
+                            headers={"content-type": "application/x-www-form-urlencoded",
+                                     "origin": "http://evil.example"})
+    assert elsewhere.status_code == 403 and "another site" in elsewhere.text
 
 
 def test_without_the_ui_extra_choreo_ui_says_what_to_install() -> None:
