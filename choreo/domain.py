@@ -44,8 +44,16 @@ class Domain:
                   and `replay --saga` find a saga by it.
     ends:         event class -> outcome, for the events that end a saga ("completed", ...).
     roles:        event -> "failure" | "compensation" | None, for `trace` (ends are marked
-                  from `ends`).
+                  from `ends`); without it, `failures` and `compensations` below tell.
     cli:          optional `module:function` that adds commands to the `choreo` app.
+
+    For `choreo graph --check` (the contract graph is derived from classes, not from events):
+    failures:       event classes that announce a failed step.
+    compensations:  event classes that undo a step (at least sometimes: `roles` may tell, per
+                    event, that one instance undid nothing).
+    commands:       input classes sent from outside the services (by edge producers), so no
+                    service emits them.
+    terminal:       emitted classes that nobody is meant to consume, besides the saga's `ends`.
     """
 
     name: str
@@ -55,6 +63,10 @@ class Domain:
     ends: Mapping[type, str] = field(default_factory=dict)
     roles: Callable[[Any], Role | None] | None = None
     cli: str | None = None
+    failures: tuple[type, ...] = ()
+    compensations: tuple[type, ...] = ()
+    commands: tuple[type, ...] = ()
+    terminal: tuple[type, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -122,7 +134,7 @@ class Installation:
         if type(event) in self.ends:
             return "end"
         for d in self.domains:
-            role = d.roles(event) if d.roles else None
+            role = d.roles(event) if d.roles else _declared_role(d, type(event))
             if role is not None:
                 return role
         return None
@@ -130,6 +142,15 @@ class Installation:
 
     def cli_plugins(self) -> list[Callable[[Any], None]]:
         return [_resolve(d.cli, f"the cli of domain {d.name!r}") for d in self.domains if d.cli]
+
+
+def _declared_role(domain: Domain, event_type: type) -> Role | None:
+    # A domain without a `roles` function is described by its declared classes alone.
+    if event_type in domain.failures:
+        return "failure"
+    if event_type in domain.compensations:
+        return "compensation"
+    return None
 
 
 def _resolve(reference: str, what: str) -> Any:

@@ -26,20 +26,25 @@ SAGA_ENDS: dict[type, str] = {
     orders.OrderRejected: "rejected",
 }
 
-_FAILURES = (
+FAILURES = (
     packaging.PackagingFailed, drones.DroneUnavailable, delivery.DeliveryFailed,
     delivery.DeliveryCancelled, orders.OrderFailed,
 )
+COMPENSATIONS = (packaging.StockReleased, drones.DroneReleased)
+
+# The commands come from outside the services: the edge producers (`choreo order`, `stock`,
+# `fleet`, `seed` and `load`, in producers/) send them to the `*.commands` topics.
+COMMANDS = (*orders.COMMANDS, *packaging.COMMANDS, *drones.COMMANDS)
 
 
 def role_of(event: Any) -> str | None:
     """What `choreo trace` calls the event: a failure, a compensation, or an ordinary step (None)."""
-    if isinstance(event, _FAILURES):
+    if isinstance(event, FAILURES):
         return "failure"
     # A drone also comes back after a good delivery; only one bringing the package back undoes a step.
-    if isinstance(event, packaging.StockReleased) or (
-        isinstance(event, drones.DroneReleased) and event.failure_reason
-    ):
+    if isinstance(event, drones.DroneReleased) and not event.failure_reason:
+        return None
+    if isinstance(event, COMPENSATIONS):
         return "compensation"
     return None
 
@@ -59,6 +64,9 @@ DOMAIN = Domain(
     ends=SAGA_ENDS,
     roles=role_of,
     cli="producers.cli:register",
+    failures=FAILURES,
+    compensations=COMPENSATIONS,
+    commands=COMMANDS,
 )
 
 SERVICE_NAMES = tuple(s.name for s in DOMAIN.services)

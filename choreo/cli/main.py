@@ -32,15 +32,14 @@ def _mount() -> None:
 
 
 def _mount_operator_tools() -> None:
-    from choreo.cli import ops_cmd, repair_cmd
+    from choreo.cli import graph_cmd, ops_cmd, repair_cmd, ui_cmd
 
     app.command("replay")(ops_cmd.replay)
     app.command("trace")(ops_cmd.trace)
     app.command("state")(ops_cmd.state)
     app.add_typer(repair_cmd.dlq_app, name="dlq")
     app.command("reset")(repair_cmd.reset)
-    from choreo.cli import ui_cmd
-
+    app.command("graph")(graph_cmd.graph)
     app.command("ui")(ui_cmd.ui)
 
 

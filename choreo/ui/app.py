@@ -115,9 +115,12 @@ def create_app(queries: Queries, graph: Callable[[], tuple[str | None, str]] | N
 
     async def graph_view(request: Request) -> Response:
         if graph is None:
-            text = "the graph is not available in this version"
+            text = "the graph is not available here"
             return HTMLResponse(pages.message("Choreography graph", text), status_code=404)
-        svg, mermaid = await run_in_threadpool(graph)
+        try:
+            svg, mermaid = await run_in_threadpool(graph)
+        except ChoreoError as e:  # graphviz failed to draw it
+            return HTMLResponse(pages.message("Choreography graph", str(e)), status_code=500)
         return HTMLResponse(pages.graph_page(svg, mermaid))
 
     return Starlette(routes=[

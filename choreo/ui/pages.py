@@ -263,6 +263,7 @@ def retry_done(name: str, report: RetryReport) -> str:
 
 def graph_page(svg: str | None, mermaid: str) -> str:
     if svg is not None:
+        svg = svg[svg.find("<svg"):]  # graphviz's XML declaration and doctype have no place inline
         body = (f'<div class="graph">{svg}</div>'
                 f"<details><summary>Mermaid</summary><pre>{escape(mermaid)}</pre></details>")
     else:

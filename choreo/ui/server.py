@@ -9,6 +9,7 @@ from starlette.applications import Starlette
 from choreo import bootstrap
 from choreo.domain import installation
 from choreo.kafka.topic_names import topic_partitions
+from choreo.ops import graph
 from choreo.ops.log_reader import LogRecord, read_log
 from choreo.settings import Settings
 from choreo.ui.app import create_app
@@ -31,19 +32,11 @@ def build(settings: Settings) -> tuple[Starlette, Callable[[], None]]:
     def records() -> Iterable[LogRecord]:
         return read_log(settings, list(own), codec, follow=True)
 
-    app = create_app(Queries(settings, codec, index), _graph())
+    app = create_app(Queries(settings, codec, index), _graph)
     return app, lambda: index.follow(records)
 
 
-def _graph() -> Callable[[], tuple[str | None, str]] | None:
-    """The choreography graph of the installation (SVG when graphviz is there, and Mermaid)."""
-    try:
-        from choreo.ops import graph  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return None
-
-    def draw() -> tuple[str | None, str]:
-        g = graph.build_graph(installation())
-        return graph.to_svg(g), graph.to_mermaid(g)
-
-    return draw
+def _graph() -> tuple[str | None, str]:
+    """The installation's contract graph: SVG when graphviz is installed (else None), and Mermaid."""
+    g = graph.build_graph(installation())
+    return graph.to_svg(g), graph.to_mermaid(g)

@@ -287,3 +287,12 @@ def _dead_letter_count(ui: Ui) -> int:
     out = ui.saga.choreo("dlq", "list", "orders", "--json")
     assert out.returncode == 0, out.stderr
     return len(out.stdout.splitlines())
+
+
+def test_the_graph_page_draws_every_service(ui: Ui, browser: webdriver.Chrome) -> None:
+    browser.get(ui.url + "/graph")
+    drawn = browser.find_elements(By.CSS_SELECTOR, "div.graph svg")
+    # SVG when graphviz is installed, else the Mermaid text.
+    text = drawn[0].text if drawn else browser.find_element(By.CSS_SELECTOR, "pre.mermaid").text
+    for service in ("orders", "packaging", "drones", "delivery"):
+        assert service in text

@@ -60,3 +60,10 @@ def test_no_domain_at_all_says_what_to_install() -> None:
 def test_an_unknown_service_names_the_known_ones() -> None:
     with pytest.raises(ConfigurationError, match="known services: counter, doubler"):
         Installation((toy.DOMAIN,)).service("billing")
+
+
+def test_without_a_roles_function_the_declared_classes_say_failure_and_compensation() -> None:
+    other = _other(roles=None, failures=(Notified,), compensations=(Refunded,))
+    merged = Installation((DRONE_DELIVERY, other))
+    assert merged.role_of(Notified()) == "failure"
+    assert merged.role_of(Refunded()) == "compensation"

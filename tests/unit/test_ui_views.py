@@ -152,7 +152,7 @@ def test_events_a_millisecond_apart_stay_apart_and_in_time_order() -> None:
 def _client(index: SagaIndex) -> TestClient:
     # The list pages read only the index; a codec is never asked for here.
     queries = Queries(Settings(), cast(Codec, None), index)
-    return TestClient(create_app(queries))
+    return TestClient(create_app(queries, lambda: (None, "flowchart LR\n  orders --> packaging")))
 
 
 def test_the_list_page_shows_the_filtered_sagas_and_refuses_a_bad_time_in_one_sentence() -> None:
@@ -186,3 +186,8 @@ def test_without_the_ui_extra_choreo_ui_says_what_to_install() -> None:
     assert out.stderr.strip().splitlines()[-1] == (
         "error: choreo ui needs its extra: pip install 'choreo[ui]' (Starlette and uvicorn)")
     assert "Traceback" not in out.stderr
+
+
+def test_without_graphviz_the_graph_page_shows_the_mermaid_text() -> None:
+    page = _client(_index()).get("/graph")
+    assert page.status_code == 200 and "orders --&gt; packaging" in page.text

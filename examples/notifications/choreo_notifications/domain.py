@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from choreo.domain import Domain
+from choreo_notifications.events import CustomerNotified
 from choreo_notifications.service import SERVICE
 from consumers.domain import DOMAIN as DRONE_DELIVERY
 
@@ -16,4 +17,6 @@ DOMAIN = Domain(
     schema_dirs=(Path(__file__).resolve().parent / "schemas", *DRONE_DELIVERY.schema_dirs),
     # Every installed domain must name its sagas by the same field.
     saga_id="order_id",
+    # The customer reads it, no service does: the end of its journey (`choreo graph --check`).
+    terminal=(CustomerNotified,),
 )
