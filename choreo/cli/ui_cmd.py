@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import typer
 
 from choreo.cli.context import cli_settings, setting_option
@@ -46,11 +48,26 @@ def ui(
         fail("choreo ui needs its extra: pip install 'choreo[ui]' (Starlette and uvicorn)")
     from choreo.ui.server import build
 
+    _require_free(host, port)  # before the log is read: a port in use is one sentence, early
     app, index_start = build(cli_settings())
     index_start()
     typer.echo(f"choreo ui on http://{_url_host(host)}:{port}/ (Ctrl-C to stop)", err=True)
     # A short graceful timeout: the live list keeps its event stream open until told to stop.
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2)
+
+
+def _require_free(host: str, port: int) -> None:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as e:
+        fail(f"--host {host!r} cannot be resolved ({e})")
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as e:
+            fail(f"cannot listen on {host}:{port} ({e.strerror}); choose another --port or --host")
 
 
 def _url_host(host: str) -> str:

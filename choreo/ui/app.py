@@ -126,7 +126,7 @@ def create_app(queries: Queries, graph: Callable[[], tuple[str | None, str]] | N
     return Starlette(routes=[
         Route("/", saga_list),
         Route("/events", events),
-        Route("/sagas/{saga_id:str}", saga),
+        Route("/sagas/{saga_id:path}", saga),  # path: a saga id may hold a slash
         Route("/services", services),
         Route("/services/{name:str}", service),
         Route("/services/{name:str}/retry", retry, methods=["GET", "POST"]),

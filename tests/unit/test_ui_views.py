@@ -4,6 +4,7 @@ runs the same pages on the real stack."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -191,3 +192,15 @@ def test_without_the_ui_extra_choreo_ui_says_what_to_install() -> None:
 def test_without_graphviz_the_graph_page_shows_the_mermaid_text() -> None:
     page = _client(_index()).get("/graph")
     assert page.status_code == 200 and "orders --&gt; packaging" in page.text
+
+
+def test_a_port_in_use_is_one_sentence_before_anything_is_read() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = subprocess.run([sys.executable, "-m", "choreo.cli.main", "ui", "--port", str(port)],
+                             capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines()[-1] == (
+        f"error: cannot listen on 127.0.0.1:{port} (Address already in use); choose another --port or --host")
