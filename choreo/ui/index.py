@@ -158,7 +158,7 @@ class SagaIndex:
                         if self.error is not None:
                             self.error = None
                         self.add(record)
-                except Exception as e:  # noqa: BLE001 - shown on the pages, then read again
+                except Exception as e:  # any: shown on the pages, then read again
                     self.error = " ".join(str(e).split()) or type(e).__name__
                 time.sleep(_RETRY_AFTER_S)  # a pause before reading again, not synchronisation
 
