@@ -6,7 +6,7 @@ VENV   := .venv
 STAMP  := $(VENV)/.installed
 CHOREO := $(VENV)/bin/choreo
 
-.PHONY: venv jars check test faults demo up down bench
+.PHONY: venv jars browser check test faults demo up down bench
 
 venv: $(STAMP)
 
@@ -21,6 +21,16 @@ $(STAMP): pyproject.toml
 jars: venv
 	$(CHOREO) stack fetch
 
+# The browser test (tests/e2e/test_web_ui.py) drives Debian's chromium through chromedriver: both
+# are installed with apt-get when missing and apt-get is there (as root, else through sudo).
+# Without apt-get this only says so, and that test fails naming what to install.
+browser:
+	@if command -v chromedriver >/dev/null && { command -v chromium >/dev/null || command -v chromium-browser >/dev/null; }; then :; \
+	elif command -v apt-get >/dev/null; then \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$sudo apt-get update -q && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; \
+	else echo "chromium and chromium-driver are missing and there is no apt-get: install them for the browser test"; fi
+
 # Lint and type-check every package (the packages are listed under [tool.mypy] in pyproject.toml).
 check: venv
 	$(VENV)/bin/ruff check .
@@ -28,7 +38,7 @@ check: venv
 
 # ruff and mypy first, then pytest. The session fixture starts a throw-away stack on free ports
 # and stops it at the end (or uses KAFKA_BOOTSTRAP_SERVERS + SCHEMA_REGISTRY_URL when both are set).
-test: check jars
+test: check jars browser
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
 # Only the fault suite (also part of `make test`): the saga under broker, registry, worker and

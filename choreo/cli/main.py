@@ -32,7 +32,7 @@ def _mount() -> None:
 
 
 def _mount_operator_tools() -> None:
-    from choreo.cli import graph_cmd, ops_cmd, repair_cmd
+    from choreo.cli import graph_cmd, ops_cmd, repair_cmd, ui_cmd
 
     app.command("replay")(ops_cmd.replay)
     app.command("trace")(ops_cmd.trace)
@@ -40,6 +40,7 @@ def _mount_operator_tools() -> None:
     app.add_typer(repair_cmd.dlq_app, name="dlq")
     app.command("reset")(repair_cmd.reset)
     app.command("graph")(graph_cmd.graph)
+    app.command("ui")(ui_cmd.ui)
 
 
 def _mount_plugins() -> None:

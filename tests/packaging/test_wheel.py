@@ -43,6 +43,16 @@ def test_schemas_check_outside_a_checkout_says_why_in_one_sentence(
     assert "earlier version(s) checked" not in result.stdout + result.stderr
 
 
+def test_the_wheel_without_its_ui_extra_says_what_to_install_for_choreo_ui(
+    wheel_venv: WheelVenv, tmp_path: Path
+) -> None:
+    assert "choreo/ui/app.py" in zipfile.ZipFile(wheel_venv.wheel).namelist()
+    result = wheel_venv.choreo("ui", cwd=tmp_path, env=wheel_venv.env(), timeout=60)
+    assert result.returncode == 1, said(result)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "pip install 'choreo[ui]'" in lines[0], said(result)
+
+
 def test_the_installed_wheel_runs_the_demo_on_a_stack_of_its_own(
     wheel_venv: WheelVenv, tmp_path: Path
 ) -> None:
