@@ -89,7 +89,9 @@ def replay(
     hub: str = typer.Option(None, "--hub", help="Only this hub; reads only the hub's partition."),
     event_type: str = typer.Option(None, "--type", help="Only this type, e.g. OrderFailed."),
     partition: list[int] = typer.Option(None, "--partition", "-p", help="Only these partitions."),
-    as_json: bool = typer.Option(False, "--json", help="One JSON object per line, for jq."),
+    as_json: bool = typer.Option(
+        False, "--json", help="One JSON object per line, for jq (with --dry-run: one document)."
+    ),
     uncommitted: bool = typer.Option(
         False, "--uncommitted", help="Read uncommitted: also records of aborted transactions."
     ),

@@ -266,6 +266,9 @@ def _decide_one(
         try:
             dry = list(service.decide(state, record.event))
             for event in dry:
+                if type(event) not in service.emits:
+                    # The worker could not encode it for the own topic: say so here, before deploying.
+                    raise TypeError(f"{type(event).__name__} is not among the events {service.name} emits")
                 service.evolve(journal, event)
         except Exception as e:  # noqa: BLE001 - the worker dead-letters whatever a record causes
             journal.undo()

@@ -216,6 +216,15 @@ def test_an_input_the_version_cannot_handle_is_a_dead_letter_and_its_state_is_un
         (REMOVED, "PackagingFailed"), (ADDED, "PackagePrepared")]
 
 
+def test_an_event_the_version_does_not_declare_is_a_dead_letter() -> None:
+    def shouts(state: Any, event: Any) -> list[Any]:
+        return [event] if isinstance(event, OrderPlaced) else list(PACKAGING.decide(state, event))
+
+    log, _ = history()
+    result = run(log, dataclasses.replace(PACKAGING, decide=shouts))
+    assert result.outcomes[1].dry_error == "TypeError: OrderPlaced is not among the events packaging emits"
+
+
 def test_a_version_whose_evolve_fails_on_the_recorded_log_cannot_be_run() -> None:
     def broken_evolve(state: Any, event: Any) -> None:
         if isinstance(event, StockShipped):
