@@ -98,7 +98,7 @@ def text_lines(report: DryRunReport, saga_field: str) -> list[str]:
             lines.append("  ! was dead-lettered; this version answers it")
         elif o.dry_error is not None and not o.actual_dead:
             lines.append(f"  ! would be dead-lettered: {o.dry_error}")
-        lines += [line for c in o.changes if c.kind != IDENTICAL for line in _change_lines(c)]
+        lines += [line for c in o.changes if c.kind != IDENTICAL for line in _change_lines(c, saga_field)]
     changes = report.state_changes
     lines += ["", f"state: {len(changes)} document(s) differ from the state rebuilt from the log"]
     lines += [_state_line(c) for c in changes]
@@ -114,18 +114,20 @@ def _input_line(o: InputOutcome, saga_field: str) -> str:
             + f" event_id={getattr(r.event, 'event_id', '?')}")
 
 
-def _change_lines(c: EventChange) -> list[str]:
+def _change_lines(c: EventChange, saga_field: str) -> list[str]:
     if c.kind == REMOVED:
-        return [f"  - would no longer emit {c.type_name} {_summary(c.actual)}"]
+        return [f"  - would no longer emit {c.type_name} {_summary(c.actual, saga_field)}"]
     if c.kind == ADDED:
-        return [f"  + would newly emit {c.type_name} {_summary(c.dry)}"]
+        return [f"  + would newly emit {c.type_name} {_summary(c.dry, saga_field)}"]
     lines = [f"  ~ {type(c.actual).__name__} changed:"]
     lines += [f"      {name}: {_shown(a)} -> {_shown(d)}" for name, (a, d) in c.fields.items()]
     return lines
 
 
-def _summary(event: Any) -> str:
-    return " ".join(f"{k}={_shown(v)}" for k, v in to_record(event).items() if k not in _COMMON)
+def _summary(event: Any, saga_field: str) -> str:
+    """The fields that tell the event apart (the input's line already names the saga)."""
+    return " ".join(f"{k}={_shown(v)}" for k, v in to_record(event).items()
+                    if k not in _COMMON and k != saga_field)
 
 
 def _state_line(c: StateChange) -> str:
