@@ -165,6 +165,7 @@ def _dry_run(service: str, start: str | None, code: str | None, partitions: list
     from confluent_kafka import KafkaException
 
     from choreo.exceptions import ChoreoError
+    from choreo.kafka.topic_names import topic_partitions
     from choreo.ops.dry_run_log import dry_run
     from choreo.ops.dry_run_report import json_text, text_lines
     from choreo.ops.records import parse_start
@@ -178,6 +179,11 @@ def _dry_run(service: str, start: str | None, code: str | None, partitions: list
         installed = bootstrap.load_service(service)
         version = installed if code is None else load_version(code, service)
         settings = cli_settings()
+        # One sentence for a stack that does not answer or a topic that is missing, before reading.
+        counts = topic_partitions(settings, [version.own_topic, *version.inputs])
+        if len(set(counts.values())) != 1:
+            fail(f"the topics of {service} are not co-partitioned, so its partitions cannot be "
+                 "replayed one by one", code=2)
         report = dry_run(settings, version, bootstrap.build_codec(settings),
                          code="installed" if code is None else code, start=at.time,
                          partitions=partitions)
