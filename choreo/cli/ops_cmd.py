@@ -74,12 +74,13 @@ def _print_table(records: Iterable[LogRecord], chunk: int) -> int:
 @one_sentence_errors
 def replay(
     topic: str = typer.Argument(
-        ..., help="Logical topic, e.g. orders or packaging.dlq (the prefix is added)."
+        ..., help="Logical topic, e.g. orders or packaging.dlq (the prefix is added); with "
+        "--dry-run a service, e.g. packaging.",
     ),
     start: str = typer.Option(
         None, "--from",
         help="Where to start on each partition: an offset (1200), an ISO time (2026-11-21T10:00, "
-        "UTC unless it has a zone) or `beginning` (default).",
+        "UTC unless it has a zone) or `beginning` (default). With --dry-run a time or `beginning`.",
     ),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep reading new records until Ctrl-C."),
     saga: str = typer.Option(
@@ -88,11 +89,24 @@ def replay(
     hub: str = typer.Option(None, "--hub", help="Only this hub; reads only the hub's partition."),
     event_type: str = typer.Option(None, "--type", help="Only this type, e.g. OrderFailed."),
     partition: list[int] = typer.Option(None, "--partition", "-p", help="Only these partitions."),
-    as_json: bool = typer.Option(False, "--json", help="One JSON object per line, for jq."),
+    as_json: bool = typer.Option(
+        False, "--json", help="One JSON object per line, for jq (with --dry-run: one document)."
+    ),
     uncommitted: bool = typer.Option(
         False, "--uncommitted", help="Read uncommitted: also records of aborted transactions."
     ),
     limit: int = typer.Option(None, "--max", "-n", min=1, help="Stop after this many records."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run",
+        help="Decide the service's recorded inputs again and compare with what it emitted; "
+        "never writes to Kafka. Exit 0: no difference, 1: differences, 2: could not run.",
+    ),
+    code: str = typer.Option(
+        None, "--code", metavar="MODULE[:ATTR]",
+        help="With --dry-run: the version to try, a module holding a Service of the same name "
+        "(or module:attribute naming it), importable from the current folder; default: the "
+        "installed code.",
+    ),
 ) -> None:
     """Print TOPIC's records decoded, from the beginning, an offset or a time, until now (or --follow).
 
@@ -100,7 +114,24 @@ def replay(
     JSON keys: topic, partition, offset, timestamp, type, key, headers, event, error.
 
     Example: choreo replay orders --from 2026-11-21T10:00 --type OrderFailed --json | jq .event.reason
+
+    With --dry-run, TOPIC is a service: its inputs (from --from on, else from the beginning) are
+    decided again, on the state its own earlier events give, by the installed code or by --code,
+    and each answer is compared with the events it actually emitted for that input; then the
+    resulting state with the state rebuilt from its log. Nothing is written to Kafka.
+
+    Example: choreo replay packaging --dry-run --from 2026-11-21T10:00 --code packaging_v2
     """
+    if dry_run:
+        unsupported = [name for name, given in (
+            ("--follow", follow), ("--saga", saga), ("--hub", hub), ("--type", event_type),
+            ("--uncommitted", uncommitted), ("--max", limit is not None)) if given]
+        if unsupported:
+            fail(f"{', '.join(unsupported)} cannot be used with --dry-run", code=2)
+        _dry_run(topic, start, code, partition or None, as_json)
+        return
+    if code is not None:
+        fail("--code names the version for a dry run; add --dry-run", code=2)
     from itertools import islice
 
     from choreo.kafka.topic_names import topic_partitions
@@ -126,6 +157,49 @@ def replay(
         return
     n = _print_table(records, chunk=1 if follow else 100)
     typer.echo(f"{n} record(s) of {physical}", err=True)
+
+
+def _dry_run(service: str, start: str | None, code: str | None, partitions: list[int] | None,
+             as_json: bool) -> None:
+    """`replay SERVICE --dry-run`: exit 0 without difference, 1 with, 2 when it cannot run."""
+    from confluent_kafka import KafkaException
+
+    from choreo.exceptions import ChoreoError
+    from choreo.kafka.topic_names import topic_partitions
+    from choreo.ops.dry_run_log import dry_run
+    from choreo.ops.dry_run_report import json_text, text_lines
+    from choreo.ops.records import parse_start
+    from choreo.ops.service_version import load_version
+
+    try:
+        at = parse_start(start)
+        if at.offset is not None:
+            fail(f"--from {start!r}: a dry run starts at a time (or `beginning`), not at an offset, "
+                 "since the inputs of several topics are replayed", code=2)
+        installed = bootstrap.load_service(service)
+        version = installed if code is None else load_version(code, service)
+        settings = cli_settings()
+        # One sentence for a stack that does not answer or a topic that is missing, before reading.
+        counts = topic_partitions(settings, [version.own_topic, *version.inputs])
+        if len(set(counts.values())) != 1:
+            fail(f"the topics of {service} are not co-partitioned, so its partitions cannot be "
+                 "replayed one by one", code=2)
+        report = dry_run(settings, version, bootstrap.build_codec(settings),
+                         code="installed" if code is None else code, start=at.time,
+                         partitions=partitions)
+    except ChoreoError as e:
+        fail(str(e), code=2)
+    except KafkaException as e:
+        err = e.args[0]
+        fail(f"Kafka said: {err.str() if hasattr(err, 'str') else err} (is the stack running?)", code=2)
+    saga_field = installation().saga_id
+    if as_json:
+        typer.echo(json_text(report, saga_field))
+    else:
+        for line in text_lines(report, saga_field):
+            typer.echo(line)
+    if report.differs:
+        raise typer.Exit(1)
 
 
 # -- trace ----------------------------------------------------------------------------------------

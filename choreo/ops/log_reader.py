@@ -7,7 +7,7 @@ offset or a time, up to the end as it was when reading started, or on and on wit
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -63,8 +63,14 @@ def read_log(
     follow: bool = False,
     committed_only: bool = True,
     idle_timeout_s: float = 60.0,
+    stop_at: Mapping[tuple[str, int], int] | None = None,
 ) -> Iterator[LogRecord]:
-    """Records of the physical `topics`, per partition in offset order (not merged by time)."""
+    """Records of the physical `topics`, per partition in offset order (not merged by time).
+
+    `stop_at` ((topic, partition) -> offset) stops a partition before that offset, e.g. at the
+    end it had when a reading of several topics began, however much is written meanwhile.
+    """
+    stop_at = stop_at or {}
     consumer = clients.reader_consumer(settings, committed_only=committed_only)
     try:
         meta = consumer.list_topics(timeout=10).topics
@@ -80,6 +86,8 @@ def read_log(
         for tp in starts:
             low, high = consumer.get_watermark_offsets(tp, timeout=10)
             ends[(tp.topic, tp.partition)] = high
+            if (tp.topic, tp.partition) in stop_at:
+                ends[(tp.topic, tp.partition)] = min(high, stop_at[(tp.topic, tp.partition)])
         todo = {
             (tp.topic, tp.partition) for tp in starts
             if follow or ends[(tp.topic, tp.partition)] > max(tp.offset, 0)
@@ -102,6 +110,9 @@ def read_log(
                         todo.discard(key)
                         continue
                     raise ChoreoError(f"reading {key[0]}[{key[1]}] failed: {err.str()}")
+                if key in stop_at and (msg.offset() or 0) >= stop_at[key]:
+                    todo.discard(key)
+                    continue
                 yield _record(msg, codec)
     finally:
         consumer.close()

@@ -295,6 +295,23 @@ def test_replay_from_a_bad_start_is_one_sentence(env: Path, start: str) -> None:
     one_sentence(_run("replay", "orders", "--from", start), "--from", "neither an offset")
 
 
+@pytest.mark.parametrize(("args", "needle"), [
+    (("replay", "orders", "--code", "tests.support.packaging_out_of_stock"), "add --dry-run"),
+    (("replay", "packaging", "--dry-run", "--from", "12"), "not at an offset"),
+    (("replay", "packaging", "--dry-run", "--hub", "hub-north", "--max", "3"),
+     "--hub, --max cannot be used with --dry-run"),
+    (("replay", "nosuch", "--dry-run"), "unknown service 'nosuch'"),
+    (("replay", "packaging", "--dry-run", "--code", "tests.support.nothing_here"), "cannot import"),
+    (("replay", "packaging", "--dry-run", "--code", "consumers.orders.service"),
+     "holds 0 services called 'packaging' (services there: orders)"),
+    (("replay", "packaging", "--dry-run"), "cannot reach Kafka at 127.0.0.1:1"),
+])
+def test_dry_run_bad_arguments_exit_2_in_one_sentence(env: Path, args: tuple[str, ...], needle: str) -> None:
+    result = _run(*args)
+    one_sentence(result, needle)
+    assert result.exit_code == 2  # 1 would mean "differences found"
+
+
 def test_reset_to_a_bad_datetime_is_one_sentence(env: Path) -> None:
     one_sentence(_run("reset", "orders", "--to-datetime", "yesterday"), "--to-datetime", "ISO time")
 
