@@ -21,15 +21,16 @@ $(STAMP): pyproject.toml
 jars: venv
 	$(CHOREO) stack fetch
 
-# The browser test (tests/e2e/test_web_ui.py) drives Debian's chromium through chromedriver: both
-# are installed with apt-get when missing and apt-get is there (as root, else through sudo).
-# Without apt-get this only says so, and that test fails naming what to install.
+# The system tools the tests use: the browser test (tests/e2e/test_web_ui.py) drives Debian's
+# chromium through chromedriver, and `choreo graph --format svg` draws with graphviz's `dot`.
+# They are installed with apt-get when missing and apt-get is there (as root, else through sudo).
+# Without apt-get this only says so, and the browser test fails naming what to install.
 browser:
-	@if command -v chromedriver >/dev/null && { command -v chromium >/dev/null || command -v chromium-browser >/dev/null; }; then :; \
+	@if command -v chromedriver >/dev/null && command -v dot >/dev/null && { command -v chromium >/dev/null || command -v chromium-browser >/dev/null; }; then :; \
 	elif command -v apt-get >/dev/null; then \
 	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$sudo apt-get update -q && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; \
-	else echo "chromium and chromium-driver are missing and there is no apt-get: install them for the browser test"; fi
+	  $$sudo apt-get update -q && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver graphviz; \
+	else echo "chromium, chromium-driver or graphviz is missing and there is no apt-get: install them for the browser and graph tests"; fi
 
 # Lint and type-check every package (the packages are listed under [tool.mypy] in pyproject.toml).
 check: venv
