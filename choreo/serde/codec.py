@@ -60,6 +60,11 @@ class Codec:
         self._readers: dict[int, _Reader | None] = {}
         self._validators = {s.name: compile_validator(s.parsed) for s in self._by_name.values()}
 
+    def reconnect(self, registry: SchemaRegistryClient) -> None:
+        """Use a registry client of this process's own: a forked child must not share the
+        parent's HTTP connections (ids already looked up stay cached)."""
+        self._registry = registry
+
     # -- encoding -----------------------------------------------------------------------------
 
     def schema_id(self, topic: str, name: str) -> int:
