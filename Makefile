@@ -62,8 +62,8 @@ down: venv
 
 # Every benchmark on one stack (KAFKA_BOOTSTRAP_SERVERS + SCHEMA_REGISTRY_URL, else the running
 # local stack, else one of its own, stopped at the end); one table, also in bench/results/.
-# QUICK=1: the same code on tiny inputs, in about two minutes. ONLY=scale: the 1-vs-2 instances
-# comparison alone. Quix Streams gets its own venv
+# QUICK=1: the same code on tiny inputs, in about two minutes. ONLY=codec,rebuild (any of stage,
+# codec, rebuild, saga, scale, recovery, memory): those sections alone. Quix Streams gets its own venv
 # in bench/.quix-venv on the first run.
 bench: venv jars
 	$(VENV)/bin/python -m bench $(if $(QUICK),--quick) $(if $(ONLY),--only $(ONLY))

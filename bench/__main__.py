@@ -16,17 +16,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.codec_bench import run_codec
+from bench.codec_bench import CodecBench
 from bench.config import BENCH_DIR, FAIR, FULL, LOAD_SHARES, QUICK, BenchContext, Sizes
-from bench.machine import machine, versions
+from bench.machine import load_line, machine, versions
 from bench.memory import run_memory
 from bench.quix_env import quix_python, quix_versions
-from bench.rebuild_bench import run_rebuild
+from bench.rebuild_bench import RebuildBench
 from bench.recovery import run_recovery
 from bench.report import Row, markdown_table
 from bench.saga import run_saga
 from bench.scale import run_scale
-from bench.stage import run_stage
+from bench.stage import filled_packaging, run_stage
 from harness.stack import StackEndpoints, provide_stack
 
 
@@ -34,20 +34,63 @@ def say(line: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {line}", flush=True)
 
 
-def measure(ctx: BenchContext, sizes: Sizes, only: str | None = None) -> tuple[list[Row], dict[str, Any]]:
-    if only == "scale":  # the 1-vs-2 instances comparison alone, e.g. after a sizing change
-        return run_scale(ctx, sizes, say), {}
-    stage_rows, last_stage = run_stage(ctx, sizes, say)
-    codec_rows = run_codec(ctx, sizes, say)
-    saga_rows, outcomes = run_saga(ctx, sizes, say)
-    scale_rows = run_scale(ctx, sizes, say)
-    rebuild_rows = run_rebuild(last_stage, sizes, say)
-    recovery_rows = run_recovery(ctx, sizes, say)
-    memory_rows = run_memory(ctx, sizes, say)
-    ceiling, stage = stage_rows[:2], stage_rows[2:]
+# Every section, in the order they run; `--only` picks some of them.
+SECTIONS = ("stage", "codec", "rebuild", "saga", "scale", "recovery", "memory")
+
+
+def parse_only(value: str) -> tuple[str, ...]:
+    picked = tuple(v.strip() for v in value.split(",") if v.strip())
+    unknown = [v for v in picked if v not in SECTIONS]
+    if unknown or not picked:
+        raise argparse.ArgumentTypeError(
+            f"unknown section {', '.join(unknown) or '(none)'}: choose from {', '.join(SECTIONS)}"
+        )
+    return picked
+
+
+def measure(
+    ctx: BenchContext, sizes: Sizes, only: tuple[str, ...] = SECTIONS
+) -> tuple[list[Row], dict[str, Any]]:
+    ceiling: list[Row] = []
+    stage: list[Row] = []
+    codec_rows: list[Row] = []
+    saga_rows: list[Row] = []
+    scale_rows: list[Row] = []
+    rebuild_rows: list[Row] = []
+    recovery_rows: list[Row] = []
+    memory_rows: list[Row] = []
+    notes: dict[str, Any] = {}
+    last_stage = None
+    if "stage" in only:
+        stage_rows, last_stage = run_stage(ctx, sizes, say)
+        ceiling, stage = stage_rows[:2], stage_rows[2:]
+    if "codec" in only or "rebuild" in only:
+        # Interleaved, one codec round then one rebuild round: the rebuild's ratio to the
+        # decode rate compares rounds run side by side, on the same load of the machine.
+        codec = CodecBench(ctx, sizes.codec_events) if "codec" in only else None
+        rebuild = None
+        if "rebuild" in only:
+            rebuild = RebuildBench(last_stage or filled_packaging(ctx, sizes, say))
+        for i in range(sizes.runs):
+            label = f"{i + 1}/{sizes.runs}"
+            if codec is not None:
+                codec.round(say, label)
+            if rebuild is not None:
+                rebuild.round(say, label)
+        codec_rows = codec.rows if codec is not None else []
+        rebuild_rows = rebuild.rows(codec.decode if codec else None) if rebuild is not None else []
+    if "saga" in only:
+        saga_rows, outcomes = run_saga(ctx, sizes, say)
+        notes["saturation saga ends"] = outcomes
+    if "scale" in only:
+        scale_rows = run_scale(ctx, sizes, say)
+    if "recovery" in only:
+        recovery_rows = run_recovery(ctx, sizes, say)
+    if "memory" in only:
+        memory_rows = run_memory(ctx, sizes, say)
     rows = [*ceiling, *codec_rows, *stage, *saga_rows, *scale_rows, *rebuild_rows, *recovery_rows,
             *memory_rows]
-    return rows, {"saturation saga ends": outcomes}
+    return rows, notes
 
 
 def settings_lines(sizes: Sizes, endpoints: StackEndpoints) -> dict[str, Any]:
@@ -79,12 +122,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny inputs: proves the harness runs")
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "results", help="where to write results")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder (logs, state)")
-    parser.add_argument("--only", choices=["scale"], help="run one measurement instead of all")
+    parser.add_argument("--only", type=parse_only, default=SECTIONS, metavar="SECTION[,SECTION...]",
+                        help=f"run only these measurements ({', '.join(SECTIONS)})")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     began = time.monotonic()
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + ("-quick" if args.quick else "")
-    stamp += f"-{args.only}" if args.only else ""
+    stamp += "" if args.only == SECTIONS else "-" + "-".join(args.only)
     quix = quix_python()
     work = Path(tempfile.mkdtemp(prefix="choreo-bench-"))
     try:
@@ -99,12 +143,13 @@ def main(argv: list[str] | None = None) -> int:
                 "versions": versions(endpoints, quix_versions(quix)),
                 "machine": {**before, "load_average_after": machine()["load_average"]},
             }
+            load = load_line(report["machine"])  # type: ignore[arg-type]
     finally:
         if args.keep:
             say(f"scratch folder kept: {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
-    table = markdown_table(rows)
+    table = markdown_table(rows) + "\n\n" + load
     md, js = write_results(args.out, stamp, table, report)
     print()
     print(table)

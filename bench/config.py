@@ -31,7 +31,7 @@ class Sizes:
 
 FULL = Sizes(
     name="full",
-    runs=3,
+    runs=5,
     stage_records=100_000,
     codec_events=50_000,
     saga_orders=3_000,

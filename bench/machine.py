@@ -30,6 +30,15 @@ def machine() -> dict[str, Any]:
     }
 
 
+def load_line(measured: dict[str, Any]) -> str:
+    """The machine's load around the run, printed under the table: figures from a busy machine
+    are not comparable with those from a quiet one."""
+    before = " ".join(f"{x:.2f}" for x in measured["load_average"])
+    after = " ".join(f"{x:.2f}" for x in measured["load_average_after"])
+    return (f"Machine: {measured['cpus']} cpus, load average (1/5/15 min) {before} before the run, "
+            f"{after} after it.")
+
+
 def versions(endpoints: StackEndpoints, extra: dict[str, str]) -> dict[str, str]:
     return {
         "choreo": metadata.version("choreo"),

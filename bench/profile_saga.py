@@ -69,7 +69,7 @@ def main() -> int:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     with provide_stack(running_local=True) as endpoints:
-        bench = SagaBench(BenchContext(endpoints, args.out / "scratch"))
+        bench = SagaBench(BenchContext(endpoints, args.out / "scratch"), args.orders)
         spies = []
         try:
             for w in bench.workers:

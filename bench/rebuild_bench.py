@@ -1,11 +1,11 @@
-"""Rebuild: replaying packaging's own topic into fresh stores, against a bare consume of it."""
+"""Rebuild: replaying packaging's own topic into fresh stores, against a bare consume of it and
+against the codec's single-process decode rate (rounds interleaved with the codec's)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 
-from bench.config import Sizes
 from bench.kafka_io import bare_consume
 from bench.report import Row, ratio_row
 from choreo.ops.rebuild import rebuild
@@ -14,17 +14,30 @@ from harness.deploy import Deployment
 SECTION = "5 rebuild"
 
 
-def run_rebuild(dep: Deployment, sizes: Sizes, say: Callable[[str], None]) -> list[Row]:
-    """`dep` is the stage's last round: its packaging topic holds the stock and every output."""
-    service = next(s for s in dep.services if s.name == "packaging")
-    replay = Row("rebuild.replay", SECTION, "rebuild packaging state (decode + evolve + SQLite)", "events/s")
-    bare = Row("rebuild.consume", SECTION, "bare consume of the same topic", "records/s")
-    for i in range(sizes.runs):
+class RebuildBench:
+    """`dep` holds a filled packaging topic (the stage's last round: the stock and every output)."""
+
+    def __init__(self, dep: Deployment) -> None:
+        self.dep = dep
+        self.service = next(s for s in dep.services if s.name == "packaging")
+        self.replay = Row("rebuild.replay", SECTION,
+                          "rebuild packaging state (decode + evolve + SQLite, partitions in parallel)",
+                          "events/s")
+        self.bare = Row("rebuild.consume", SECTION, "bare consume of the same topic", "records/s")
+
+    def round(self, say: Callable[[str], None], label: str) -> None:
         began = time.perf_counter()
-        results = rebuild(dep.settings, service, dep.codec)
+        results = rebuild(self.dep.settings, self.service, self.dep.codec)
         seconds = time.perf_counter() - began
-        replay.runs.append(sum(r.events for r in results) / seconds)
-        bare.runs.append(bare_consume(dep.settings, dep.topic("packaging")))
-        say(f"rebuild run {i + 1}/{sizes.runs}: {replay.runs[-1]:,.0f} events/s, "
-            f"bare consume {bare.runs[-1]:,.0f} records/s")
-    return [replay, bare, ratio_row("rebuild.ratio", SECTION, "ratio rebuild / bare consume", replay, bare)]
+        self.replay.runs.append(sum(r.events for r in results) / seconds)
+        self.bare.runs.append(bare_consume(self.dep.settings, self.dep.topic("packaging")))
+        say(f"rebuild run {label}: {self.replay.runs[-1]:,.0f} events/s, "
+            f"bare consume {self.bare.runs[-1]:,.0f} records/s")
+
+    def rows(self, decode: Row | None) -> list[Row]:
+        rows = [self.replay, self.bare,
+                ratio_row("rebuild.ratio", SECTION, "ratio rebuild / bare consume", self.replay, self.bare)]
+        if decode is not None:
+            rows.append(ratio_row("rebuild.over_decode", SECTION,
+                                  "ratio rebuild / codec decode (same rounds)", self.replay, decode))
+        return rows

@@ -43,7 +43,7 @@ def run_scale(ctx: BenchContext, sizes: Sizes, say: Callable[[str], None]) -> li
     for r in range(sizes.runs):
         order = INSTANCE_COUNTS if r % 2 == 0 else tuple(reversed(INSTANCE_COUNTS))
         for n in order:
-            bench = SagaBench(ctx, name=f"scale{n}r{r}", instances=n)
+            bench = SagaBench(ctx, sizes.scale_orders, name=f"scale{n}r{r}", instances=n)
             try:
                 rate = saturation(bench, sizes.scale_orders)
             finally:

@@ -133,3 +133,12 @@ def run_stage(ctx: BenchContext, sizes: Sizes, say: Callable[[str], None]) -> tu
         ratio_row("stage.project_over_ceiling", SECTION_STAGE, "ratio project / ceiling", ours, ceiling),
     ]
     return rows, last.dep
+
+
+def filled_packaging(ctx: BenchContext, sizes: Sizes, say: Callable[[str], None]) -> Deployment:
+    """A deployment whose packaging topic holds the stock and the outputs of one stage run: the
+    rebuild's input when the stage itself is not measured."""
+    rnd = StageRound(ctx, 0, None, sizes)
+    say(f"rebuild input: packaging worker over {sizes.stage_records:,} orders "
+        f"({rnd.project():,.0f} records/s, not a figure)")
+    return rnd.dep

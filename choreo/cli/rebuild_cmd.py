@@ -17,6 +17,10 @@ def rebuild(
         False, "--verify",
         help="Do not replace anything: rebuild up to the live checkpoint and compare state hashes.",
     ),
+    jobs: int = typer.Option(
+        0, "--jobs", "-j", min=0,
+        help="Processes rebuilding partitions side by side (0: one per core, at most one per partition).",
+    ),
 ) -> None:
     """Rebuild SERVICE's local state by replaying its own topic (decide is never called).
 
@@ -27,7 +31,7 @@ def rebuild(
     settings = cli_settings()
     svc = bootstrap.load_service(service)
     codec = bootstrap.build_codec(settings)
-    results = run_rebuild(settings, svc, codec, partition or None, verify=verify)
+    results = run_rebuild(settings, svc, codec, partition or None, verify=verify, jobs=jobs or None)
     bad = 0
     for r in results:
         if verify:

@@ -41,21 +41,42 @@ class TransactionalOutput:
         """Produce one record. With `batch`, its delivery report moves the batch's delivered
         offset (own topic) or records the error; with `cause`, a refusal is blamed on that input."""
         on_delivery = None if batch is None else _delivery_report(batch, cause)
+        try:
+            # produce() never blocks (a full local queue raises BufferError at once): the
+            # watchdog guards only the wait for deliveries to drain, not every record.
+            self._produce(topic, partition, key, value, headers, on_delivery, cause)
+            return
+        except BufferError:
+            pass
         with self.watchdog.guard("produce", PRODUCE_TIMEOUT_S):
             while True:
+                self.producer.poll(_DRAIN_S)  # local queue full: let deliveries drain
                 try:
-                    self.producer.produce(
-                        topic, value=value, key=key, partition=partition,
-                        headers=headers,  # type: ignore[arg-type]  # the stub is narrower
-                        on_delivery=on_delivery,
-                    )
+                    self._produce(topic, partition, key, value, headers, on_delivery, cause)
                     return
                 except BufferError:
-                    self.producer.poll(_DRAIN_S)  # local queue full: let deliveries drain
-                except KafkaException as e:
-                    if cause is not None and is_record_error(e.args[0]):
-                        raise RecordRefused(cause, e.args[0]) from e
-                    raise
+                    continue
+
+    def _produce(
+        self,
+        topic: str,
+        partition: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Headers,
+        on_delivery: Callable[[KafkaError | None, Message], None] | None,
+        cause: Coordinates | None,
+    ) -> None:
+        try:
+            self.producer.produce(
+                topic, value=value, key=key, partition=partition,
+                headers=headers,  # type: ignore[arg-type]  # the stub is narrower
+                on_delivery=on_delivery,
+            )
+        except KafkaException as e:
+            if cause is not None and is_record_error(e.args[0]):
+                raise RecordRefused(cause, e.args[0]) from e
+            raise
 
 
 def _delivery_report(

@@ -67,6 +67,7 @@ class RecordProcessor:
         # The domain's name for the saga id field: copied into a header of every output so that
         # operators find a saga's records (dead letters too) without decoding them.
         self.saga_id = saga_id
+        self._type_headers: dict[type, tuple[str, bytes]] = {}  # event class -> its header
 
     def process(self, msg: Message, store: TransactionalStore, batch: Batch) -> None:
         topic, p, offset = coordinates(msg)
@@ -108,10 +109,11 @@ class RecordProcessor:
     def _encoded(self, out: Any) -> tuple[bytes, bytes, Headers]:
         """Key, value and headers of an output, refused here if Kafka could never take it."""
         key, value = out.hub.encode(), self.codec.encode(self.own_topic, out)
-        headers = [
-            ("event_type", type(out).SCHEMA.encode()),
-            (self.saga_id, str(getattr(out, self.saga_id, "")).encode()),
-        ]
+        cls = type(out)
+        type_header = self._type_headers.get(cls)
+        if type_header is None:
+            type_header = self._type_headers[cls] = ("event_type", cls.SCHEMA.encode())
+        headers = [type_header, (self.saga_id, str(getattr(out, self.saga_id, "")).encode())]
         size = record_size(key, value, headers)
         if size > OUTPUT_LIMIT:
             raise OutputTooLargeError(

@@ -16,7 +16,6 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from choreo.contract import Service
 from choreo.exceptions import ChoreoError, StopRequested, StoreDamagedError
-from choreo.kafka.messages import coordinates
 from choreo.runtime.store import PartitionStore
 from choreo.runtime.watchdog import NoWatchdog, Watchdog
 from choreo.serde.codec import Codec
@@ -142,20 +141,20 @@ def restore_partitions(
             # partition event must not cost half a second per restore.
             with watchdog.guard("consume (restore)", 0.05):
                 batch = consumer.consume(num_messages=1000, timeout=0.05)
+            if batch:
+                last_progress = time.monotonic()
             for msg in batch:
                 err = msg.error()
                 p = msg.partition() or 0
                 if err is not None:
                     if err.code() == KafkaError._PARTITION_EOF:
                         at_end.add(p)  # done once the position reaches the target (above)
-                        last_progress = time.monotonic()
                         continue
                     if err.fatal():
                         raise RestoreError(f"reading {topic}[{p}] failed: {err.str()}")
                     log.warning("reading %s[%d]: %s (the client retries)", topic, p, err.str())
                     continue
-                _topic, p, offset = coordinates(msg)
-                last_progress = time.monotonic()
+                offset = msg.offset() or 0  # a consumed record always has one
                 if p not in pending:
                     continue
                 if p in stop_at and offset >= stop_at[p]:

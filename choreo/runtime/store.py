@@ -4,6 +4,12 @@ The checkpoint is the next offset of the service's own topic partition that has 
 applied through `evolve`. It is written in the same SQLite transaction as the state it describes,
 so state and checkpoint can never disagree (the follower-with-tracking pattern).
 
+Inside a transaction the store is a write-back cache: `put` and `delete` land in memory (one
+layer per open savepoint, so a record's writes are dropped alone), reads see them, and `commit`
+writes what the transaction changed with one `executemany` per statement just before COMMIT.
+Documents read in a transaction are kept as their stored text, so reading one again costs no
+query, and a `put` of a document equal to what is stored writes nothing.
+
 A damaged file (not a database, failing SQLite's quick check, or holding an impossible
 checkpoint) is detected when the store opens. Opened with `heal=True` (what a worker does), the
 file is moved aside, kept for inspection, and an empty store takes its place; the worker then
@@ -15,7 +21,6 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import json
 import logging
 import os
 import sqlite3
@@ -24,6 +29,8 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
+
+import orjson
 
 from choreo.exceptions import StopRequested, StoreDamagedError, StoreError, StoreLockedError
 from choreo.settings import Settings
@@ -44,9 +51,24 @@ CREATE TABLE IF NOT EXISTS checkpoint (
 """
 
 
+# Canonical JSON: the same document always gives the same text, so dumps and hashes compare
+# (sorted keys, no spaces, UTF-8 as is: the text json.dumps(sort_keys=True, separators=(",", ":"),
+# ensure_ascii=False) gave for the same documents). datetime and dataclass values are refused
+# with a TypeError, as json refuses them, instead of being turned into something else.
+_JSON_OPTIONS = (
+    orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+)
+_loads = orjson.loads
+
+
 def _encode(value: dict[str, Any]) -> str:
-    # Canonical JSON: the same document always gives the same text, so dumps and hashes compare.
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return orjson.dumps(value, option=_JSON_OPTIONS).decode()
+
+
+# A transaction's writes: table -> key -> stored text, or None for a deleted key.
+Layer = dict[str, dict[str, str | None]]
+_UNREAD = object()  # not in the read cache (None there means "no such document")
 
 
 def state_dir_of(settings: Settings) -> Path:
@@ -73,6 +95,10 @@ class PartitionStore:
         if lock:
             self._lock_file = lock_store(path, lock_wait_s, cancelled)
         self._in_txn = False
+        # Write-back cache of the open transaction: the batch's writes (layers[0]) and one layer
+        # per open savepoint on top; and the stored text of documents read in it.
+        self._layers: list[Layer] = []
+        self._read: dict[tuple[str, str], str | None] = {}
         try:
             self._db = self._open(heal)
         except BaseException:
@@ -99,34 +125,86 @@ class PartitionStore:
 
     def get(self, table: str, key: str) -> dict[str, Any] | None:
         try:
-            row = self._db.execute(
-                "SELECT value FROM docs WHERE tbl = ? AND key = ?", (table, key)
-            ).fetchone()
-            return None if row is None else json.loads(row[0])  # type: ignore[no-any-return]
+            text = self._text(table, key)
+            return None if text is None else _loads(text)  # type: ignore[no-any-return]
         except (sqlite3.Error, ValueError) as e:
             raise self._error(e, f"reading {table}/{key}") from e
+
+    def _text(self, table: str, key: str) -> str | None:
+        """The stored text of a document as this transaction sees it (None: no such document)."""
+        seen = self._visible(table, key)
+        if seen is not _UNREAD:
+            return seen  # type: ignore[return-value]
+        row = self._db.execute(
+            "SELECT value FROM docs WHERE tbl = ? AND key = ?", (table, key)
+        ).fetchone()
+        text = None if row is None else row[0]
+        if self._in_txn:
+            self._read[(table, key)] = text
+        return text
 
     def scan(self, table: str, prefix: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
         # Range scan on the primary key: prefix <= key < prefix + U+10FFFF.
         # Lazy: a caller that stops at the first match reads (and decodes) one row, not all.
+        high = prefix + "\U0010ffff"
+        written: dict[str, str | None] = {}
+        for layer in self._layers:  # bottom up: a savepoint's write hides the batch's
+            for key, text in layer.get(table, {}).items():
+                if prefix <= key < high:
+                    written[key] = text
         try:
             cursor = self._db.execute(
                 "SELECT key, value FROM docs WHERE tbl = ? AND key >= ? AND key < ? ORDER BY key",
-                (table, prefix, prefix + "\U0010ffff"),
+                (table, prefix, high),
             )
+            # Merge the stored rows with this transaction's writes, both in key order (SQLite
+            # compares TEXT by bytes: UTF-8 byte order is code point order, as in Python).
+            pending = sorted(written)
+            i = 0
             for key, value in cursor:
-                yield key, json.loads(value)
+                while i < len(pending) and pending[i] < key:
+                    text = written[pending[i]]
+                    if text is not None:
+                        yield pending[i], _loads(text)
+                    i += 1
+                if key in written:
+                    i += i < len(pending) and pending[i] == key
+                    text = written[key]
+                    if text is not None:
+                        yield key, _loads(text)
+                    continue
+                yield key, _loads(value)
+            for key in pending[i:]:
+                text = written[key]
+                if text is not None:
+                    yield key, _loads(text)
         except (sqlite3.Error, ValueError) as e:
             raise self._error(e, f"scanning {table}") from e
 
     def put(self, table: str, key: str, value: dict[str, Any]) -> None:
-        self._execute(
-            "INSERT OR REPLACE INTO docs (tbl, key, value) VALUES (?, ?, ?)",
-            (table, key, _encode(value)),
-        )
+        text = _encode(value)  # a copy of the caller's document, refused here if not JSON
+        if not self._layers:
+            self._execute("INSERT OR REPLACE INTO docs (tbl, key, value) VALUES (?, ?, ?)",
+                          (table, key, text))
+            return
+        if self._visible(table, key) == text:
+            return  # the document as this transaction already sees it: nothing to write
+        self._layers[-1].setdefault(table, {})[key] = text
+
+    def _visible(self, table: str, key: str) -> object:
+        """What the transaction sees of a document without a query: its text, None when
+        deleted or missing, or _UNREAD when it was never read."""
+        for layer in reversed(self._layers):
+            rows = layer.get(table)
+            if rows is not None and key in rows:
+                return rows[key]
+        return self._read.get((table, key), _UNREAD)
 
     def delete(self, table: str, key: str) -> None:
-        self._execute("DELETE FROM docs WHERE tbl = ? AND key = ?", (table, key))
+        if not self._layers:
+            self._execute("DELETE FROM docs WHERE tbl = ? AND key = ?", (table, key))
+            return
+        self._layers[-1].setdefault(table, {})[key] = None
 
     def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> None:
         try:
@@ -147,16 +225,28 @@ class PartitionStore:
         if not self._in_txn:
             self._execute("BEGIN IMMEDIATE")
             self._in_txn = True
+            self._layers = [{}]
+
+    # Savepoints exist only in the write-back cache: SQLite sees no statement until commit.
 
     def savepoint(self) -> None:
-        self._execute("SAVEPOINT record")
+        self.begin()
+        self._layers.append({})
 
     def release_savepoint(self) -> None:
-        self._execute("RELEASE SAVEPOINT record")
+        self._require_savepoint()
+        top = self._layers.pop()
+        below = self._layers[-1]
+        for table, rows in top.items():
+            below.setdefault(table, {}).update(rows)
 
     def rollback_savepoint(self) -> None:
-        self._execute("ROLLBACK TO SAVEPOINT record")
-        self._execute("RELEASE SAVEPOINT record")
+        self._require_savepoint()
+        self._layers.pop()
+
+    def _require_savepoint(self) -> None:
+        if len(self._layers) < 2:
+            raise StoreError(f"store {self.path}: no savepoint is open", partition_of(self.path))
 
     def commit(self, next_offset: int | None = None) -> None:
         """Commit the open transaction, moving the checkpoint to `next_offset` if given."""
@@ -164,12 +254,37 @@ class PartitionStore:
             self.begin()
             self._set_checkpoint(next_offset)
         if self._in_txn:
+            self._write_back()
             self._execute("COMMIT")
-            self._in_txn = False
+            self._end_txn()
+
+    def _write_back(self) -> None:
+        """The transaction's writes, one executemany per statement (unreleased savepoints too,
+        as SQLite's COMMIT would keep them)."""
+        written: Layer = {}
+        for layer in self._layers:
+            for table, rows in layer.items():
+                written.setdefault(table, {}).update(rows)
+        puts = [(t, k, v) for t, rows in written.items() for k, v in rows.items() if v is not None]
+        gone = [(t, k) for t, rows in written.items() for k, v in rows.items() if v is None]
+        try:
+            if puts:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO docs (tbl, key, value) VALUES (?, ?, ?)", puts
+                )
+            if gone:
+                self._db.executemany("DELETE FROM docs WHERE tbl = ? AND key = ?", gone)
+        except sqlite3.Error as e:
+            raise self._error(e, "writing the batch") from e
+
+    def _end_txn(self) -> None:
+        self._in_txn = False
+        self._layers = []
+        self._read = {}
 
     def rollback(self) -> None:
         if self._in_txn:
-            self._in_txn = False
+            self._end_txn()
             try:
                 self._db.execute("ROLLBACK")
             except sqlite3.Error as e:  # e.g. the transaction is already gone after an I/O error

@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import json
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +27,7 @@ from choreo.exceptions import (
     RegistryUnavailableError,
     SchemaNotRegisteredError,
 )
-from choreo.serde.schemas import EventSchema, from_record, to_record
+from choreo.serde.schemas import EventSchema, constructor, to_record
 from choreo.serde.validation import compile_validator
 from choreo.settings import redact_url
 
@@ -43,9 +43,10 @@ def subject_for(topic: str, full_name: str) -> str:
 @dataclass(frozen=True)
 class _Reader:
     writer: Any
-    reader: Any
+    reader: Any  # None when the writer's schema is the reader's: nothing to resolve
     cls: type
     name: str
+    make: Callable[[dict[str, Any]], Any]  # the event from a decoded record
 
 
 class Codec:
@@ -55,8 +56,14 @@ class Codec:
         self._registry = registry
         self._by_name = {s.name: s for s in schemas}
         self._ids: dict[tuple[str, str], int] = {}
+        self._prefixes: dict[tuple[str, str], bytes] = {}  # magic byte and schema id, packed
         self._readers: dict[int, _Reader | None] = {}
         self._validators = {s.name: compile_validator(s.parsed) for s in self._by_name.values()}
+
+    def reconnect(self, registry: SchemaRegistryClient) -> None:
+        """Use a registry client of this process's own: a forked child must not share the
+        parent's HTTP connections (ids already looked up stay cached)."""
+        self._registry = registry
 
     # -- encoding -----------------------------------------------------------------------------
 
@@ -92,9 +99,11 @@ class Codec:
             self._validators[name](record)
         except ValidationError as e:
             raise EncodeError(f"{name} does not match its schema: {e}") from e
-        schema_id = self.schema_id(topic, name)
+        prefix = self._prefixes.get((topic, name))
+        if prefix is None:
+            prefix = self._prefixes[(topic, name)] = _HEADER.pack(_MAGIC, self.schema_id(topic, name))
         out = io.BytesIO()
-        out.write(_HEADER.pack(_MAGIC, schema_id))
+        out.write(prefix)
         fastavro.schemaless_writer(out, es.parsed, record)
         return out.getvalue()
 
@@ -114,7 +123,11 @@ class Codec:
         writer = fastavro.parse_schema(json.loads(registered.schema_str or "null"))
         name = writer.get("name", "") if isinstance(writer, dict) else ""
         es = self._by_name.get(name)
-        reader = None if es is None else _Reader(writer, es.parsed, es.cls, name)
+        # fastavro compares writer and reader schemas on every read (deeply, as they are two
+        # equal dicts): say once here that there is nothing to resolve.
+        reader = None if es is None else _Reader(
+            writer, None if writer == es.parsed else es.parsed, es.cls, name, constructor(es.cls)
+        )
         self._readers[schema_id] = reader
         return reader
 
@@ -125,7 +138,7 @@ class Codec:
         magic, schema_id = _HEADER.unpack_from(data)
         if magic != _MAGIC:
             raise DecodeError(f"unknown magic byte {magic}")
-        reader = self._reader_for(schema_id)
+        reader = self._readers.get(schema_id) or self._reader_for(schema_id)
         if reader is None:
             raise DecodeError(f"schema id {schema_id} is not an event type this codec knows")
         body = io.BytesIO(data)
@@ -139,6 +152,6 @@ class Codec:
                 f"{len(data) - body.tell()} trailing bytes after a {reader.name} record"
             )
         try:
-            return from_record(reader.cls, record)  # type: ignore[arg-type]
-        except TypeError as e:
+            return reader.make(record)  # type: ignore[arg-type]
+        except (TypeError, KeyError) as e:
             raise DecodeError(f"{reader.name} record does not fit {reader.cls.__name__}: {e}") from e

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import operator
+import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,9 +92,52 @@ def check_class_matches_schema(cls: type, parsed: Any) -> None:
 
 def to_record(event: Any) -> dict[str, Any]:
     """A dataclass event as the dict fastavro writes (shallow: events are flat records)."""
-    return {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
+    names, values = _fields_of(type(event))
+    return dict(zip(names, values(event), strict=True))
+
+
+def _fields_of(cls: type) -> tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]:
+    """The field names of a dataclass and one call that reads all their values, per class."""
+    found = _FIELDS.get(cls)
+    if found is None:
+        names = tuple(f.name for f in dataclasses.fields(cls))
+        getter = operator.attrgetter(*names)
+        values: Callable[[Any], tuple[Any, ...]] = (
+            getter if len(names) > 1 else lambda event: (getter(event),)
+        )
+        found = _FIELDS[cls] = (names, values)
+    return found
+
+
+_FIELDS: dict[type, tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]] = {}
 
 
 def from_record(cls: type, record: dict[str, Any]) -> Any:
     """Build the event class from a decoded record (keys already resolved to the reader schema)."""
     return cls(**record)
+
+
+def constructor(cls: type) -> Callable[[dict[str, Any]], Any]:
+    """A faster `from_record` for one class: a slotted dataclass is filled slot by slot, without
+    the keyword-argument call of its __init__ (frozen dataclasses set each field through
+    object.__setattr__). Any other class gets `cls(**record)`.
+
+    Only for records whose fields are exactly the class's (what load_event_schemas checks): a
+    missing field raises KeyError, where __init__ would raise TypeError.
+    """
+    fields = dataclasses.fields(cls) if dataclasses.is_dataclass(cls) else ()
+    slots = [getattr(cls, f.name, None) for f in fields]
+    plain = (
+        fields
+        and all(isinstance(s, types.MemberDescriptorType) for s in slots)
+        and all(f.init for f in fields)
+        and not hasattr(cls, "__post_init__")
+    )
+    if not plain:
+        return lambda record: cls(**record)
+    setters = {f"_set{i}": slot.__set__ for i, slot in enumerate(slots)}  # type: ignore[union-attr]
+    body = "".join(f"    _set{i}(o, r[{f.name!r}])\n" for i, f in enumerate(fields))
+    source = f"def make(r):\n    o = _new(_cls)\n{body}    return o\n"
+    scope: dict[str, Any] = {"_new": object.__new__, "_cls": cls, **setters}
+    exec(source, scope)  # noqa: S102 - generated from the dataclass's own field names
+    return scope["make"]  # type: ignore[no-any-return]

@@ -36,6 +36,9 @@ def _compile(avro_type: Any) -> Check | None:
         if any(b is None for b in branches):
             return None
         checks = [b for b in branches if b is not None]
+        if len(checks) == 2 and avro_type[0] == "null":  # the usual optional field, unrolled
+            other = checks[1]
+            return lambda v: v is None or other(v)
         return lambda v: any(c(v) for c in checks)
     if isinstance(avro_type, dict):
         kind, logical = avro_type.get("type"), avro_type.get("logicalType")

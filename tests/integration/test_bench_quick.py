@@ -27,7 +27,7 @@ EXPECTED_ROWS = {
     "saga.saturation",
     "scale.instances.1", "scale.instances.2", "scale.per_core.1", "scale.per_core.2", "scale.speedup",
     *(f"saga.latency.{load}.{p}" for load in (25, 50, 75) for p in ("p50", "p99", "p99.9")),
-    "rebuild.replay", "rebuild.consume", "rebuild.ratio",
+    "rebuild.replay", "rebuild.consume", "rebuild.ratio", "rebuild.over_decode",
     "recovery.seconds",
     *(f"memory.rss.{i}" for i in range(len(QUICK.memory_keys))),
 }

@@ -181,3 +181,41 @@ def test_replace_damaged_continues_on_an_empty_store(store: Any) -> None:
     store.put("t", "c", {"v": 1})
     store.commit(next_offset=1)
     assert keys(store, "t") == ["c"]
+
+
+def test_scan_in_a_transaction_sees_its_writes_in_key_order(store: Any) -> None:
+    for key in ["a/1", "a/3", "a/5", "b/1"]:
+        store.put("t", key, {"v": key})
+    store.begin()
+    store.put("t", "a/2", {"v": "new"})  # between stored keys
+    store.put("t", "a/9", {"v": "new"})  # after the last stored key
+    store.put("t", "a/0", {"v": "new"})  # before the first
+    store.delete("t", "a/3")
+    store.put("t", "a/5", {"v": "changed"})
+    store.savepoint()
+    store.delete("t", "a/9")
+    store.put("t", "a/4", {"v": "in savepoint"})
+    assert keys(store, "t", "a/") == ["a/0", "a/1", "a/2", "a/4", "a/5"]
+    store.rollback_savepoint()
+    assert list(store.scan("t", "a/")) == [
+        ("a/0", {"v": "new"}), ("a/1", {"v": "a/1"}), ("a/2", {"v": "new"}),
+        ("a/5", {"v": "changed"}), ("a/9", {"v": "new"}),
+    ]
+    assert store.get("t", "a/3") is None
+    store.commit(next_offset=1)
+    assert keys(store, "t") == ["a/0", "a/1", "a/2", "a/5", "a/9", "b/1"]
+
+
+def test_reads_in_a_transaction_see_its_writes_and_a_rollback_forgets_them(store: Any) -> None:
+    store.put("t", "a", {"v": 1})
+    store.begin()
+    assert store.get("t", "a") == {"v": 1}
+    store.put("t", "a", {"v": 2})
+    assert store.get("t", "a") == {"v": 2}
+    store.put("t", "a", {"v": 1})  # back to what is stored
+    store.delete("t", "b")
+    assert store.get("t", "a") == {"v": 1}
+    store.put("t", "b", {"v": 3})
+    store.rollback()
+    assert store.get("t", "a") == {"v": 1}
+    assert store.get("t", "b") is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from pathlib import Path
@@ -194,3 +195,18 @@ def test_lock_store_directly(tmp_path: Path) -> None:
     finally:
         fh.close()
     assert not is_locked(path)
+
+
+def test_stored_text_is_canonical_json(tmp_path: Path) -> None:
+    # The text json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False) writes:
+    # stores written before and after a change of JSON library hash the same.
+    doc = {"z": [1, -2, 3.5, None, True, False], "a": {"é": "ü\n\t\"\\", "b": 10**15}, "m": "→ ☃"}
+    store = PartitionStore(tmp_path / "p0000.sqlite")
+    try:
+        store.begin()
+        store.put("t", "k", doc)
+        store.commit(next_offset=1)
+        (line,) = store.dump()
+    finally:
+        store.close()
+    assert line == "t\tk\t" + json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
