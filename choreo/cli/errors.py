@@ -22,6 +22,15 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+def error_sentence(e: ChoreoError | KafkaException) -> str:
+    """The one sentence for a project error or a Kafka error, for the CLI and the web view alike."""
+    if isinstance(e, ChoreoError):
+        return str(e)
+    err = e.args[0]
+    text = err.str() if hasattr(err, "str") else str(err)
+    return f"Kafka said: {text} (is the stack running? try `choreo stack status`)"
+
+
 def one_sentence_errors(fn: F) -> F:
     """Wrap a command so project errors and Kafka errors print one line and exit 1."""
 
@@ -29,12 +38,8 @@ def one_sentence_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except ChoreoError as e:
-            fail(str(e))
-        except KafkaException as e:
-            err = e.args[0]
-            text = err.str() if hasattr(err, "str") else str(err)
-            fail(f"Kafka said: {text} (is the stack running? try `choreo stack status`)")
+        except (ChoreoError, KafkaException) as e:
+            fail(error_sentence(e))
         except sqlite3.DatabaseError as e:
             # Stores raise StoreError themselves; this is the fallback for a path that reads one raw.
             service = kwargs.get("service") or "SERVICE"

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from choreo import bootstrap
 from choreo.cli.context import cli_settings
-from choreo.cli.errors import fail, one_sentence_errors
+from choreo.cli.errors import error_sentence, fail, one_sentence_errors
 from choreo.cli.markup import plain
 from choreo.domain import installation
 from choreo.ops.log_reader import LogRecord
@@ -187,11 +187,8 @@ def _dry_run(service: str, start: str | None, code: str | None, partitions: list
         report = dry_run(settings, version, bootstrap.build_codec(settings),
                          code="installed" if code is None else code, start=at.time,
                          partitions=partitions)
-    except ChoreoError as e:
-        fail(str(e), code=2)
-    except KafkaException as e:
-        err = e.args[0]
-        fail(f"Kafka said: {err.str() if hasattr(err, 'str') else err} (is the stack running?)", code=2)
+    except (ChoreoError, KafkaException) as e:
+        fail(error_sentence(e), code=2)  # 2, not 1: for a dry run 1 means "differences"
     saga_field = installation().saga_id
     if as_json:
         typer.echo(json_text(report, saga_field))

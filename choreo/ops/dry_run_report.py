@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 
 from choreo.ops.dry_run import (
@@ -16,6 +15,7 @@ from choreo.ops.dry_run import (
     InputOutcome,
     StateChange,
 )
+from choreo.ops.records import event_body, jsonable
 from choreo.serde.schemas import to_record
 
 # The fields every saga event shares; a line shows them only when they differ.
@@ -39,7 +39,7 @@ def as_json(report: DryRunReport, saga_field: str) -> dict[str, Any]:
 
 
 def json_text(report: DryRunReport, saga_field: str) -> str:
-    return json.dumps(as_json(report, saga_field), ensure_ascii=False, default=_jsonable)
+    return json.dumps(as_json(report, saga_field), ensure_ascii=False, default=jsonable)
 
 
 def _outcome_json(o: InputOutcome, saga_field: str) -> dict[str, Any]:
@@ -59,9 +59,9 @@ def _change_json(c: EventChange) -> dict[str, Any]:
     return {
         "kind": c.kind,
         "type": c.type_name,
-        "actual": None if c.actual is None else _body(c.actual),
-        "dry": None if c.dry is None else _body(c.dry),
-        "fields": {k: {"actual": _jsonable(a), "dry": _jsonable(d)} for k, (a, d) in c.fields.items()},
+        "actual": event_body(c.actual),
+        "dry": event_body(c.dry),
+        "fields": {k: {"actual": jsonable(a), "dry": jsonable(d)} for k, (a, d) in c.fields.items()},
     }
 
 
@@ -70,14 +70,6 @@ def _state_json(c: StateChange) -> dict[str, Any]:
         "partition": c.partition, "table": c.table, "key": c.key, "actual": c.actual, "dry": c.dry,
         "fields": {k: {"actual": a, "dry": d} for k, (a, d) in c.fields.items()},
     }
-
-
-def _body(event: Any) -> dict[str, Any]:
-    return {k: _jsonable(v) for k, v in to_record(event).items()}
-
-
-def _jsonable(value: Any) -> Any:
-    return value.isoformat(timespec="milliseconds") if isinstance(value, datetime) else value
 
 
 def text_lines(report: DryRunReport, saga_field: str) -> list[str]:
@@ -144,4 +136,4 @@ def _compact(value: Any) -> str:
 
 
 def _shown(value: Any) -> str:
-    return str(_jsonable(value))
+    return str(jsonable(value))

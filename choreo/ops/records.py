@@ -130,10 +130,11 @@ def as_json(record: LogRecord, logical_topic: str) -> dict[str, Any]:
 def event_body(event: Any) -> dict[str, Any] | None:
     if event is None:
         return None
-    return {k: _jsonable(v) for k, v in to_record(event).items()}
+    return {k: jsonable(v) for k, v in to_record(event).items()}
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """A field value as JSON can hold it: times as ISO-8601 with milliseconds."""
     if isinstance(value, datetime):
         return value.isoformat(timespec="milliseconds")
     return value

@@ -14,9 +14,11 @@ from typing import TypeVar
 from confluent_kafka import KafkaException
 
 from choreo import bootstrap
+from choreo.cli.errors import error_sentence
 from choreo.contract import Service
 from choreo.exceptions import ChoreoError
-from choreo.kafka.topic_names import known_topics, topic_partitions
+from choreo.kafka.topic_names import topic_partitions
+from choreo.kafka.topics import logical_topics
 from choreo.ops import dlq_retry, offsets_reset, state_view
 from choreo.ops.trace import Trace, find_hub, trace_saga
 from choreo.serde.codec import Codec
@@ -63,18 +65,26 @@ class Queries:
         self.codec = codec
         self.index = index
         self.services = bootstrap.load_all_services()
+        # Partition counts of every topic a trace reads: asked of the broker once, on the first
+        # saga page, not on every one (a topic's partition count does not change under a run).
+        self._trace_partitions: dict[str, int] | None = None
 
     def service(self, name: str) -> Service:
         return bootstrap.load_service(name)
+
+    def trace_partitions(self) -> dict[str, int]:
+        if self._trace_partitions is None:
+            logical = logical_topics(self.services)
+            counts = topic_partitions(self.settings, logical)
+            self._trace_partitions = {t: counts[self.settings.topic(t)] for t in logical}
+        return self._trace_partitions
 
     def trace(self, saga_id: str) -> Trace:
         """The saga's trace, from the hub the index knows (else looked up from the own topics)."""
         known = self.index.saga(saga_id)
         hub = known.hub if known is not None else find_hub(self.settings, self.services, saga_id)
-        logical = known_topics()
-        counts = topic_partitions(self.settings, logical)
         return trace_saga(self.settings, self.services, self.codec, saga_id, hub,
-                          {t: counts[self.settings.topic(t)] for t in logical})
+                          self.trace_partitions())
 
     def status(self, name: str) -> ServiceStatus:
         service = self.service(name)
@@ -127,7 +137,5 @@ def _try(read: Callable[[], T]) -> tuple[T | None, str | None]:
     """One part of a page: its value, or the sentence saying why it cannot be shown."""
     try:
         return read(), None
-    except ChoreoError as e:
-        return None, " ".join(str(e).split())
-    except KafkaException as e:
-        return None, f"Kafka said: {e.args[0].str() if hasattr(e.args[0], 'str') else e}"
+    except (ChoreoError, KafkaException) as e:
+        return None, " ".join(error_sentence(e).split())
