@@ -60,6 +60,9 @@ class MemoryState:
     def rollback_savepoint(self) -> None:
         self.tables = self._savepoints.pop()
 
+    def write_back(self) -> None:
+        """Nothing to do: the memory store writes in place (PartitionStore batches its writes)."""
+
     def commit(self, next_offset: int | None = None) -> None:
         if next_offset is not None:
             self._checkpoint = next_offset

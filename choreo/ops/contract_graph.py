@@ -59,7 +59,6 @@ class ContractGraph:
     compensations: frozenset[type]
     ends: dict[type, str]  # event class -> outcome ("completed", "compensated", ...)
     terminal: frozenset[type]  # declared terminal, ends excluded
-    commands: frozenset[type]
 
     def events_on(self, topic: str) -> tuple[EventNode, ...]:
         return tuple(e for e in self.events if e.topic == topic)
@@ -119,5 +118,4 @@ def build_graph(installation: Installation) -> ContractGraph:
         services=services, topics=topics, events=events,
         emitted=tuple(emitted), consumed=tuple(dict.fromkeys(consumed)),
         failures=failures, compensations=compensations, ends=ends, terminal=terminal,
-        commands=commands,
     )

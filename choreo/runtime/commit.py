@@ -111,6 +111,9 @@ class CommitProtocol:
             # 3. Per record: decide, evolve inside a savepoint, produce the events to the own
             #    topic (or the record to the DLQ), all inside the transaction.
             self._process_records(msgs, batch)
+            # The stores write the batch's state into their open SQLite transactions now, so a
+            # failing write (disk full, I/O error) aborts the batch before Kafka commits it.
+            self._write_back_stores(batch)
             # 4. flush (its delivery reports give the own-topic offsets), send the consumed
             #    offsets to the transaction, commit the transaction.
             self._flush(batch)
@@ -154,6 +157,10 @@ class CommitProtocol:
                 continue
             batch.positions[(topic, p)] = offset + 1
             self.process(msg, store, batch)
+
+    def _write_back_stores(self, batch: Batch) -> None:
+        for store in batch.stores.values():
+            store.write_back()
 
     def _flush(self, batch: Batch) -> None:
         with self.watchdog.guard("flush", self.flush_timeout_s):

@@ -254,13 +254,15 @@ class PartitionStore:
             self.begin()
             self._set_checkpoint(next_offset)
         if self._in_txn:
-            self._write_back()
+            self.write_back()
             self._execute("COMMIT")
             self._end_txn()
 
-    def _write_back(self) -> None:
-        """The transaction's writes, one executemany per statement (unreleased savepoints too,
-        as SQLite's COMMIT would keep them)."""
+    def write_back(self) -> None:
+        """Write the transaction's writes into the open SQLite transaction, one executemany per
+        statement (unreleased savepoints too, as SQLite's COMMIT would keep them). The commit
+        protocol calls it before the Kafka commit, so a failing write aborts the batch; COMMIT
+        then only has to move the checkpoint."""
         written: Layer = {}
         for layer in self._layers:
             for table, rows in layer.items():
@@ -276,6 +278,9 @@ class PartitionStore:
                 self._db.executemany("DELETE FROM docs WHERE tbl = ? AND key = ?", gone)
         except sqlite3.Error as e:
             raise self._error(e, "writing the batch") from e
+        # Written: the SQLite transaction holds them now, and reads go there again.
+        self._layers = [{} for _ in self._layers]
+        self._read = {}
 
     def _end_txn(self) -> None:
         self._in_txn = False

@@ -112,13 +112,9 @@ def _fields_of(cls: type) -> tuple[tuple[str, ...], Callable[[Any], tuple[Any, .
 _FIELDS: dict[type, tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]] = {}
 
 
-def from_record(cls: type, record: dict[str, Any]) -> Any:
-    """Build the event class from a decoded record (keys already resolved to the reader schema)."""
-    return cls(**record)
-
-
 def constructor(cls: type) -> Callable[[dict[str, Any]], Any]:
-    """A faster `from_record` for one class: a slotted dataclass is filled slot by slot, without
+    """How to build `cls` from a decoded record (keys already resolved to the reader schema),
+    made once per class: a slotted dataclass is filled slot by slot, without
     the keyword-argument call of its __init__ (frozen dataclasses set each field through
     object.__setattr__). Any other class gets `cls(**record)`.
 

@@ -160,10 +160,16 @@ class RecordingStore(MemoryState):
         super().__init__()
         self.partition, self.calls = partition, calls
         self.commit_error: StoreError | None = None
+        self.write_error: StoreError | None = None
 
     def begin(self) -> None:
         self.calls.append(f"store[{self.partition}] begin")
         super().begin()
+
+    def write_back(self) -> None:
+        if self.write_error is not None:
+            self.calls.append(f"store[{self.partition}] write_back failed")
+            raise self.write_error
 
     def commit(self, next_offset: int | None = None) -> None:
         self.calls.append(f"store[{self.partition}] commit checkpoint={next_offset}")
@@ -448,6 +454,17 @@ def test_a_store_found_damaged_mid_batch_is_healed_and_restored_after_the_abort(
     outcome = rig.protocol.commit(records((0, 5)))
     assert not outcome.committed
     assert rig.calls[-3:] == [f"seek {INPUT}[1]@{OFFSET_BEGINNING}", "store[0] replace_damaged", "restore 0"]
+
+
+def test_a_store_write_failing_before_the_kafka_commit_aborts_the_batch() -> None:
+    # The store keeps the batch's writes in memory; they reach SQLite before the Kafka commit,
+    # so a full disk aborts the batch (to be retried) instead of surfacing after Kafka committed.
+    rig = Rig()
+    rig.stores[0].write_error = StoreError("database or disk is full", 0)
+    outcome = rig.protocol.commit(records((0, 5)))
+    assert_aborted(rig, outcome)
+    assert rig.calls.index("store[0] write_back failed") < rig.calls.index("abort_transaction")
+    assert "disk is full" in outcome.why
 
 
 def test_a_failing_input_record_aborts_the_batch() -> None:

@@ -219,3 +219,21 @@ def test_reads_in_a_transaction_see_its_writes_and_a_rollback_forgets_them(store
     store.rollback()
     assert store.get("t", "a") == {"v": 1}
     assert store.get("t", "b") is None
+
+
+def test_written_back_state_is_read_and_kept_at_commit_or_dropped_at_rollback(store: Any) -> None:
+    # The commit protocol writes the batch back before the Kafka commit, then commits (or rolls
+    # back) the store: reads in between see the batch, and rollback still undoes it.
+    for keep in (True, False):
+        store.begin()
+        store.put("t", "a/1", {"keep": keep})
+        store.delete("t", "gone")
+        store.write_back()
+        assert store.get("t", "a/1") == {"keep": keep}
+        assert [k for k, _ in store.scan("t", "a/")] == ["a/1"]
+        if keep:
+            store.commit(next_offset=3)
+        else:
+            store.rollback()
+        assert store.get("t", "a/1") == {"keep": True}
+    assert store.checkpoint() == 3
