@@ -52,9 +52,11 @@ CREATE TABLE IF NOT EXISTS checkpoint (
 
 
 # Canonical JSON: the same document always gives the same text, so dumps and hashes compare
-# (sorted keys, no spaces, UTF-8 as is: the text json.dumps(sort_keys=True, separators=(",", ":"),
-# ensure_ascii=False) gave for the same documents). datetime and dataclass values are refused
-# with a TypeError, as json refuses them, instead of being turned into something else.
+# (sorted keys, no spaces, UTF-8 as is). For strings, integers up to 64 bits, booleans, null and
+# ordinary floats that is the text json.dumps(sort_keys=True, separators=(",", ":"),
+# ensure_ascii=False) gave; orjson differs on exponent floats (1e16, not 1e+16), writes NaN and
+# infinities as null, and refuses integers beyond 64 bits. datetime and dataclass values are
+# refused with a TypeError, as json refuses them, instead of being turned into something else.
 _JSON_OPTIONS = (
     orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
     | orjson.OPT_PASSTHROUGH_DATACLASS
