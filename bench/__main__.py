@@ -27,6 +27,7 @@ from bench.report import Row, markdown_table
 from bench.saga import run_saga
 from bench.scale import run_scale
 from bench.stage import filled_packaging, run_stage
+from bench.turns import run_turns
 from harness.stack import StackEndpoints, provide_stack
 
 
@@ -35,7 +36,7 @@ def say(line: str) -> None:
 
 
 # Every section, in the order they run; `--only` picks some of them.
-SECTIONS = ("stage", "codec", "rebuild", "saga", "scale", "recovery", "memory")
+SECTIONS = ("stage", "codec", "rebuild", "saga", "turns", "scale", "recovery", "memory")
 
 
 def parse_only(value: str) -> tuple[str, ...]:
@@ -55,6 +56,7 @@ def measure(
     stage: list[Row] = []
     codec_rows: list[Row] = []
     saga_rows: list[Row] = []
+    turns_rows: list[Row] = []
     scale_rows: list[Row] = []
     rebuild_rows: list[Row] = []
     recovery_rows: list[Row] = []
@@ -82,14 +84,16 @@ def measure(
     if "saga" in only:
         saga_rows, outcomes = run_saga(ctx, sizes, say)
         notes["saturation saga ends"] = outcomes
+    if "turns" in only:
+        turns_rows = run_turns(ctx, sizes, say)
     if "scale" in only:
         scale_rows = run_scale(ctx, sizes, say)
     if "recovery" in only:
         recovery_rows = run_recovery(ctx, sizes, say)
     if "memory" in only:
         memory_rows = run_memory(ctx, sizes, say)
-    rows = [*ceiling, *codec_rows, *stage, *saga_rows, *scale_rows, *rebuild_rows, *recovery_rows,
-            *memory_rows]
+    rows = [*ceiling, *codec_rows, *stage, *saga_rows, *turns_rows, *scale_rows, *rebuild_rows,
+            *recovery_rows, *memory_rows]
     return rows, notes
 
 

@@ -1,8 +1,9 @@
 """The ceiling: a bare confluent-kafka loop copying records topic to topic in transactions.
 
 Batched consume, a transaction per batch, offsets sent with the transaction; no decoding, no
-state. It uses the project's client configs (choreo.kafka.clients), so acks, linger, isolation and
-the batch and commit interval are the same as the workers'. Run as a child process:
+state. It uses the project's client configs (choreo.kafka.clients) and its producers taking turns
+(choreo.kafka.turns), so acks, linger, isolation, the batch and commit interval and the number of
+transactional producers are the same as the workers'. Run as a child process:
 `python -m bench.ceiling --input T --output T2 --group G` (endpoints from the environment).
 """
 
@@ -15,6 +16,7 @@ from types import FrameType
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from choreo.kafka import clients
+from choreo.kafka.turns import TakingTurns, turn_ids
 from choreo.settings import load_settings
 
 _stopping = False
@@ -27,7 +29,10 @@ def _stop(signum: int, frame: FrameType | None) -> None:
 
 def copy_loop(input_topic: str, output_topic: str, group: str) -> None:
     settings = load_settings()
-    producer = clients.transactional_producer(settings, f"{group}-0")
+    producer = TakingTurns([
+        clients.transactional_producer(settings, tid)
+        for tid in turn_ids(f"{group}-0", settings.txn_producers)
+    ])
     producer.init_transactions(60)
     consumer = clients.group_consumer(settings, group, f"{group}-0")
     consumer.subscribe([input_topic])
@@ -55,7 +60,7 @@ def copy_loop(input_topic: str, output_topic: str, group: str) -> None:
             producer.commit_transaction(30)
     finally:
         consumer.close()
-        producer.flush(10)
+        producer.flush_all(10)
 
 
 def main() -> None:

@@ -15,11 +15,14 @@ import math
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from bench.config import FAIR, LOAD_SHARES, BenchContext, Sizes
+from bench.hops import hop_waits, main_path, positions
 from bench.open_loop import send_orders
 from bench.report import Row
 from choreo import bootstrap
+from choreo.domain import installation
 from harness.deploy import Deployment, deploy
 from harness.processes import ChildProcess, start_worker
 from harness.watch import EndWatcher
@@ -29,6 +32,7 @@ from producers.seed import fleet_size, hubs_with_drones, stock_commands
 
 SECTION = "4 whole saga"
 PERCENTILES = (("p50", 50.0), ("p99", 99.0), ("p99.9", 99.9))
+HOPS_AT = 0.25  # the load share whose latency is also broken down hop by hop (bench/hops.py)
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -41,8 +45,11 @@ def percentile(values: list[float], pct: float) -> float:
 class SagaBench:
     """One deployment of the saga with `instances` workers per service, seeded with ample stock."""
 
-    def __init__(self, ctx: BenchContext, orders: int, name: str = "saga", instances: int = 1) -> None:
-        self.dep: Deployment = deploy(ctx.settings(name))
+    def __init__(
+        self, ctx: BenchContext, orders: int, name: str = "saga", instances: int = 1, **changes: Any
+    ) -> None:
+        # `changes`: settings of this deployment that differ from the bench's (Settings fields).
+        self.dep: Deployment = deploy(ctx.settings(name).with_overrides(**changes))
         s = self.dep.settings
         seed_ids = self._send_seed(orders)
         self.workers: list[ChildProcess] = [
@@ -55,6 +62,7 @@ class SagaBench:
             raise RuntimeError(f"{e}\n{self.logs()}") from e
         self.watcher = EndWatcher(s)
         self._batch = 0
+        self.event_topics = [s.topic(svc.own_topic) for svc in bootstrap.load_all_services()]
 
     def _send_seed(self, orders: int) -> set[str]:
         """Stock on every shelf, and per hub with drones the larger of its seeded fleet and
@@ -98,6 +106,8 @@ def run_saga(ctx: BenchContext, sizes: Sizes, say: Callable[[str], None]) -> tup
                            f"end-to-end latency {name} at {int(share * 100)}% load", "ms")
         for share in LOAD_SHARES for name, _ in PERCENTILES
     }
+    hop_rows: dict[str, Row] = {}
+    saga_field = installation().saga_id
     outcomes: Counter[str] = Counter()
     bench = SagaBench(ctx, sizes.saga_orders)
     try:
@@ -110,16 +120,24 @@ def run_saga(ctx: BenchContext, sizes: Sizes, say: Callable[[str], None]) -> tup
             say(f"saga round {r + 1}/{sizes.runs}: saturation {rate:,.1f} sagas/s")
             for share in LOAD_SHARES:
                 n = max(20, round(rate * share * sizes.latency_seconds))
+                start = positions(bench.dep.settings, bench.event_topics)
                 placed, ended = bench.run(n, rate * share)
                 waits = [float(ended[o][1] - placed[o]) for o in placed]
                 for name, pct in PERCENTILES:
                     latency[(share, name)].runs.append(percentile(waits, pct))
+                if share == HOPS_AT:
+                    hops = hop_waits(bench.dep.settings, start, saga_field, placed)
+                    for hop in main_path(hops, len(placed)):
+                        hop_rows.setdefault(hop, Row(
+                            f"saga.hop.{int(share * 100)}.{hop}", SECTION,
+                            f"hop {hop} p50 at {int(share * 100)}% load", "ms",
+                        )).runs.append(percentile(hops[hop], 50))
                 say(f"saga round {r + 1}/{sizes.runs}: {share:.0%} load ({rate * share:,.1f}/s, {n} orders) "
                     f"p50 {percentile(waits, 50):.0f} ms p99 {percentile(waits, 99):.0f} ms")
     finally:
         bench.close()
     saturation.measure += f"; {mix(outcomes)}"
-    return [saturation, *latency.values()], dict(outcomes)
+    return [saturation, *latency.values(), *hop_rows.values()], dict(outcomes)
 
 
 def mix(outcomes: Counter[str]) -> str:

@@ -40,6 +40,9 @@ class Settings:
     metrics_host: str = "127.0.0.1"
     session_timeout_ms: int = 10000
     transaction_timeout_ms: int = 30000
+    # Transactional producers per worker, taking turns one transaction each: with 2 a new batch
+    # never waits for the coordinator to finish the last commit (choreo/kafka/turns.py).
+    txn_producers: int = 2
     # Liveness: /healthz turns 503 after this long without a turn of the loop or a commit while
     # batches fail; the worker exits (code 4) after twice as long.
     stall_s: int = 60
@@ -138,6 +141,7 @@ INT_RANGES: dict[str, IntRange] = {
     "metrics_port": IntRange(0, 65_535),  # 0: no metrics server
     "session_timeout_ms": IntRange(1_000, 3_600_000),
     "transaction_timeout_ms": IntRange(1_000, 3_600_000),
+    "txn_producers": IntRange(1, 2),
     "stall_s": IntRange(1, 86_400),
     "watchdog_grace_s": IntRange(1, 3_600),
 }
@@ -238,6 +242,7 @@ _ENV = {
     "CHOREO_METRICS_HOST": "metrics_host",
     "CHOREO_SESSION_TIMEOUT_MS": "session_timeout_ms",
     "CHOREO_TRANSACTION_TIMEOUT_MS": "transaction_timeout_ms",
+    "CHOREO_TXN_PRODUCERS": "txn_producers",
     "CHOREO_STALL_S": "stall_s",
     "CHOREO_WATCHDOG_GRACE_S": "watchdog_grace_s",
 }

@@ -30,5 +30,6 @@ def child_env(settings: Settings, domains: str = SAGA_DOMAINS, **extra: str) -> 
         "CHOREO_COMMIT_INTERVAL_MS": str(settings.commit_interval_ms),
         "CHOREO_SESSION_TIMEOUT_MS": str(settings.session_timeout_ms),
         "CHOREO_TRANSACTION_TIMEOUT_MS": str(settings.transaction_timeout_ms),
+        "CHOREO_TXN_PRODUCERS": str(settings.txn_producers),
         **extra,
     })

@@ -22,7 +22,6 @@ from confluent_kafka import (
     KafkaError,
     KafkaException,
     Message,
-    Producer,
     TopicPartition,
 )
 
@@ -34,6 +33,7 @@ from choreo.exceptions import (
     StoreError,
 )
 from choreo.kafka.messages import coordinates
+from choreo.kafka.turns import TransactionalProducer
 from choreo.runtime.batch import Batch, RecordRefused, TransactionalStore
 from choreo.runtime.calls import guarded_call
 from choreo.runtime.faults import FaultInjector
@@ -76,7 +76,7 @@ class CommitProtocol:
     def __init__(
         self,
         *,
-        producer: Producer,
+        producer: TransactionalProducer,
         consumer: Consumer,
         stores: Mapping[int, TransactionalStore],
         process: ProcessRecord,

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message
 
 from choreo.kafka.messages import coordinates
+from choreo.kafka.turns import TransactionalProducer
 from choreo.runtime.batch import Batch, RecordRefused
 from choreo.runtime.poison import Coordinates, is_record_error
 from choreo.runtime.watchdog import Watchdog
@@ -24,7 +25,7 @@ Headers = list[tuple[str, bytes]]
 class TransactionalOutput:
     """`produce()` into the producer's open transaction, accounted to a batch."""
 
-    def __init__(self, producer: Producer, watchdog: Watchdog) -> None:
+    def __init__(self, producer: TransactionalProducer, watchdog: Watchdog) -> None:
         self.producer = producer
         self.watchdog = watchdog
 

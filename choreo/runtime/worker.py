@@ -17,13 +17,14 @@ from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from confluent_kafka import Consumer, KafkaException, Message, Producer
+from confluent_kafka import Consumer, KafkaException, Message
 
 from choreo.contract import Service
 from choreo.exceptions import ChoreoError, ConfigurationError, StopRequested
 from choreo.kafka import clients
 from choreo.kafka.messages import coordinates
 from choreo.kafka.topics import require_copartitioned
+from choreo.kafka.turns import TakingTurns, turn_ids
 from choreo.runtime.assignment import AssignedStores
 from choreo.runtime.calls import guarded_call
 from choreo.runtime.commit import TXN_CALL_S, BatchOutcome, CommitProtocol
@@ -95,7 +96,7 @@ class Worker:
         self._stopping = False
         # Set up by _start(), once the clients exist.
         self._consumer: Consumer | None = None
-        self._producer: Producer | None = None
+        self._producer: TakingTurns | None = None
         self._readers: list[Consumer] = []
         self._assigned: AssignedStores | None = None
         self._commit_batch: Callable[[list[Message]], BatchOutcome] | None = None
@@ -155,11 +156,14 @@ class Worker:
         admin = clients.admin_client(self.settings)
         with self.watchdog.guard("list_topics", 30):
             require_copartitioned(admin, [*self._logical, self.own_topic, self.dlq_topic])
-        producer = self._producer = clients.transactional_producer(self.settings, self.transactional_id)
-        # init_transactions fences any older producer with our transactional.id and aborts
-        # its open transaction, so restore below never sees a half-written batch of ours.
+        producer = self._producer = TakingTurns([
+            clients.transactional_producer(self.settings, tid)
+            for tid in turn_ids(self.transactional_id, self.settings.txn_producers)
+        ])
+        # init_transactions fences any older producer with our transactional.ids and aborts
+        # their open transactions, so restore below never sees a half-written batch of ours.
         guarded_call(
-            self.watchdog, self.faults, "init_transactions", _INIT_TXN_S,
+            self.watchdog, self.faults, "init_transactions", _INIT_TXN_S * len(producer.producers),
             producer.init_transactions, _INIT_TXN_S,
         )
         reader = clients.reader_consumer(self.settings)
@@ -221,7 +225,7 @@ class Worker:
             for reader in self._readers:
                 reader.close()
             if self._producer is not None:
-                self._producer.flush(10)
+                self._producer.flush_all(10)
         log.info("worker %s stopped", self.transactional_id)
 
     # -- one batch --------------------------------------------------------------------------------

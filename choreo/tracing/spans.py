@@ -15,11 +15,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from confluent_kafka import Message, Producer
+from confluent_kafka import Message
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, Tracer, get_current_span
 
 from choreo.kafka.messages import coordinates, header_pairs
+from choreo.kafka.turns import TransactionalProducer
 from choreo.runtime.batch import Batch, TransactionalStore
 from choreo.runtime.outputs import Headers, TransactionalOutput
 from choreo.runtime.poison import Coordinates
@@ -81,7 +82,9 @@ class WorkerTracing:
         self.group = group
         self._decided: list[SpanContext] = []  # this batch's decisions, for the commit's links
 
-    def output(self, producer: Producer, watchdog: Watchdog, own_topic: str) -> TransactionalOutput:
+    def output(
+        self, producer: TransactionalProducer, watchdog: Watchdog, own_topic: str
+    ) -> TransactionalOutput:
         """The transactional output, writing the current decision's context on every own event."""
         return _TracedOutput(producer, watchdog, own_topic)
 
@@ -153,7 +156,7 @@ class _TracedOutput(TransactionalOutput):
     A dead letter keeps the input's own headers, trace context included, so a retried letter
     joins its saga's trace again."""
 
-    def __init__(self, producer: Producer, watchdog: Watchdog, own_topic: str) -> None:
+    def __init__(self, producer: TransactionalProducer, watchdog: Watchdog, own_topic: str) -> None:
         super().__init__(producer, watchdog)
         self.own_topic = own_topic
 
