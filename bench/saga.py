@@ -19,7 +19,7 @@ from typing import Any
 
 from bench.config import FAIR, LOAD_SHARES, BenchContext, Sizes
 from bench.hops import hop_waits, main_path, positions
-from bench.open_loop import send_orders
+from bench.open_loop import OrderSender
 from bench.report import Row
 from choreo import bootstrap
 from choreo.domain import installation
@@ -32,6 +32,7 @@ from producers.seed import fleet_size, hubs_with_drones, stock_commands
 
 SECTION = "4 whole saga"
 PERCENTILES = (("p50", 50.0), ("p99", 99.0), ("p99.9", 99.9))
+WARM_UP_ORDERS = 50
 HOPS_AT = 0.25  # the load share whose latency is also broken down hop by hop (bench/hops.py)
 
 
@@ -61,7 +62,10 @@ class SagaBench:
         except AssertionError as e:
             raise RuntimeError(f"{e}\n{self.logs()}") from e
         self.watcher = EndWatcher(s)
+        self.sender = OrderSender(s, self.dep.codec)
         self._batch = 0
+        # Warm-up, not measured: the sender's producer id, the workers' first fetches and caches.
+        self.run(WARM_UP_ORDERS, None)
         self.event_topics = [s.topic(svc.own_topic) for svc in bootstrap.load_all_services()]
 
     def _send_seed(self, orders: int) -> set[str]:
@@ -84,7 +88,7 @@ class SagaBench:
     def run(self, n: int, rate: float | None) -> tuple[dict[str, int], dict[str, tuple[str, int]]]:
         self._batch += 1
         orders = [p.command for p in plan_orders(n, 0.0, 0.0, seed=self._batch, at=datetime.now(UTC))]
-        placed = send_orders(self.dep.settings, self.dep.codec, orders, rate)
+        placed = self.sender.send(orders, rate)
         timeout = 120 + n / 20
         try:
             ended = self.watcher.wait_for(placed, timeout)

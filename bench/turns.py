@@ -1,7 +1,7 @@
 """One transactional producer per worker against two taking turns, on the whole saga.
 
 Two deployments of the saga side by side, one with `CHOREO_TXN_PRODUCERS=1` and one with 2
-(the default), each warmed up with one dump of orders. Then rounds alternate which goes first
+(the default), each warmed up (SagaBench). Then rounds alternate which goes first
 (1 2, 2 1, ...); each sends the same number of orders at the same fixed rate, open loop, and
 takes p50 and p99 of end - placed. The rate is low enough for both to keep up, so the figures
 are latency, not queueing.
@@ -29,8 +29,6 @@ def run_turns(ctx: BenchContext, sizes: Sizes, say: Callable[[str], None]) -> li
     orders = max(20, round(RATE * sizes.latency_seconds))
     benches = {n: SagaBench(ctx, sizes.saga_orders, f"turns{n}", txn_producers=n) for n in CONTENDERS}
     try:
-        for bench in benches.values():
-            bench.run(min(sizes.saga_orders, 500), None)  # warm-up: joins, first fetches, JIT
         for r in range(sizes.runs):
             for n in CONTENDERS if r % 2 == 0 else reversed(CONTENDERS):
                 placed, ended = benches[n].run(orders, RATE)
