@@ -65,7 +65,7 @@ def measure(
     last_stage = None
     if "stage" in only:
         stage_rows, last_stage = run_stage(ctx, sizes, say)
-        ceiling, stage = stage_rows[:2], stage_rows[2:]
+        ceiling, stage = stage_rows[:3], stage_rows[3:]
     if "codec" in only or "rebuild" in only:
         # Interleaved, one codec round then one rebuild round: the rebuild's ratio to the
         # decode rate compares rounds run side by side, on the same load of the machine.

@@ -1,8 +1,9 @@
 """Ceiling and one stateful stage three ways, on the same pre-filled OrderPlaced input.
 
 Per round: a fresh prefix, the same input bytes, then in rotating order the ceiling's
-transactional copy, the project's packaging worker and the Quix Streams app, one process each
-over all partitions; and a bare consume of the input. Rates come from the broker's append
+transactional copy, the project's packaging worker, the Quix Streams app and the ceiling's copy
+on one transactional producer (what the ceiling is without producers taking turns), one process
+each over all partitions; and a bare consume of the input. Rates come from the broker's append
 timestamps on each contender's output topic (first to last output), so start-up is not counted.
 """
 
@@ -29,6 +30,7 @@ SECTION_CEILING = "1 ceiling"
 SECTION_STAGE = "3 one stage"
 QUIX_OUTPUT = "quix.packaging"
 CEILING_OUTPUT = "ceiling.copy"
+CEILING_ONE_OUTPUT = "ceiling1.copy"
 
 
 class StageRound:
@@ -38,7 +40,8 @@ class StageRound:
         self.ctx = ctx
         self.dep = deploy(ctx.settings(f"stage{index}"), log_append=["packaging"])
         s = self.dep.settings
-        create_topics(clients.admin_client(s), [s.topic(QUIX_OUTPUT), s.topic(CEILING_OUTPUT)],
+        create_topics(clients.admin_client(s),
+                      [s.topic(QUIX_OUTPUT), s.topic(CEILING_OUTPUT), s.topic(CEILING_ONE_OUTPUT)],
                       s.partitions, {**KEEP_FOREVER, **LOG_APPEND_TIME}, s.replication_factor)
         _register_quix_outputs(self.dep)
         self.input = self.dep.topic("orders")
@@ -66,11 +69,20 @@ class StageRound:
         return read_back(self.dep.settings, output, start).rate()
 
     def ceiling(self) -> float:
-        group = self.dep.settings.group("ceiling")
-        child = start_module("ceiling", sys.executable, "bench.ceiling",
-                             ["--input", self.input, "--output", self.dep.topic(CEILING_OUTPUT),
-                              "--group", group], self.ctx.log_dir, child_env(self.dep.settings))
-        return self._time(child, group, self.dep.topic(CEILING_OUTPUT))
+        return self._ceiling("ceiling", CEILING_OUTPUT, self.dep.settings.txn_producers)
+
+    def ceiling_one_producer(self) -> float:
+        """The same copy on a single transactional producer: what the ceiling was before the
+        producers took turns (each transaction waits out the last one's markers)."""
+        return self._ceiling("ceiling1", CEILING_ONE_OUTPUT, 1)
+
+    def _ceiling(self, name: str, output: str, producers: int) -> float:
+        group = self.dep.settings.group(name)
+        env = child_env(self.dep.settings, CHOREO_TXN_PRODUCERS=str(producers))
+        child = start_module(name, sys.executable, "bench.ceiling",
+                             ["--input", self.input, "--output", self.dep.topic(output),
+                              "--group", group], self.ctx.log_dir, env)
+        return self._time(child, group, self.dep.topic(output))
 
     def project(self) -> float:
         child = start_worker(self.dep.settings, "packaging", self.ctx.log_dir, log_level="WARNING")
@@ -108,6 +120,8 @@ def run_stage(ctx: BenchContext, sizes: Sizes, say: Callable[[str], None]) -> tu
     ours = Row("stage.project", SECTION_STAGE, "project: packaging worker (SQLite)", "records/s")
     quix = Row("stage.quix", SECTION_STAGE, "Quix Streams (RocksDB, exactly-once)", "records/s")
     ceiling = Row("stage.ceiling", SECTION_STAGE, "ceiling: transactional copy", "records/s")
+    one_producer = Row("ceiling.copy_one_producer", SECTION_CEILING,
+                       "bare transactional copy loop, one producer (no turns)", "records/s")
     values: list[Record] | None = None
     last: StageRound | None = None
     for i in range(sizes.runs):
@@ -117,6 +131,7 @@ def run_stage(ctx: BenchContext, sizes: Sizes, say: Callable[[str], None]) -> tu
             ("ceiling copy", rnd.ceiling, [copy, ceiling]),
             ("project", rnd.project, [ours]),
             ("quix", rnd.quix, [quix]),
+            ("ceiling copy, one producer", rnd.ceiling_one_producer, [one_producer]),
         ]
         shift = i % len(contenders)  # rotate so no contender always runs first on a cold box
         for name, measure, rows in contenders[shift:] + contenders[:shift]:
@@ -128,7 +143,7 @@ def run_stage(ctx: BenchContext, sizes: Sizes, say: Callable[[str], None]) -> tu
         say(f"stage round {i + 1}/{sizes.runs}: bare consume {bare.runs[-1]:,.0f} records/s")
     assert last is not None
     rows = [
-        copy, bare, ours, quix, ceiling,
+        copy, one_producer, bare, ours, quix, ceiling,
         ratio_row("stage.project_over_quix", SECTION_STAGE, "ratio project / Quix", ours, quix),
         ratio_row("stage.project_over_ceiling", SECTION_STAGE, "ratio project / ceiling", ours, ceiling),
     ]

@@ -20,7 +20,7 @@ from harness.paths import REPO
 pytestmark = pytest.mark.integration
 
 EXPECTED_ROWS = {
-    "ceiling.copy", "ceiling.consume",
+    "ceiling.copy", "ceiling.copy_one_producer", "ceiling.consume",
     "codec.encode", "codec.decode",
     "stage.project", "stage.quix", "stage.ceiling",
     "stage.project_over_quix", "stage.project_over_ceiling",
