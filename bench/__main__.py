@@ -92,7 +92,7 @@ def measure(
         recovery_rows = run_recovery(ctx, sizes, say)
     if "memory" in only:
         memory_rows = run_memory(ctx, sizes, say)
-    rows = [*ceiling, *codec_rows, *stage, *saga_rows, *turns_rows, *scale_rows, *rebuild_rows,
+    rows = [*ceiling, *codec_rows, *stage, *saga_rows, *scale_rows, *turns_rows, *rebuild_rows,
             *recovery_rows, *memory_rows]
     return rows, notes
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from pathlib import Path
 
 import pytest
@@ -67,6 +69,17 @@ def test_hash_is_canonical_and_excludes_checkpoint(tmp_path: Path) -> None:
     b.put("t", "y", {"v": 2})
     b.commit()
     assert a.state_hash() != b.state_hash()
+
+
+def test_hash_is_the_sha256_of_the_dump_across_chunks(tmp_path: Path) -> None:
+    # More documents than one hashed chunk: the hash must not depend on where chunks end.
+    s = PartitionStore(tmp_path / "h.sqlite")
+    s.begin()
+    for i in range(10_000):
+        s.put("t" if i % 3 else "u", f"k{i:05d}", {"n": i, "name": f"é{i}"})
+    s.commit(next_offset=1)
+    expected = hashlib.sha256("".join(f"{line}\n" for line in s.dump()).encode()).hexdigest()
+    assert s.state_hash() == expected
 
 
 def test_state_survives_reopen(tmp_path: Path) -> None:
