@@ -14,7 +14,7 @@ from collections import defaultdict
 
 from confluent_kafka import TopicPartition
 
-from bench.kafka_io import end_offsets
+from bench.kafka_io import ends_of
 from choreo.kafka import clients
 from choreo.kafka.messages import header_pairs
 from choreo.settings import Settings
@@ -25,7 +25,7 @@ MAIN_PATH_SHARE = 0.9
 
 def positions(settings: Settings, topics: list[str]) -> dict[tuple[str, int], int]:
     """(topic, partition) -> end offset now: where a later `hop_waits` starts reading."""
-    return {(t, p): end for t in topics for p, end in end_offsets(settings, t).items()}
+    return ends_of(settings, topics)
 
 
 def hop_waits(

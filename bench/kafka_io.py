@@ -46,12 +46,17 @@ def produce(settings: Settings, topic: str, records: Sequence[Record]) -> None:
 
 def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
     """Partition -> high watermark."""
+    return {p: end for (_t, p), end in ends_of(settings, [topic]).items()}
+
+
+def ends_of(settings: Settings, topics: Sequence[str]) -> dict[tuple[str, int], int]:
+    """(topic, partition) -> high watermark, for every partition of `topics`, with one reader."""
     consumer = clients.reader_consumer(settings)
     try:
-        meta = consumer.list_topics(topic, timeout=10).topics[topic]
+        meta = consumer.list_topics(timeout=10).topics
         return {
-            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in meta.partitions
+            (t, p): consumer.get_watermark_offsets(TopicPartition(t, p), timeout=10)[1]
+            for t in topics for p in meta[t].partitions
         }
     finally:
         consumer.close()

@@ -26,7 +26,7 @@ or would newly emit.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,24 +134,10 @@ def event_fields(event: Any) -> dict[str, Any]:
 def compare_events(actual: Sequence[Any], dry: Sequence[Any]) -> tuple[EventChange, ...]:
     """Pair the actual and dry answers of one input: by event_id, then by type in order."""
     left_actual = list(actual)
-    pairs: list[tuple[Any, Any]] = []
-    unmatched: list[Any] = []
-    for d in dry:
-        same_id = next((a for a in left_actual if _event_id(a) is not None
-                        and _event_id(a) == _event_id(d)), None)
-        if same_id is not None:
-            left_actual.remove(same_id)
-            pairs.append((same_id, d))
-        else:
-            unmatched.append(d)
-    added = []
-    for d in unmatched:
-        same_type = next((a for a in left_actual if type(a) is type(d)), None)
-        if same_type is not None:
-            left_actual.remove(same_type)
-            pairs.append((same_type, d))
-        else:
-            added.append(d)
+    by_id, unmatched = _pair(left_actual, dry,
+                             lambda a, d: _event_id(a) is not None and _event_id(a) == _event_id(d))
+    by_type, added = _pair(left_actual, unmatched, lambda a, d: type(a) is type(d))
+    pairs = by_id + by_type
     changes = []
     for a, d in pairs:
         diff = field_changes(event_fields(a), event_fields(d))
@@ -159,6 +145,23 @@ def compare_events(actual: Sequence[Any], dry: Sequence[Any]) -> tuple[EventChan
     changes += [EventChange(REMOVED, actual=a) for a in left_actual]
     changes += [EventChange(ADDED, dry=d) for d in added]
     return tuple(changes)
+
+
+def _pair(
+    left_actual: list[Any], dry: Sequence[Any], same: Callable[[Any, Any], bool]
+) -> tuple[list[tuple[Any, Any]], list[Any]]:
+    """Pair each dry event with the first actual one that is `same`, taking it out of
+    `left_actual`; returns the pairs and the dry events left without one."""
+    pairs: list[tuple[Any, Any]] = []
+    unpaired: list[Any] = []
+    for d in dry:
+        match = next((a for a in left_actual if same(a, d)), None)
+        if match is None:
+            unpaired.append(d)
+        else:
+            left_actual.remove(match)
+            pairs.append((match, d))
+    return pairs, unpaired
 
 
 def replay_order(streams: Sequence[Sequence[Recorded]], rank: Mapping[Coords, int]) -> list[Recorded]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +25,7 @@ from selenium.webdriver.remote.webelement import WebElement
 
 from choreo.kafka import clients
 from choreo.kafka.partitioner import partition_for
+from choreo.stack.ports import free_port
 from harness.env import child_env
 from harness.processes import CHOREO, ChildProcess, wait_until
 from harness.stack import StackEndpoints
@@ -41,12 +41,6 @@ _DRIVER = "chromedriver"
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Ui:
@@ -85,7 +79,7 @@ def ui(stack: StackEndpoints, tmp_path_factory: pytest.TempPathFactory) -> Itera
         returned = {"DroneReleased", "StockReleased"}
         wait_until(lambda: returned <= set(saga.saga(orders["compensated"].order_id)),
                    60, "the compensations of the failed delivery")
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
         server = ChildProcess("ui", [*CHOREO, "ui", "--port", str(port)], child_env(saga.settings),
                               tmp / "ui.log")

@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import json
-import socket
 import time
 import urllib.error
 import urllib.request
 
 import pytest
 
+from choreo.stack.ports import free_port
 from harness.processes import wait_until
 from tests.support.toy_pipeline import ToyPipeline
 
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _metric(text: str, name: str) -> float:
@@ -39,7 +33,7 @@ def _scrape(port: int) -> str:
 
 
 def test_metrics_count_processed_records_and_dead_letters(toy: ToyPipeline) -> None:
-    port = _free_port()
+    port = free_port()
     toy.produce_numbers(120)
     toy.produce_raw(b"not avro")
     worker = toy.start("counter", "a", CHOREO_METRICS_PORT=str(port))
