@@ -114,10 +114,11 @@ class CommitProtocol:
             # The stores write the batch's state into their open SQLite transactions now, so a
             # failing write (disk full, I/O error) aborts the batch before Kafka commits it.
             self._write_back_stores(batch)
-            # 4. flush (its delivery reports give the own-topic offsets), send the consumed
-            #    offsets to the transaction, commit the transaction.
-            self._flush(batch)
+            # 4. send the consumed offsets to the transaction, flush (its delivery reports give
+            #    the own-topic offsets), commit the transaction. The offsets go first: their two
+            #    round trips to the coordinators then overlap the produce requests in flight.
             self._send_offsets(batch)
+            self._flush(batch)
             self.faults.at("before_kafka_commit")
             commit_seconds = self._commit_transaction()
             self.faults.at("after_kafka_commit")

@@ -254,8 +254,8 @@ def test_a_good_batch_commits_kafka_first_then_the_stores_with_their_checkpoints
         f"produce {OWN}[0]",
         f"produce {OWN}[1]",
         f"produce {OWN}[0]",
-        "flush",
         "send_offsets_to_transaction",
+        "flush",
         "fault before_kafka_commit",
         "commit_transaction",
         "fault after_kafka_commit",
@@ -323,7 +323,6 @@ def test_undelivered_outputs_after_flush_abort_the_batch() -> None:
     outcome = rig.protocol.commit(records((0, 5)))
     assert_aborted(rig, outcome)
     assert outcome.error is not None and outcome.error.code() == KafkaError._TIMED_OUT
-    assert "send_offsets_to_transaction" not in rig.calls
 
 
 def test_a_failed_delivery_aborts_the_batch_and_blames_the_input_it_names() -> None:
