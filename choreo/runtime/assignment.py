@@ -50,8 +50,10 @@ class AssignedStores:
         self.progress = progress
         self.cancelled = cancelled
         self.stores: dict[int, PartitionStore] = {}
+        self.changes = 0  # assignments and releases so far: what was read before may not be ours
 
     def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.changes += 1
         self.progress.ready = False
         new = sorted({tp.partition for tp in partitions} - set(self.stores))
         opened: dict[int, PartitionStore] = {}
@@ -103,6 +105,7 @@ class AssignedStores:
         self.stores.clear()
 
     def _release(self, consumer: Consumer, partitions: list[TopicPartition], why: str) -> None:
+        self.changes += 1
         # A store serves partition N of every input topic: keep it while any of them stays ours.
         still = {
             tp.partition for tp in consumer.assignment()

@@ -68,6 +68,7 @@ class BatchOutcome:
     error: KafkaError | None = None  # the Kafka error that aborted it, when there was one
     why: str = ""
     commit_seconds: float = 0.0  # time spent in commit_transaction
+    carried: bool = False  # it wrote nothing: its offsets wait for a later transaction
 
 
 class CommitProtocol:
@@ -86,6 +87,8 @@ class CommitProtocol:
         flush_timeout_s: float,
         transactional_id: str = "",
         clock: Callable[[], float] = time.perf_counter,
+        carry_s: float = 0.0,
+        assignment: Callable[[], int] = lambda: 0,
     ) -> None:
         self.producer = producer
         self.consumer = consumer
@@ -98,10 +101,24 @@ class CommitProtocol:
         self.flush_timeout_s = flush_timeout_s
         self.transactional_id = transactional_id
         self.clock = clock
+        # The offsets of batches that wrote nothing, waiting to ride with a later transaction:
+        # at most `carry_s` after the first of them, and never across an assignment change
+        # (`assignment` counts them), since the partitions may no longer be ours.
+        self.carry_s = carry_s
+        self.assignment = assignment
+        self.carried: dict[tuple[str, int], int] = {}
+        self._carried_since = 0.0
+        self._carried_in = 0
+
+    @property
+    def carrying(self) -> bool:
+        return bool(self.carried)
 
     def commit(self, msgs: list[Message]) -> BatchOutcome:
         """Run the batch; returns how it ended. Raises FencedError when this instance must stop."""
         batch = Batch(size=len(msgs))
+        if self._carried_in != self.assignment():
+            self.carried.clear()  # read again from the committed offsets by whoever owns them
         # 1. Consume: the loop hands over what one consume() returned. Rebalance callbacks run
         #    only inside consume(), so the stores cannot change while the batch runs.
         # 2. Begin the Kafka transaction, then BEGIN IMMEDIATE on each touched partition's store.
@@ -114,14 +131,21 @@ class CommitProtocol:
             # The stores write the batch's state into their open SQLite transactions now, so a
             # failing write (disk full, I/O error) aborts the batch before Kafka commits it.
             self._write_back_stores(batch)
-            # 4. send the consumed offsets to the transaction, flush (its delivery reports give
-            #    the own-topic offsets), commit the transaction. The offsets go first: their two
-            #    round trips to the coordinators then overlap the produce requests in flight.
-            self._send_offsets(batch)
-            self._flush(batch)
-            self.faults.at("before_kafka_commit")
-            commit_seconds = self._commit_transaction()
-            self.faults.at("after_kafka_commit")
+            carried = self._carry(batch)
+            if carried:
+                # Nothing produced and no offsets sent: this commit sends no request at all.
+                commit_seconds = self._commit_transaction()
+            else:
+                # 4. send the consumed offsets (and any carried ones) to the transaction, flush
+                #    (its delivery reports give the own-topic offsets), commit the transaction.
+                #    The offsets go first: their two round trips to the coordinators then
+                #    overlap the produce requests in flight.
+                self._send_offsets({**self.carried, **batch.positions})
+                self._flush(batch)
+                self.faults.at("before_kafka_commit")
+                commit_seconds = self._commit_transaction()
+                self.faults.at("after_kafka_commit")
+                self.carried.clear()
         except _BATCH_FAILURES as e:
             return self._abort(batch, e)
         except BaseException:
@@ -130,8 +154,30 @@ class CommitProtocol:
         # 5. Only then COMMIT each store, with its checkpoint (the next own-topic offset) in the
         #    same SQLite transaction as the state it describes.
         self._commit_stores(batch)
-        self.faults.batch_committed()
-        return BatchOutcome(batch, committed=True, commit_seconds=commit_seconds)
+        if carried:
+            self.faults.at("offsets_carried")
+        else:
+            self.faults.batch_committed()
+        return BatchOutcome(batch, committed=True, commit_seconds=commit_seconds, carried=carried)
+
+    def _carry(self, batch: Batch) -> bool:
+        """Keep this batch's offsets for a later transaction instead of committing one now?
+
+        Only a batch that produced nothing (no event, no dead letter), so it changed no state
+        either: reading its records again after a crash decides on a state that no commit of
+        ours has changed since (any later commit takes these offsets along), so again nothing
+        is produced. At low load most records a service reads are events of other services
+        that concern it no further, and each would otherwise cost a transaction of its own.
+        """
+        if batch.emitted or batch.dead or not batch.positions or self.carry_s <= 0:
+            return False
+        now = self.clock()
+        if not self.carried:
+            self._carried_since, self._carried_in = now, self.assignment()
+        elif now - self._carried_since >= self.carry_s:
+            return False  # waited long enough: commit them with this batch's
+        self.carried.update(batch.positions)
+        return True
 
     # -- the steps --------------------------------------------------------------------------------
 
@@ -172,8 +218,8 @@ class CommitProtocol:
         if left:
             raise KafkaException(KafkaError(KafkaError._TIMED_OUT, f"{left} output(s) undelivered"))
 
-    def _send_offsets(self, batch: Batch) -> None:
-        offsets = [TopicPartition(t, p, o) for (t, p), o in batch.positions.items()]
+    def _send_offsets(self, positions: dict[tuple[str, int], int]) -> None:
+        offsets = [TopicPartition(t, p, o) for (t, p), o in positions.items()]
 
         def send() -> None:
             # The group metadata is read again on each attempt: after a rebalance the old
@@ -210,6 +256,7 @@ class CommitProtocol:
         """The batch cannot commit: abort Kafka, roll back SQLite, rewind to the committed offsets."""
         kafka_error, why = self._triage(batch, error)
         log.warning("aborting the batch after %s", why)
+        self.carried.clear()  # the rewind below reads their records again
         self._rollback_stores(batch)
         try:
             self._call("abort_transaction", TXN_CALL_S, self.producer.abort_transaction, TXN_CALL_S)

@@ -1,7 +1,8 @@
 """Fault injection for crash tests: die or hang at a named point of the commit protocol.
 
 CHOREO_FAULT_POINT names the point, CHOREO_FAULT_AFTER_BATCHES how many batches must commit
-first. `before_kafka_commit` and `after_kafka_commit` kill the process (SIGKILL) there;
+first. `before_kafka_commit` and `after_kafka_commit` kill the process (SIGKILL) there, and
+`offsets_carried` right after a batch that wrote nothing left its offsets uncommitted;
 `wedge:<call>` (e.g. `wedge:send_offsets_to_transaction`) blocks forever inside that blocking
 client call, as librdkafka can after a coordinator dies, to prove the watchdog. With
 CHOREO_FAULT_ONCE_FILE set, the fault fires only while that file does not exist, and creates it
@@ -17,8 +18,9 @@ import threading
 
 from choreo.exceptions import ConfigurationError
 
-# Where choreo/runtime/commit.py calls `at()`: either side of the Kafka commit.
-KILL_POINTS = ("before_kafka_commit", "after_kafka_commit")
+# Where choreo/runtime/commit.py calls `at()`: either side of the Kafka commit, and after a
+# batch whose offsets wait for a later transaction.
+KILL_POINTS = ("before_kafka_commit", "after_kafka_commit", "offsets_carried")
 # The blocking client calls that pass through `wedge()` (choreo/runtime/calls.py and commit.py).
 WEDGE_CALLS = (
     "init_transactions",

@@ -52,15 +52,24 @@ def test_two_services_process_every_record_exactly_once(toy: ToyPipeline) -> Non
 def test_crash_at_a_commit_boundary_loses_and_doubles_nothing(toy: ToyPipeline, point: str) -> None:
     n = 400
     toy.produce_numbers(n)
+    _crash_then_finish(toy, n, point, batch_size=50)
+
+
+def _crash_then_finish(toy: ToyPipeline, n: int, point: str, batch_size: int) -> None:
+    """Kill -9 the counter at `point` after 2 committed batches, restart it: every input of the
+    `n` is counted once, and the store still is the fold of its log."""
     crashing = toy.start(
         "counter", "a", CHOREO_FAULT_POINT=point, CHOREO_FAULT_AFTER_BATCHES="2",
-        CHOREO_BATCH_SIZE="50",
+        CHOREO_BATCH_SIZE=str(batch_size),
     )
     code = crashing.wait(120)
     assert code == -9, f"the fault hook should kill -9 the worker, got {code}: {crashing.log()[-2000:]}"
-    counter = toy.start("counter", "a", CHOREO_BATCH_SIZE="50")
+    counter = toy.start("counter", "a", CHOREO_BATCH_SIZE=str(batch_size))
     doubler = toy.start("doubler", "a")
     wait_until(lambda: len(toy.doubled()) >= n, 120, f"{n} doubled sums after restart")
+    ends = toy.end_offsets("counter.commands")
+    wait_until(lambda: toy.committed_offsets("counter", "counter.commands") == ends, 60,
+               "every command's offset committed")
     assert counter.stop() == 0 and doubler.stop() == 0
     _assert_exactly_once(toy, n)
     verify = toy.rebuild_verify("counter")
@@ -100,3 +109,28 @@ def test_same_transactional_id_fences_the_older_instance(toy: ToyPipeline) -> No
     wait_until(lambda: len(toy.doubled()) >= n, 120, "every sum doubled")
     assert second.stop() == 0 and doubler.stop() == 0
     _assert_exactly_once(toy, n)
+
+
+def test_offsets_of_records_that_write_nothing_are_committed_once_the_input_is_quiet(
+    toy: ToyPipeline,
+) -> None:
+    """A batch that writes nothing leaves its offsets for a later transaction; when none comes,
+    the worker commits them alone: no lag is left standing on a quiet input."""
+    n = 200
+    commands = toy.produce_numbers(n)
+    counter = toy.start("counter", "a")
+    wait_until(lambda: len(toy.counted()) >= n, 120, f"{n} counted")
+    toy.resend(commands)  # duplicates: the counter decides nothing for any of them
+    ends = toy.end_offsets("counter.commands")
+    wait_until(lambda: toy.committed_offsets("counter", "counter.commands") == ends, 60,
+               "the duplicates' offsets committed while the worker runs")
+    assert counter.alive()
+    assert counter.stop() == 0
+    assert len(toy.counted()) == n
+
+
+def test_a_crash_while_offsets_are_carried_loses_and_doubles_nothing(toy: ToyPipeline) -> None:
+    n = 300
+    for _ in range(n // 10):
+        toy.resend(toy.produce_numbers(10))  # each command twice: the copies write nothing
+    _crash_then_finish(toy, n, "offsets_carried", batch_size=4)

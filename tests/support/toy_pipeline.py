@@ -7,6 +7,8 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
+from confluent_kafka import Consumer, TopicPartition
+
 from choreo.kafka import clients
 from choreo.serde.schemas import load_event_schemas
 from harness.deploy import deploy
@@ -33,16 +35,46 @@ class ToyPipeline(StackSlice):
         self.totals: dict[str, int] = defaultdict(int)
         self._producer = clients.plain_producer(self.settings)
 
-    def produce_numbers(self, n: int) -> None:
-        topic = self.topic("counter.commands")
+    def produce_numbers(self, n: int) -> list[toy.AddNumber]:
         now = datetime.now(UTC)
+        commands = []
         for i in range(n):
             hub = HUBS[i % len(HUBS)]
             cmd = toy.AddNumber(str(uuid.uuid4()), hub, now, i % 7 + 1)
             self.totals[hub] += cmd.value
-            self._producer.produce(topic, key=hub.encode(), value=self.codec.encode(topic, cmd))
+            commands.append(cmd)
+        self.resend(commands)
+        return commands
+
+    def resend(self, commands: list[toy.AddNumber]) -> None:
+        """Produce `commands` (again: the counter decides nothing for a command it has seen)."""
+        topic = self.topic("counter.commands")
+        for cmd in commands:
+            self._producer.produce(topic, key=cmd.hub.encode(), value=self.codec.encode(topic, cmd))
             self._producer.poll(0)
         assert self._producer.flush(30) == 0
+
+    def committed_offsets(self, service: str, logical_topic: str) -> dict[int, int]:
+        """Partition -> the offset `service`'s group has committed on `logical_topic` (0: none)."""
+        topic = self.topic(logical_topic)
+        # A consumer that never subscribes does not join the group; it only reads its offsets.
+        probe = Consumer({**clients.base_config(self.settings), "group.id": self.settings.group(service)})
+        try:
+            meta = probe.list_topics(topic, timeout=10).topics[topic]
+            tps = probe.committed([TopicPartition(topic, p) for p in meta.partitions], timeout=10)
+            return {tp.partition: max(tp.offset, 0) for tp in tps}
+        finally:
+            probe.close()
+
+    def end_offsets(self, logical_topic: str) -> dict[int, int]:
+        topic = self.topic(logical_topic)
+        reader = clients.reader_consumer(self.settings)
+        try:
+            meta = reader.list_topics(topic, timeout=10).topics[topic]
+            return {p: reader.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                    for p in meta.partitions}
+        finally:
+            reader.close()
 
     def produce_raw(self, value: bytes, hub: str = "hub-0") -> None:
         self._producer.produce(self.topic("counter.commands"), key=hub.encode(), value=value)

@@ -1,7 +1,7 @@
 """The commit protocol without a broker: the order of its calls, and what each failure leads to.
 
 docs/adr/0005-exactly-once-worker.md: begin the Kafka transaction and the stores' transactions,
-process the records, flush, send the offsets, commit Kafka, and only then commit SQLite with the
+process the records, send the offsets, flush, commit Kafka, and only then commit SQLite with the
 checkpoint. Fakes record every call in one list, so each test reads as the sequence it expects.
 """
 
@@ -202,7 +202,7 @@ class RecordingFaults(FaultInjector):
 class Rig:
     """A CommitProtocol wired to fakes, with two assigned partitions (0 and 1)."""
 
-    def __init__(self) -> None:
+    def __init__(self, carry_s: float = 0.0) -> None:
         self.calls: list[str] = []
         self.failures = Failures(self.calls)
         self.producer = FakeProducer(self.calls, self.failures)
@@ -211,12 +211,16 @@ class Rig:
         self.faults = RecordingFaults(self.calls)
         self.output = TransactionalOutput(self.producer, NoWatchdog())  # type: ignore[arg-type]
         self.process_error: dict[int, BaseException] = {}  # input offset -> raised by "decide"
+        self.silent: set[int] = set()  # input offsets whose decision is to emit nothing
+        self.clock = FakeClock()
+        self.assignments = 0  # what the worker's AssignedStores.changes counts
         self.protocol = CommitProtocol(
             producer=self.producer,  # type: ignore[arg-type]
             consumer=self.consumer,  # type: ignore[arg-type]
             stores=self.stores, process=self.process, restore=self.restore,
             faults=self.faults, watchdog=NoWatchdog(), flush_timeout_s=1.0,
-            transactional_id="svc-0", clock=FakeClock(),
+            transactional_id="svc-0", clock=self.clock, carry_s=carry_s,
+            assignment=lambda: self.assignments,
         )
 
     def process(self, msg: Any, store: Any, batch: Batch) -> None:
@@ -224,6 +228,8 @@ class Rig:
         topic, p, offset = msg.topic(), msg.partition(), msg.offset()
         if offset in self.process_error:
             raise self.process_error[offset]
+        if offset in self.silent:
+            return
         store.put("seen", f"{offset:06d}", {"offset": offset})
         self.output.produce(OWN, p, b"k", b"event", [], batch, cause=(topic, p, offset))
         batch.emitted += 1
@@ -521,3 +527,97 @@ def test_a_store_damaged_at_its_commit_is_replaced_before_it_is_restored() -> No
     assert rig.calls[-4:] == [
         "store[1] commit checkpoint=101", "store[1] rollback", "store[1] replace_damaged", "restore 1",
     ]
+
+
+# -- batches that write nothing: their offsets ride with a later transaction -------------------------
+
+
+def carrying_rig() -> Rig:
+    rig = Rig(carry_s=0.1)
+    rig.silent = set(range(10, 20))
+    return rig
+
+
+def test_a_batch_that_writes_nothing_sends_no_offsets_and_its_commit_sends_nothing() -> None:
+    rig = carrying_rig()
+    outcome = rig.protocol.commit(records((0, 10), (1, 11)))
+    assert outcome.committed and outcome.carried
+    assert "send_offsets_to_transaction" not in rig.calls
+    assert "flush" not in rig.calls
+    assert rig.producer.sent_offsets == []
+    # begin and commit with nothing produced and no offsets: librdkafka sends no request.
+    assert rig.calls.count("commit_transaction") == 1
+    assert rig.protocol.carried == {(INPUT, 0): 11, (INPUT, 1): 12}
+    assert rig.calls[-1] == "fault offsets_carried"
+    assert rig.faults.batches == 0  # not a commit for CHOREO_FAULT_AFTER_BATCHES
+
+
+def test_carried_offsets_ride_with_the_next_transaction_and_newer_offsets_win() -> None:
+    rig = carrying_rig()
+    rig.protocol.commit(records((0, 10), (1, 11)))
+    outcome = rig.protocol.commit(records((0, 5)))  # emits an event
+    assert outcome.committed and not outcome.carried
+    assert rig.producer.sent_offsets == [([(INPUT, 0, 6), (INPUT, 1, 12)], GROUP_METADATA)]
+    assert not rig.protocol.carrying
+
+
+def test_carried_offsets_are_committed_once_they_have_waited_the_commit_interval() -> None:
+    rig = carrying_rig()
+    rig.protocol.commit(records((0, 10)))
+    rig.clock.advance(0.05)
+    assert rig.protocol.commit(records((0, 11))).carried  # still within the interval
+    rig.clock.advance(0.06)
+    outcome = rig.protocol.commit(records((0, 12)))  # writes nothing, but the first waited 0.11 s
+    assert not outcome.carried
+    assert rig.producer.sent_offsets == [([(INPUT, 0, 13)], GROUP_METADATA)]
+
+
+def test_an_empty_batch_commits_what_is_carried() -> None:
+    """What the worker runs when its input has gone quiet."""
+    rig = carrying_rig()
+    rig.protocol.commit(records((1, 10)))
+    outcome = rig.protocol.commit([])
+    assert outcome.committed and not outcome.carried
+    assert rig.producer.sent_offsets == [([(INPUT, 1, 11)], GROUP_METADATA)]
+    assert not rig.protocol.carrying
+
+
+def test_an_abort_drops_the_carried_offsets_and_rewinds_to_the_committed_ones() -> None:
+    rig = carrying_rig()
+    rig.protocol.commit(records((0, 10)))
+    rig.producer.undelivered = 1
+    outcome = rig.protocol.commit(records((0, 5)))
+    assert not outcome.committed
+    assert f"seek {INPUT}[0]@5" in rig.calls  # the carried record is read again
+    assert not rig.protocol.carrying
+
+
+def test_an_assignment_change_drops_the_carried_offsets() -> None:
+    """The partitions may be another member's now: their committed offsets are not ours to move."""
+    rig = carrying_rig()
+    rig.protocol.commit(records((1, 10)))
+    rig.assignments += 1
+    rig.protocol.commit(records((0, 5)))
+    assert rig.producer.sent_offsets == [([(INPUT, 0, 6)], GROUP_METADATA)]
+
+
+def test_a_dead_lettered_record_is_no_batch_that_writes_nothing() -> None:
+    rig = carrying_rig()
+    rig.process_error[10] = ValueError("not a decision")
+    rig.protocol.process = lambda msg, store, batch: _dead_letter(rig, msg, batch)
+    outcome = rig.protocol.commit(records((0, 10)))
+    assert outcome.committed and not outcome.carried
+    assert rig.producer.sent_offsets == [([(INPUT, 0, 11)], GROUP_METADATA)]
+
+
+def _dead_letter(rig: Rig, msg: Any, batch: Batch) -> None:
+    rig.output.produce(DLQ, msg.partition(), b"k", b"letter", [], None)
+    batch.dead += 1
+
+
+def test_without_a_commit_interval_nothing_is_carried() -> None:
+    rig = Rig(carry_s=0.0)
+    rig.silent = {10}
+    outcome = rig.protocol.commit(records((0, 10)))
+    assert not outcome.carried
+    assert rig.producer.sent_offsets == [([(INPUT, 0, 11)], GROUP_METADATA)]
