@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bench.config import FAIR, LOAD_SHARES, BenchContext, Sizes
+from bench.cpu import measure
 from bench.hops import hop_waits, main_path, positions
 from bench.open_loop import OrderSender
 from bench.report import Row
@@ -25,6 +26,7 @@ from choreo import bootstrap
 from choreo.domain import installation
 from harness.deploy import Deployment, deploy
 from harness.processes import ChildProcess, start_worker
+from harness.stack import broker_pids
 from harness.watch import EndWatcher
 from producers.commands import register_drone
 from producers.load_plan import plan_orders
@@ -111,9 +113,19 @@ def run_saga(ctx: BenchContext, sizes: Sizes, say: Callable[[str], None]) -> tup
         for share in LOAD_SHARES for name, _ in PERCENTILES
     }
     hop_rows: dict[str, Row] = {}
+    at = int(HOPS_AT * 100)
+    cpu_rows = {
+        "broker": Row(f"saga.cpu.{at}.broker", SECTION,
+                      f"CPU of the Kafka broker at {at}% load", "% of a core"),
+        "workers": Row(f"saga.cpu.{at}.workers", SECTION,
+                       f"CPU of the 4 workers together at {at}% load", "% of a core"),
+        "machine": Row(f"saga.cpu.{at}.machine", SECTION,
+                       f"machine busy at {at}% load (all cores)", "%"),
+    }
     saga_field = installation().saga_id
     outcomes: Counter[str] = Counter()
     bench = SagaBench(ctx, sizes.saga_orders)
+    brokers = broker_pids(ctx.endpoints)
     try:
         for r in range(sizes.runs):
             placed, ended = bench.run(sizes.saga_orders, None)
@@ -125,11 +137,19 @@ def run_saga(ctx: BenchContext, sizes: Sizes, say: Callable[[str], None]) -> tup
             for share in LOAD_SHARES:
                 n = max(20, round(rate * share * sizes.latency_seconds))
                 start = positions(bench.dep.settings, bench.event_topics)
-                placed, ended = bench.run(n, rate * share)
+                with measure({"broker": brokers, "workers": [w.pid for w in bench.workers]}) as used:
+                    placed, ended = bench.run(n, rate * share)
                 waits = [float(ended[o][1] - placed[o]) for o in placed]
                 for name, pct in PERCENTILES:
                     latency[(share, name)].runs.append(percentile(waits, pct))
                 if share == HOPS_AT:
+                    # Who held the cores meanwhile: on a small machine the latency is a queue
+                    # for them. No broker row for a stack reached only by its address.
+                    if brokers:
+                        cpu_rows["broker"].runs.append(used.groups["broker"])
+                    cpu_rows["workers"].runs.append(used.groups["workers"])
+                    if used.machine_busy is not None:
+                        cpu_rows["machine"].runs.append(used.machine_busy)
                     hops = hop_waits(bench.dep.settings, start, saga_field, placed)
                     for hop in main_path(hops, len(placed)):
                         hop_rows.setdefault(hop, Row(
@@ -141,7 +161,8 @@ def run_saga(ctx: BenchContext, sizes: Sizes, say: Callable[[str], None]) -> tup
     finally:
         bench.close()
     saturation.measure += f"; {mix(outcomes)}"
-    return [saturation, *latency.values(), *hop_rows.values()], dict(outcomes)
+    measured_cpu = [row for row in cpu_rows.values() if row.runs]
+    return [saturation, *latency.values(), *hop_rows.values(), *measured_cpu], dict(outcomes)
 
 
 def mix(outcomes: Counter[str]) -> str:

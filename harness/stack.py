@@ -65,8 +65,18 @@ def running_local_stack() -> StackEndpoints | None:
         return None
     return StackEndpoints(
         info.bootstrap_servers, info.schema_registry_url, "local stack",
-        info.kafka_version or "unknown", info.apicurio_version or "unknown",
+        info.kafka_version or "unknown", info.apicurio_version or "unknown", layout=layout,
     )
+
+
+def broker_pids(endpoints: StackEndpoints) -> list[int]:
+    """The pids of the Kafka nodes of a stack this machine runs (none for one reached by address)."""
+    from choreo.stack import info as stack_info
+
+    if endpoints.layout is None:
+        return []
+    running = lifecycle.running_components(endpoints.layout, stack_info.load(endpoints.layout))
+    return [pid for component, pid in running.items() if component.startswith("kafka-")]
 
 
 def docker_answers(timeout: float = 2.0) -> bool:
