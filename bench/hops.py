@@ -14,10 +14,10 @@ from collections import defaultdict
 
 from confluent_kafka import TopicPartition
 
-from bench.kafka_io import ends_of
 from choreo.kafka import clients
 from choreo.kafka.messages import header_pairs
 from choreo.settings import Settings
+from harness.offsets import ends_of
 
 _READ_TIMEOUT_S = 60.0
 MAIN_PATH_SHARE = 0.9

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
 
 from choreo.kafka import clients
 from choreo.settings import Settings
+from harness.offsets import committed, end_offsets, group_offsets_reader
 
 # A record to produce: (partition or None for the key's partition, key, value, headers).
 Headers = list[tuple[str, str | bytes | None]]
@@ -44,29 +45,6 @@ def produce(settings: Settings, topic: str, records: Sequence[Record]) -> None:
         raise BenchError(f"filling {topic} failed: {errors[:1] or 'not all records delivered'}")
 
 
-def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
-    """Partition -> high watermark."""
-    return {p: end for (_t, p), end in ends_of(settings, [topic]).items()}
-
-
-def ends_of(settings: Settings, topics: Sequence[str]) -> dict[tuple[str, int], int]:
-    """(topic, partition) -> high watermark, for every partition of `topics`, with one reader."""
-    consumer = clients.reader_consumer(settings)
-    try:
-        meta = consumer.list_topics(timeout=10).topics
-        return {
-            (t, p): consumer.get_watermark_offsets(TopicPartition(t, p), timeout=10)[1]
-            for t in topics for p in meta[t].partitions
-        }
-    finally:
-        consumer.close()
-
-
-def committed(consumer: Consumer, topic: str, partitions: Iterable[int]) -> dict[int, int]:
-    tps = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
-    return {tp.partition: max(tp.offset, 0) for tp in tps}
-
-
 def wait_committed(
     settings: Settings,
     group: str,
@@ -77,8 +55,7 @@ def wait_committed(
     what: str,
 ) -> None:
     """Poll the group's committed offsets on `topic` until they reach `ends` (or fail loudly)."""
-    # A consumer that never subscribes does not join the group; it only reads its offsets.
-    probe = Consumer({**clients.base_config(settings), "group.id": group})
+    probe = group_offsets_reader(settings, group)
     deadline = time.monotonic() + timeout
     try:
         while True:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from bench.config import FAIR, BenchContext, Sizes
 from bench.inputs import order_records
-from bench.kafka_io import end_offsets, produce, wait_committed
+from bench.kafka_io import produce, wait_committed
 from bench.report import Row
 from choreo.runtime.store import PartitionStore, state_dir_of, store_path
 from choreo.settings import Settings
@@ -21,6 +21,7 @@ from consumers.packaging.service import RESERVATIONS, STOCK, stock_key
 from consumers.reference import hubs
 from consumers.saga import saga_key
 from harness.deploy import deploy
+from harness.offsets import end_offsets
 from harness.processes import start_worker
 from producers.seed import stocked_skus
 

@@ -15,11 +15,12 @@ from confluent_kafka import KafkaError, TopicPartition
 
 from bench.config import FAIR, BenchContext, Sizes
 from bench.inputs import order_records, stock_records
-from bench.kafka_io import BenchError, end_offsets, produce
+from bench.kafka_io import BenchError, produce
 from bench.report import Row
 from choreo.kafka import clients
 from choreo.settings import Settings
 from harness.deploy import deploy
+from harness.offsets import end_offsets
 from harness.processes import ChildProcess, start_worker
 from harness.watch import TAIL_CONFIG
 

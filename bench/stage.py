@@ -16,13 +16,14 @@ from confluent_kafka.schema_registry import Schema
 
 from bench.config import FAIR, BenchContext, Sizes
 from bench.inputs import order_records, stock_records
-from bench.kafka_io import Record, bare_consume, end_offsets, produce, read_back, wait_committed
+from bench.kafka_io import Record, bare_consume, produce, read_back, wait_committed
 from bench.quix_env import quix_python
 from bench.report import Row, ratio_row
 from choreo.kafka import clients
 from choreo.serde.codec import subject_for
 from harness.deploy import Deployment, deploy
 from harness.env import child_env
+from harness.offsets import end_offsets
 from harness.processes import ChildProcess, start_module, start_worker
 from harness.topics import KEEP_FOREVER, LOG_APPEND_TIME, create_topics
 

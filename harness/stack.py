@@ -28,7 +28,9 @@ class StackEndpoints:
     registry_version: str = "unknown"
     restart_registry: Callable[[], None] | None = None
     restart_stack: Callable[[], None] | None = None
-    layout: StackLayout | None = None  # the throw-away stack's, for tests that kill its processes
+    # A stack this machine runs (throw-away, or `choreo stack up`): where its pids are. Tests
+    # kill processes only through a throw-away stack's (tests/faults/conftest.py).
+    layout: StackLayout | None = None
 
     @property
     def registry_root(self) -> str:

@@ -174,8 +174,8 @@ def restore_partitions(
                     ) from e
                 evolve(store, event)
                 applied[p] += 1
-                restored_to[p] = offset + 1
                 uncommitted[p] += 1
+                restored_to[p] = offset + 1
                 if uncommitted[p] >= _COMMIT_EVERY:
                     store.commit(next_offset=restored_to[p])
                     uncommitted[p] = 0

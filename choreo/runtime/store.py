@@ -186,32 +186,18 @@ class PartitionStore:
 
     def put(self, table: str, key: str, value: dict[str, Any]) -> None:
         text = _encode(value)  # a copy of the caller's document, refused here if not JSON
-        layers = self._layers
-        if not layers:
+        if not self._layers:
             self._execute("INSERT OR REPLACE INTO docs (tbl, key, value) VALUES (?, ?, ?)",
                           (table, key, text))
             return
         if self._visible(table, key) == text:
             return  # the document as this transaction already sees it: nothing to write
-        rows = layers[-1].get(table)
-        if rows is None:
-            rows = layers[-1][table] = {}
-        rows[key] = text
+        self._layers[-1].setdefault(table, {})[key] = text
 
     def _visible(self, table: str, key: str) -> object:
         """What the transaction sees of a document without a query: its text, None when
         deleted or missing, or _UNREAD when it was never read."""
-        layers = self._layers
-        # Per read and per write of every record: the one-layer case (no savepoint open, as in
-        # a restore) is looked up without building a reversed iterator.
-        if len(layers) == 1:
-            rows = layers[0].get(table)
-            if rows is not None:
-                text = rows.get(key, _UNREAD)
-                if text is not _UNREAD:
-                    return text
-            return self._read.get((table, key), _UNREAD)
-        for layer in reversed(layers):
+        for layer in reversed(self._layers):
             rows = layer.get(table)
             if rows is not None and key in rows:
                 return rows[key]

@@ -7,11 +7,10 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from confluent_kafka import Consumer, TopicPartition
-
 from choreo.kafka import clients
 from choreo.serde.schemas import load_event_schemas
 from harness.deploy import deploy
+from harness.offsets import committed_to_end
 from tests.support import toy
 from tests.support.stack_slice import StackSlice
 from tests.support.topic_reader import ReadRecord, read_topic
@@ -54,27 +53,9 @@ class ToyPipeline(StackSlice):
             self._producer.poll(0)
         assert self._producer.flush(30) == 0
 
-    def committed_offsets(self, service: str, logical_topic: str) -> dict[int, int]:
-        """Partition -> the offset `service`'s group has committed on `logical_topic` (0: none)."""
-        topic = self.topic(logical_topic)
-        # A consumer that never subscribes does not join the group; it only reads its offsets.
-        probe = Consumer({**clients.base_config(self.settings), "group.id": self.settings.group(service)})
-        try:
-            meta = probe.list_topics(topic, timeout=10).topics[topic]
-            tps = probe.committed([TopicPartition(topic, p) for p in meta.partitions], timeout=10)
-            return {tp.partition: max(tp.offset, 0) for tp in tps}
-        finally:
-            probe.close()
-
-    def end_offsets(self, logical_topic: str) -> dict[int, int]:
-        topic = self.topic(logical_topic)
-        reader = clients.reader_consumer(self.settings)
-        try:
-            meta = reader.list_topics(topic, timeout=10).topics[topic]
-            return {p: reader.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-                    for p in meta.partitions}
-        finally:
-            reader.close()
+    def input_committed(self, service: str, logical_topic: str) -> bool:
+        """Whether `service`'s group has committed `logical_topic` up to its end."""
+        return committed_to_end(self.settings, self.settings.group(service), self.topic(logical_topic))
 
     def produce_raw(self, value: bytes, hub: str = "hub-0") -> None:
         self._producer.produce(self.topic("counter.commands"), key=hub.encode(), value=value)

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 from bench.cpu import cpu_line_ticks, measure, process_ticks, stat_ticks
+from harness.processes import wait_until
 
 
 def test_a_stat_line_whose_command_name_holds_spaces_and_parentheses() -> None:
@@ -23,11 +24,7 @@ def test_a_spinning_process_uses_more_cpu_than_a_sleeping_one() -> None:
     sleep = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         with measure({"spin": [spin.pid], "sleep": [sleep.pid]}) as shares:
-            # Work in this process until the spinner has visibly run (bounded).
-            for _ in range(200):
-                subprocess.run([sys.executable, "-c", "pass"], check=True)
-                if process_ticks(spin.pid) > 20:
-                    break
+            wait_until(lambda: process_ticks(spin.pid) > 20, 30, "the spinner to use 20 ticks")
     finally:
         spin.kill()
         sleep.kill()

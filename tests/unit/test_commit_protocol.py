@@ -603,7 +603,6 @@ def test_an_assignment_change_drops_the_carried_offsets() -> None:
 
 def test_a_dead_lettered_record_is_no_batch_that_writes_nothing() -> None:
     rig = carrying_rig()
-    rig.process_error[10] = ValueError("not a decision")
     rig.protocol.process = lambda msg, store, batch: _dead_letter(rig, msg, batch)
     outcome = rig.protocol.commit(records((0, 10)))
     assert outcome.committed and not outcome.carried
