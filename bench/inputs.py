@@ -2,9 +2,8 @@
 
 Keyed by hub, the 24 reference hubs would fill every partition of 6, four hubs each, but the
 orders picked at random would still load them unevenly. The one-stage comparison places record i
-on partition i % partitions (key still the hub), so every contender gets exactly the same share
-per partition: packaging checks nothing about which partition a hub is on, and each partition
-keeps its own shelves.
+on partition i % partitions, with a hub that murmur2 puts there (a worker dead-letters a record
+off its key's partition), so every contender gets exactly the same share per partition.
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ import uuid
 from datetime import UTC, datetime
 
 from bench.kafka_io import Headers, Record
+from choreo.kafka.partitioner import partition_for
 from choreo.serde.codec import Codec
 from consumers.orders.events import OrderPlaced
 from consumers.packaging.events import StockAdded
@@ -26,8 +26,8 @@ def _uuid(rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
-def order_placed(rng: random.Random, at: datetime) -> OrderPlaced:
-    hub = rng.choice(sorted(hubs()))
+def order_placed(rng: random.Random, at: datetime, hub: str | None = None) -> OrderPlaced:
+    hub = hub or rng.choice(sorted(hubs()))
     return OrderPlaced(
         event_id=_uuid(rng),
         order_id=_uuid(rng),
@@ -44,9 +44,11 @@ def order_records(codec: Codec, topic: str, n: int, partitions: int, seed: int) 
     """`n` encoded OrderPlaced records for `topic`, the same bytes for the same seed."""
     rng = random.Random(seed)
     at = edge_time(datetime(2025, 1, 1, tzinfo=UTC))
+    on_partition = [[h for h in sorted(hubs()) if partition_for(h.encode(), partitions) == p]
+                    for p in range(partitions)]
     out: list[Record] = []
     for i in range(n):
-        event = order_placed(rng, at)
+        event = order_placed(rng, at, rng.choice(on_partition[i % partitions]))
         headers: Headers = [("event_type", OrderPlaced.SCHEMA.encode()),
                             ("order_id", event.order_id.encode())]
         out.append((i % partitions, event.hub.encode(), codec.encode(topic, event), headers))

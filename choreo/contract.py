@@ -28,7 +28,14 @@ def derive_id(cause_id: str, purpose: str) -> str:
 
     str(uuid.uuid5(namespace, f"{cause_id}/{purpose}")), without building UUID objects: a few
     of these are made for every record a worker processes.
+
+    The join is injective because a purpose never holds '/' (it is a fixed name: the output's
+    class, "package"): the last '/' always splits off the purpose, whatever the cause id holds.
+    The text is not escaped like state keys (choreo/keys.py), since that would change every
+    derived id and so the ids a replay of an existing log produces.
     """
+    if "/" in purpose:
+        raise ValueError(f"purpose {purpose!r} holds '/', which would make derived ids ambiguous")
     digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + f"{cause_id}/{purpose}".encode()).digest()[:16])
     digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
     digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
@@ -84,6 +91,11 @@ class Service:
     @property
     def dlq_topic(self) -> str:
         return f"{self.name}.dlq"
+
+    @property
+    def retry_topic(self) -> str:
+        """Where `choreo dlq retry` sends this service's dead letters back: only it reads it."""
+        return f"{self.name}.retry"
 
     def accepts(self, topic: str, event_type: type) -> bool:
         return event_type in self.inputs.get(topic, ())

@@ -39,6 +39,10 @@ class StoreLockedError(ChoreoError):
     """A partition's store is held by a running worker."""
 
 
+class ForeignStoreError(ConfigurationError):
+    """A partition store belongs to another topic prefix or service: never reused, never healed."""
+
+
 class StoreError(ChoreoError):
     """A partition store could not be read or written: the batch fails, never the record."""
 

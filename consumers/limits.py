@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -64,6 +65,21 @@ def clipped(value: str, cap: int) -> str:
     head = repr(value[:cap])[1:-1]  # escaped, so NULs and newlines never reach a state key
     # The last cut only matters for tiny caps; the length bound is what keeps records small.
     return (head[: max(cap - len(tail), 0)] + tail)[:cap]
+
+
+_STAND_IN_TAIL = re.compile(r"\.\.\.\((\d+) chars #[0-9a-f]{12}\)\Z")
+
+
+def looks_clipped(value: str, cap: int) -> bool:
+    """Whether `value` has the form of the stand-in `clipped` gives a value over `cap`.
+
+    A rejection carries an over-long id clipped, and state keys it so; a real id of that form
+    would share its key (consumers/ids.py refuses such ids for that reason).
+    """
+    if len(value) > cap:
+        return False  # over-long is a reason of its own (FIELD_TOO_LONG)
+    match = _STAND_IN_TAIL.search(value)
+    return match is not None and int(match.group(1)) > cap
 
 
 def field_too_long(command: Any) -> tuple[str, str] | None:

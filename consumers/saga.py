@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from choreo.contract import derive_id
+from choreo.keys import compose_key
 from consumers.limits import HUB_MAX, ID_MAX, clipped
 
 
@@ -40,8 +41,12 @@ def saga_key(hub: str, order_id: str) -> str:
     checked for uniqueness within a hub's partition and a record of one hub must never touch
     another hub's stock or drones.
 
-    Both parts are clipped to their caps, so that the key of a command with an over-long hub or
-    order id is that of its rejection (which carries them clipped): a replay of the command is
-    then seen as a duplicate, and no state key is ever larger than the caps.
+    The parts are escaped (choreo/keys.py), so ("hub-north/y", "o") and ("hub-north", "y/o")
+    are two sagas; ordinary ids give the plain "hub/order" key stores have always held.
+
+    Both parts are clipped to their caps first, so that the key of a command with an over-long
+    hub or order id is that of its rejection (which carries them clipped): a replay of the
+    command is then seen as a duplicate, and no state key is ever much larger than the caps. A
+    stand-in never meets an accepted order's key: consumers/ids.py refuses ids of its form.
     """
-    return f"{clipped(hub, HUB_MAX)}/{clipped(order_id, ID_MAX)}"
+    return compose_key(clipped(hub, HUB_MAX), clipped(order_id, ID_MAX))

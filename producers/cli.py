@@ -11,20 +11,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
+from confluent_kafka import KafkaException
 from rich.console import Console
 from rich.table import Table
 
 from choreo import bootstrap
 from choreo.cli.context import cli_settings
-from choreo.cli.errors import fail, one_sentence_errors
+from choreo.cli.errors import error_sentence, fail, one_sentence_errors
 from choreo.cli.markup import plain
+from choreo.exceptions import ChoreoError
 from choreo.settings import Settings
 from choreo.tracing.config import edge_tracing
+from consumers.ids import id_problem
 from consumers.reference import hubs
 from producers import commands, seed
+from producers.audit_log import Progress, read_audit_log
 from producers.edge import CommandSender
 from producers.load_plan import plan_orders
-from producers.report import audit_table, saga_events
+from producers.report import audit_table, refusals_table
+from producers.report import saga_events as saga_events  # re-exported: tests read the log with it
 
 order_app = typer.Typer(help="Place or cancel orders.", no_args_is_help=True)
 stock_app = typer.Typer(help="Put stock on a hub's shelves.", no_args_is_help=True)
@@ -44,6 +49,15 @@ def _known_hub(hub: str) -> None:
         fail(f"unknown hub {hub!r}; known hubs: {', '.join(sorted(hubs()))}")
 
 
+def _valid_ids(**ids: str | None) -> None:
+    # The services refuse such ids with a reason too (consumers/ids.py); at the prompt, a usage
+    # error (exit 2) before anything is produced.
+    for field, value in ids.items():
+        problem = None if value is None else id_problem(field, value)
+        if problem is not None:
+            fail(f"{problem}; an id is printable text that is not blank ('/' is fine)", code=2)
+
+
 @order_app.command("place")
 @one_sentence_errors
 def order_place(
@@ -57,6 +71,7 @@ def order_place(
 
     Example: choreo order place --hub hub-north --sku SKU-0001 --address "1 Harbour Street"
     """
+    _valid_ids(hub=hub, order_id=order_id)
     _settings, sender = _sender()
     cmd = commands.place_order(hub, sku, quantity, address, datetime.now(UTC), order_id=order_id)
     sender.send_all([cmd])
@@ -73,6 +88,7 @@ def order_cancel(
 
     Example: choreo order cancel 5b0c... --hub hub-north
     """
+    _valid_ids(hub=hub, order_id=order_id)
     _settings, sender = _sender()
     sender.send_all([commands.cancel_order(order_id, hub, datetime.now(UTC))])
     typer.echo(f"cancel requested for {order_id}")
@@ -106,6 +122,7 @@ def fleet_add(
     Example: choreo fleet add --hub hub-east --drone drone-02
     """
     _known_hub(hub)
+    _valid_ids(drone_id=drone_id)
     _settings, sender = _sender()
     sender.send_all([commands.register_drone(hub, drone_id, datetime.now(UTC))])
     typer.echo(f"{hub}: registered {drone_id}")
@@ -179,17 +196,28 @@ def audit_cmd(
     ),
     show: int = typer.Option(5, "--show", help="Violations to print per invariant."),
 ) -> None:
-    """Check the business invariants from the log alone; exit 1 on any violation.
+    """Check the business invariants from the log alone; exit 1 on any violation, 2 when the
+    log could not be read (registry or Kafka not answering, or a record on a service's own topic
+    that no service dead-lettered and the audit cannot decode). Dead letters and misrouted
+    records are reported, not violations. Progress goes to stderr every few seconds.
 
     Example: choreo audit --allow-in-flight
     """
     settings = cli_settings()
-    events = saga_events(settings)
-    table, report = audit_table(events, allow_in_flight)
+    try:
+        log = read_audit_log(settings, Progress(lambda line: typer.echo(line, err=True)))
+        log.require_complete()
+    except (ChoreoError, KafkaException) as e:
+        fail(error_sentence(e), code=2)  # 2, not 1: nothing was checked, nothing violated
+    table, report = audit_table(log.events, allow_in_flight)
     console.print(table)
     for inv in report.invariants:
         for v in inv.violations[:show]:
             console.print(f"  [red]{plain(inv.name)}[/]: {plain(v)}")  # v quotes the log
+    if log.refusals.any:
+        console.print(refusals_table(log.refusals))
+        for example in log.refusals.misrouted_examples[:show]:
+            console.print(f"  misrouted: {plain(example)}")
     if not report.ok:
         raise typer.Exit(1)
 

@@ -34,7 +34,7 @@ def place_order(
     """A PlaceOrder; the order id (the saga id) is fresh unless given."""
     return PlaceOrder(
         event_id=event_id or new_id(),
-        order_id=order_id or new_id(),
+        order_id=new_id() if order_id is None else order_id,  # "" is an id to refuse, not "none given"
         hub=hub,
         occurred_at=edge_time(at),
         causation_id=None,

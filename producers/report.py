@@ -7,19 +7,21 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from choreo import bootstrap
 from choreo.cli.markup import plain
-from choreo.ops.log_reader import read_log
 from choreo.settings import Settings
 from consumers.audit import AuditReport, audit, summarise_outcomes
-from producers.saga_watch import EVENT_TOPICS
+from producers.audit_log import Refusals, read_audit_log
 
 
 def saga_events(settings: Settings) -> list[object]:
-    """Every decoded event of the saga's event topics, each topic partition in log order."""
-    codec = bootstrap.build_codec(settings)
-    topics = [settings.topic(t) for t in EVENT_TOPICS]
-    return [r.event for r in read_log(settings, topics, codec) if r.event is not None]
+    """Every event of the saga's own topics, each topic partition in log order.
+
+    Raises (one sentence) when the registry does not answer or a record there could not be read
+    and no service dead-lettered it: an audit of part of the log must not pass (audit_log.py).
+    """
+    log = read_audit_log(settings)
+    log.require_complete()
+    return log.events
 
 
 def outcome_table(events: list[object]) -> Table:
@@ -42,3 +44,18 @@ def audit_table(events: list[object], in_flight_ok: bool) -> tuple[Table, AuditR
         table.add_row(plain(inv.name), str(inv.checked), str(len(inv.violations)),
                       "[green]ok[/]" if inv.ok else "[red]VIOLATED[/]")
     return table, report
+
+
+def refusals_table(refusals: Refusals) -> Table:
+    """What the services refused and the records that break the partitioning rule: reported for
+    the operator, never violations (the services did not act on them)."""
+    table = Table(title="Refused records (reported, not violations)")
+    for col, justify in (("what", "left"), ("where", "left"), ("why", "left"), ("records", "right")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for (service, error_class), n in sorted(refusals.dead_letters.items()):
+        table.add_row("dead letters", plain(f"{service}.dlq"), plain(error_class), str(n))
+    for topic, n in sorted(refusals.junk_on_own_topics.items()):
+        table.add_row("refused on own topic", plain(topic), "undecodable or foreign", str(n))
+    for topic, n in sorted(refusals.misrouted.items()):
+        table.add_row("misrouted", plain(topic), "not on its key's partition", str(n))
+    return table

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from choreo import bootstrap
+from choreo.cli.arguments import partition_option, start_position
 from choreo.cli.context import cli_settings
 from choreo.cli.errors import error_sentence, fail, one_sentence_errors
 from choreo.cli.markup import plain
@@ -34,7 +35,8 @@ def _record_table(first: bool, with_topic: bool = False) -> Table:
         table.add_column("topic", width=16, no_wrap=True)
     for name, width in (("p", 2), ("offset", 7), ("timestamp (UTC)", 23), ("type", 22), ("key", 10)):
         justify = "right" if name in ("p", "offset") else "left"
-        table.add_column(name, width=width, no_wrap=True, justify=justify)  # type: ignore[arg-type]
+        # The type may wrap: a lying header shows as `PlaceOrder (header says CancelOrder)`.
+        table.add_column(name, width=width, no_wrap=name != "type", justify=justify)  # type: ignore[arg-type]
     table.add_column("event", overflow="fold", min_width=30)
     return table
 
@@ -49,7 +51,7 @@ def _row(record: LogRecord) -> list[str]:
         body = plain((f"{installation().saga_id}={saga} " if saga else "") + summary(record.event, limit=400))
     key = "" if record.key is None else record.key.decode(errors="replace")
     return [str(record.partition), str(record.offset), short_time(record.timestamp_ms),
-            plain(record.event_type.rsplit(".", 1)[-1]), plain(key), body]
+            plain(record.type_label), plain(key), body]
 
 
 def _print_table(records: Iterable[LogRecord], chunk: int) -> int:
@@ -88,7 +90,9 @@ def replay(
     ),
     hub: str = typer.Option(None, "--hub", help="Only this hub; reads only the hub's partition."),
     event_type: str = typer.Option(None, "--type", help="Only this type, e.g. OrderFailed."),
-    partition: list[int] = typer.Option(None, "--partition", "-p", help="Only these partitions."),
+    partition: list[int] = typer.Option(
+        None, "--partition", "-p", help="Only these partitions.", callback=partition_option()
+    ),
     as_json: bool = typer.Option(
         False, "--json", help="One JSON object per line, for jq (with --dry-run: one document)."
     ),
@@ -111,7 +115,9 @@ def replay(
     """Print TOPIC's records decoded, from the beginning, an offset or a time, until now (or --follow).
 
     Without --follow each partition is printed in offset order, partitions one after another.
-    JSON keys: topic, partition, offset, timestamp, type, key, headers, event, error.
+    JSON keys: topic, partition, offset, timestamp, type, header_says, key, headers, event, error.
+    The type is the decoded record's; when the event_type header names another one, the table
+    shows `PlaceOrder (header says CancelOrder)` and header_says holds the header's claim.
 
     Example: choreo replay orders --from 2026-11-21T10:00 --type OrderFailed --json | jq .event.reason
 
@@ -135,10 +141,10 @@ def replay(
     from itertools import islice
 
     from choreo.kafka.topic_names import topic_partitions
-    from choreo.ops.records import RecordFilter, json_line, parse_start
+    from choreo.ops.records import RecordFilter, json_line
     from choreo.ops.records import replay as read_replay
 
-    start_at = parse_start(start)  # a bad --from fails before any broker is asked
+    start_at = start_position(start)  # a bad --from fails before any broker is asked
     settings = cli_settings()
     physical, partitions = next(iter(topic_partitions(settings, [topic]).items()))
     outside = sorted(p for p in partition or () if not 0 <= p < partitions)
@@ -168,11 +174,10 @@ def _dry_run(service: str, start: str | None, code: str | None, partitions: list
     from choreo.kafka.topic_names import topic_partitions
     from choreo.ops.dry_run_log import dry_run
     from choreo.ops.dry_run_report import json_text, text_lines
-    from choreo.ops.records import parse_start
     from choreo.ops.service_version import load_version
 
     try:
-        at = parse_start(start)
+        at = start_position(start)
         if at.offset is not None:
             fail(f"--from {start!r}: a dry run starts at a time (or `beginning`), not at an offset, "
                  "since the inputs of several topics are replayed", code=2)
@@ -245,7 +250,7 @@ def trace(
     )
     for col in ("#", "time (UTC)", "emitter", "topic@offset", "event", "caused by", "role", "details"):
         table.add_column(col, overflow="fold", no_wrap=col != "details")
-    names = {s.number: s.record.event_type.rsplit(".", 1)[-1] for s in result.steps}
+    names = {s.number: s.record.type_label for s in result.steps}
     for s in result.steps:
         cause = f"#{s.cause} {names[s.cause]}" if s.cause else ""
         details = s.record.decode_error or summary(s.record.event, limit=200)

@@ -12,7 +12,10 @@ from choreo.cli.errors import fail, one_sentence_errors
 @one_sentence_errors
 def rebuild(
     service: str = typer.Argument(..., help="Service whose state to rebuild."),
-    partition: list[int] = typer.Option(None, "--partition", "-p", help="Only these partitions."),
+    partition: list[int] = typer.Option(
+        None, "--partition", "-p",
+        help="Only these partitions (repeat the option for several; each must exist).",
+    ),
     verify: bool = typer.Option(
         False, "--verify",
         help="Do not replace anything: rebuild up to the live checkpoint and compare state hashes.",
@@ -24,6 +27,12 @@ def rebuild(
 ) -> None:
     """Rebuild SERVICE's local state by replaying its own topic (decide is never called).
 
+    A record on the topic that the service cannot have written (it does not decode, or is not a
+    type the service emits) is skipped, as a worker's restore skips it: one error line, a copy
+    in the service's DLQ (not with --verify, which writes nothing) and `skipped=N` in the
+    partition's line. A partition whose evolve raises is reported FAILED and its store is kept;
+    the other partitions are rebuilt.
+
     Example: choreo rebuild packaging --verify
     """
     from choreo.ops.rebuild import rebuild as run_rebuild
@@ -32,16 +41,25 @@ def rebuild(
     svc = bootstrap.load_service(service)
     codec = bootstrap.build_codec(settings)
     results = run_rebuild(settings, svc, codec, partition or None, verify=verify, jobs=jobs or None)
-    bad = 0
+    bad = failed = 0
     for r in results:
-        if verify:
+        skipped = f" skipped={r.skipped}" if r.skipped else ""
+        if r.failed is not None:
+            failed += 1
+            typer.echo(f"{service}[{r.partition}] FAILED {r.failed}")
+        elif verify:
             status = "ok" if r.matches else "MISMATCH"
             bad += not r.matches
             typer.echo(
                 f"{service}[{r.partition}] {status} events={r.events} checkpoint={r.checkpoint} "
-                f"rebuilt={r.rebuilt_hash[:16]} live={(r.live_hash or '')[:16]}"
+                f"rebuilt={r.rebuilt_hash[:16]} live={(r.live_hash or '')[:16]}{skipped}"
             )
         else:
-            typer.echo(f"{service}[{r.partition}] rebuilt events={r.events} hash={r.rebuilt_hash[:16]}")
+            typer.echo(
+                f"{service}[{r.partition}] rebuilt events={r.events} hash={r.rebuilt_hash[:16]}{skipped}"
+            )
+    if failed:
+        fail(f"{failed} partition(s) of {service} could not be replayed: its evolve raised on an "
+             "event of its own (see the lines above); fix the service and run this again")
     if bad:
         fail(f"{bad} partition(s) of {service} differ from a rebuild of the log")

@@ -9,6 +9,7 @@ from rich import box
 from rich.table import Table
 
 from choreo import bootstrap
+from choreo.cli.arguments import kafka_time, offset_option, partition_option
 from choreo.cli.context import cli_settings
 from choreo.cli.errors import fail, one_sentence_errors
 from choreo.cli.markup import plain
@@ -25,8 +26,12 @@ dlq_app = typer.Typer(help="List dead letters and send them back once their caus
 @one_sentence_errors
 def dlq_list(
     service: str = typer.Argument(..., help="Service whose DLQ to list, e.g. orders."),
-    partition: int = typer.Option(None, "--partition", "-p", help="Only this DLQ partition."),
-    offset: int = typer.Option(None, "--offset", help="Only the dead letter at this offset."),
+    partition: int = typer.Option(
+        None, "--partition", "-p", help="Only this DLQ partition.", callback=partition_option()
+    ),
+    offset: int = typer.Option(
+        None, "--offset", help="Only the dead letter at this offset.", callback=offset_option()
+    ),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per dead letter."),
 ) -> None:
     """List SERVICE's dead letters with their error headers and whether they were retried.
@@ -68,12 +73,20 @@ def dlq_list(
 @one_sentence_errors
 def dlq_retry(
     service: str = typer.Argument(..., help="Service whose dead letters to send back."),
-    partition: int = typer.Option(None, "--partition", "-p", help="Only this DLQ partition."),
-    offset: int = typer.Option(None, "--offset", help="Only the dead letter at this offset."),
+    partition: int = typer.Option(
+        None, "--partition", "-p", help="Only this DLQ partition.", callback=partition_option()
+    ),
+    offset: int = typer.Option(
+        None, "--offset", help="Only the dead letter at this offset.", callback=offset_option()
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be sent."),
 ) -> None:
-    """Send SERVICE's dead letters back to their source topic partition, each at most once.
+    """Send SERVICE's dead letters back to SERVICE alone, each at most once.
 
+    A letter goes to SERVICE's retry topic (<service>.retry, which only SERVICE reads), on the
+    partition it came from, and SERVICE decides it as if it came from its input topic again; its
+    source topic, which other services may read, is never written. Letters that are copies of
+    SERVICE's own records, or truncated copies, cannot be retried.
     Fix the cause first (a schema, a bug); a letter that fails again becomes a new dead letter.
     Retried letters are recorded in <service>.dlq.retried in the same transaction as the resend.
     Example: choreo dlq retry orders --partition 3 --offset 12
@@ -84,16 +97,23 @@ def dlq_retry(
     svc = bootstrap.load_service(service)
     settings = cli_settings()
     topic_partitions(settings, [svc.dlq_topic])
-    report = retry(settings, svc.name, svc.dlq_topic, bootstrap.build_codec(settings),
+    report = retry(settings, svc, bootstrap.build_codec(settings),
                    partition=partition, offset=offset, dry_run=dry_run)
+    if offset is not None and len(report.refused) == 1 and not report.sent:
+        fail(report.refused[0][1])
     verb = "would send" if dry_run else "sent"
+    retry_topic = settings.topic(svc.retry_topic)
     for d in report.sent:
         topic, p, o = d.source
         typer.echo(f"{verb} {svc.dlq_topic}[{d.record.partition}]@{d.record.offset} "
-                   f"({d.record.event_type.rsplit('.', 1)[-1]}) back to {topic}[{p}] (was offset {o})")
+                   f"({d.record.event_type.rsplit('.', 1)[-1]}, from {topic}[{p}]@{o}) back to "
+                   f"{svc.name} through {retry_topic}[{p}]")
     for d in report.already_retried:
         typer.echo(f"skipped {svc.dlq_topic}[{d.record.partition}]@{d.record.offset}: already retried")
-    typer.echo(f"{len(report.sent)} {verb}, {len(report.already_retried)} already retried")
+    for _d, why in report.refused:
+        typer.echo(f"refused {why}")
+    typer.echo(f"{len(report.sent)} {verb}, {len(report.already_retried)} already retried, "
+               f"{len(report.refused)} cannot be retried")
     if offset is not None and not report.sent and not report.already_retried:
         fail(f"no dead letter at offset {offset} of {settings.topic(svc.dlq_topic)}")
 
@@ -120,12 +140,12 @@ def reset(
     from choreo.kafka.topic_names import topic_partitions
     from choreo.ops.offsets_reset import execute as apply_moves
     from choreo.ops.offsets_reset import plan, require_empty_group
-    from choreo.ops.records import parse_time
 
     svc = bootstrap.load_service(service)
     if (to_datetime is None) == (not to_earliest):
         fail("say where to move: --to-datetime T or --to-earliest (one of them)")
-    at = parse_time(to_datetime) if to_datetime else None  # a bad time fails before Kafka is asked
+    # A bad time (or one before 1970, which Kafka would read as "the end") fails before Kafka is asked.
+    at = kafka_time(to_datetime, "--to-datetime", "use --to-earliest") if to_datetime else None
     settings = cli_settings()
     topic_partitions(settings, list(svc.inputs))
     require_empty_group(clients.admin_client(settings), settings.group(svc.name))

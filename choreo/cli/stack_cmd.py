@@ -15,9 +15,10 @@ from confluent_kafka import KafkaException
 from rich.console import Console
 from rich.table import Table
 
+from choreo.cli.arguments import check_ports, port_option
 from choreo.cli.errors import fail
 from choreo.cli.markup import plain
-from choreo.exceptions import ChoreoError
+from choreo.exceptions import ChoreoError, ConfigurationError
 from choreo.settings import load_settings, split_host_port
 from choreo.stack import lifecycle
 from choreo.stack.discovery import layout_for
@@ -55,7 +56,20 @@ def _friendly_errors() -> Iterator[None]:
 
 
 def _layout(state_dir: Path | None) -> StackLayout:
-    return layout_for(load_settings(), state_dir)
+    layout = layout_for(load_settings(), state_dir)
+    _require_folder(layout.state_dir, "--dir" if state_dir else "CHOREO_STACK_DIR")
+    return layout
+
+
+def _require_folder(path: Path, source: str) -> None:
+    """A state folder that is (or would have to be made inside) a file is one sentence, not the
+    NotADirectoryError of the first file written there."""
+    for part in (path, *path.parents):
+        if part.exists():
+            if not part.is_dir():
+                where = "is a file" if part == path else f"is inside {part}, which is a file"
+                raise ConfigurationError(f"the stack folder {path} ({source}) {where}; choose a folder")
+            return
 
 
 def _default_ports() -> tuple[int, int]:
@@ -70,19 +84,26 @@ def _default_ports() -> tuple[int, int]:
 @app.command()
 def up(
     brokers: Annotated[int | None, typer.Option(help="1 node, or 3 for fault tests")] = None,
-    kafka_port: Annotated[int | None, typer.Option(help="Port of node 1 (others +1, +2)")] = None,
-    registry_port: Annotated[int | None, typer.Option(help="Schema registry HTTP port")] = None,
+    kafka_port: Annotated[int | None, typer.Option(
+        help="Port of node 1 (others +1, +2)", callback=port_option("--kafka-port"))] = None,
+    registry_port: Annotated[int | None, typer.Option(
+        help="Schema registry HTTP port", callback=port_option("--registry-port"))] = None,
     state_dir: DirOption = None,
 ) -> None:
     """Start Kafka and the schema registry (reuses a running stack) and wait until both answer."""
     with _friendly_errors():
         layout = _layout(state_dir)
-        if kafka_port is None or registry_port is None:
-            existing = lifecycle.stack_info.load(layout)
-            if existing is None:  # first start: follow the configured endpoints' ports
-                default_kafka, default_registry = _default_ports()
-                kafka_port = kafka_port or default_kafka
-                registry_port = registry_port or default_registry
+        existing = lifecycle.stack_info.load(layout)
+        port_source = "--kafka-port"
+        if existing is None and (kafka_port is None or registry_port is None):
+            # First start: follow the configured endpoints' ports.
+            default_kafka, default_registry = _default_ports()
+            port_source = "--kafka-port" if kafka_port else "the port of KAFKA_BOOTSTRAP_SERVERS"
+            kafka_port = kafka_port or default_kafka
+            registry_port = registry_port or default_registry
+        nodes = brokers or (existing.brokers if existing else 1)
+        if kafka_port is not None and nodes in (1, 3):  # lifecycle refuses other counts
+            check_ports(kafka_port, nodes, port_source)  # one port per node: P, P+1, P+2
         err.print(f"Starting the stack in {plain(layout.state_dir)} ...")
         result = lifecycle.up(layout, brokers, kafka_port, registry_port)
         info = result.info

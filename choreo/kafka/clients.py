@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
+from choreo.exceptions import ConfigurationError
 from choreo.settings import Settings
+
+C = TypeVar("C", Producer, Consumer, AdminClient)
 
 REGISTRY_TIMEOUT_S = 10
 # The largest record our producers send (librdkafka's message.max.bytes, also its default;
@@ -28,72 +32,113 @@ def base_config(settings: Settings) -> dict[str, Any]:
     }
 
 
+# Properties whose values are secrets even when they do not come from CHOREO_KAFKA_*.
+_SECRET_WORDS = ("password", "secret", "token", "basic.auth", "jaas", "sasl.username", "key.pem")
+
+
+def _built(make: Callable[[dict[str, Any]], C], config: dict[str, Any], settings: Settings) -> C:
+    """`make(config)`, or one sentence if the client library refuses the config.
+
+    librdkafka's refusal quotes the value (`Invalid value "..." for configuration property
+    "security.protocol"`), and that value may be a password set in CHOREO_KAFKA_*: every
+    passed-through value and every secret-looking one is masked before the text goes anywhere.
+    """
+    try:
+        return make(config)
+    except (KafkaException, ValueError, TypeError) as e:
+        text = redacted(client_error_text(e), _secret_values(config, settings.kafka_extra))
+        # Not chained: the cause's message holds the unmasked value, and a traceback would print it.
+        raise ConfigurationError(
+            f"the Kafka client settings were refused: {text}; check the CHOREO_KAFKA_* settings"
+        ) from None
+
+
+def _secret_values(config: Mapping[str, Any], passed_through: Mapping[str, str]) -> list[str]:
+    secret_keys = [k for k in config if any(word in k for word in _SECRET_WORDS)]
+    return [str(v) for v in [*passed_through.values(), *(config[k] for k in secret_keys)] if str(v)]
+
+
+def redacted(text: str, secrets: list[str]) -> str:
+    """`text` with each of `secrets` shown as *** (longest first, so none is left half shown)."""
+    for secret in sorted(set(secrets), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def client_error_text(e: BaseException) -> str:
+    """The client library's own sentence for an error it raised.
+
+    confluent-kafka serves a fatal error (a fenced producer, say) by setting a KafkaException
+    and going on with the delivery reports queued after it; the first report then fails as
+    `SystemError: <method 'code' of KafkaError> returned a result with an exception set`,
+    caused by that KafkaException. The fatal error is the one that says what happened.
+    """
+    cause: BaseException | None = e
+    while cause is not None and not isinstance(cause, KafkaException):
+        cause = cause.__cause__
+    if cause is not None and cause.args and hasattr(cause.args[0], "str"):
+        return str(cause.args[0].str())
+    return str(e)
+
+
 def admin_client(settings: Settings) -> AdminClient:
-    return AdminClient(base_config(settings))
+    return _built(AdminClient, base_config(settings), settings)
 
 
 def transactional_producer(settings: Settings, transactional_id: str, **extra: Any) -> Producer:
-    return Producer(
-        {
-            **base_config(settings),
-            "transactional.id": transactional_id,
-            "enable.idempotence": True,
-            "acks": "all",
-            "linger.ms": 5,
-            "transaction.timeout.ms": settings.transaction_timeout_ms,
-            "message.max.bytes": MAX_RECORD_BYTES,
-            **extra,
-        }
-    )
+    return _built(Producer, {
+        **base_config(settings),
+        "transactional.id": transactional_id,
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 5,
+        "transaction.timeout.ms": settings.transaction_timeout_ms,
+        "message.max.bytes": MAX_RECORD_BYTES,
+        **extra,
+    }, settings)
 
 
 def plain_producer(settings: Settings, **extra: Any) -> Producer:
     """Edge producers: idempotent, keyed with the Java-compatible partitioner."""
-    return Producer(
-        {
-            **base_config(settings),
-            "enable.idempotence": True,
-            "acks": "all",
-            "linger.ms": 5,
-            "partitioner": "murmur2_random",
-            **extra,
-        }
-    )
+    return _built(Producer, {
+        **base_config(settings),
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 5,
+        "partitioner": "murmur2_random",
+        **extra,
+    }, settings)
 
 
 def group_consumer(settings: Settings, group_id: str, instance_id: str, **extra: Any) -> Consumer:
-    return Consumer(
-        {
-            **base_config(settings),
-            "group.id": group_id,
-            "group.instance.id": instance_id,
-            "isolation.level": "read_committed",
-            "enable.auto.commit": False,
-            "enable.auto.offset.store": False,
-            "auto.offset.reset": "earliest",
-            # range gives one member partition N of every input topic: the state of partition N
-            # is one store, which only one instance may hold. cooperative-sticky does not keep
-            # the topics together, so two instances could both need one store (ADR 0005).
-            "partition.assignment.strategy": "range",
-            "session.timeout.ms": settings.session_timeout_ms,
-            **extra,
-        }
-    )
+    return _built(Consumer, {
+        **base_config(settings),
+        "group.id": group_id,
+        "group.instance.id": instance_id,
+        "isolation.level": "read_committed",
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        # range gives one member partition N of every input topic: the state of partition N
+        # is one store, which only one instance may hold. cooperative-sticky does not keep
+        # the topics together, so two instances could both need one store (ADR 0005).
+        "partition.assignment.strategy": "range",
+        "session.timeout.ms": settings.session_timeout_ms,
+        **extra,
+    }, settings)
 
 
 def reader_consumer(settings: Settings, *, committed_only: bool = True, **extra: Any) -> Consumer:
     """A group-less consumer for manual assignment: restore, rebuild, replay, audit."""
-    return Consumer(
-        {
-            **base_config(settings),
-            "group.id": "choreo-reader",  # required by librdkafka; never used to commit
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed" if committed_only else "read_uncommitted",
-            "enable.partition.eof": True,
-            "auto.offset.reset": "earliest",
-            **extra,
-        }
-    )
+    return _built(Consumer, {
+        **base_config(settings),
+        "group.id": "choreo-reader",  # required by librdkafka; never used to commit
+        "enable.auto.commit": False,
+        "isolation.level": "read_committed" if committed_only else "read_uncommitted",
+        "enable.partition.eof": True,
+        "auto.offset.reset": "earliest",
+        **extra,
+    }, settings)
 
 
 def registry_client(settings: Settings) -> SchemaRegistryClient:

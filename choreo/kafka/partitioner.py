@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+# librdkafka's name (`partitioner` property) for the partitioner Java clients use for keyed records;
+# its default, `consistent_random` (CRC32), puts keys on other partitions.
+LIBRDKAFKA_PARTITIONER = "murmur2_random"
+
 _SEED = 0x9747B28C
 _M = 0x5BD1E995
 _MASK = 0xFFFFFFFF

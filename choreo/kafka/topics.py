@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 from confluent_kafka import KafkaException
@@ -16,12 +17,14 @@ _KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1"}
 
 
 def logical_topics(services: Iterable[Service]) -> list[str]:
-    """Every logical topic the services read or write, DLQs included, in a stable order."""
+    """Every logical topic the services read or write, DLQs and retry topics included, in a
+    stable order."""
     names: set[str] = set()
     for s in services:
         names.update(s.inputs)
         names.add(s.own_topic)
         names.add(s.dlq_topic)
+        names.add(s.retry_topic)
     return sorted(names)
 
 
@@ -52,6 +55,49 @@ def create_topics(
             if e.args[0].name() != "TOPIC_ALREADY_EXISTS":
                 raise ConfigurationError(f"could not create topic {name}: {e.args[0].str()}") from e
     return created
+
+
+def create_like(admin: AdminClient, name: str, like: str, timeout: float = 30.0) -> bool:
+    """Create topic `name` with the partition count and replication of topic `like`, kept
+    forever, unless it exists (or `like` does not); True if this call created it.
+
+    For topics that deployments made before they existed (a retry topic, a DLQ's retry log):
+    same partition count as their model, so a key's partition is the same number in both.
+    """
+    meta = admin.list_topics(timeout=timeout).topics
+    if name in meta and meta[name].error is None:
+        return False
+    if like not in meta or meta[like].error is not None:
+        return False  # nothing to copy: whoever needs `like` says that it is missing
+    partitions = meta[like].partitions
+    new = NewTopic(name, num_partitions=len(partitions),
+                   replication_factor=len(next(iter(partitions.values())).replicas),
+                   config=dict(_KEEP_FOREVER))
+    try:
+        admin.create_topics([new], operation_timeout=timeout)[name].result()
+    except KafkaException as e:
+        if e.args[0].name() != "TOPIC_ALREADY_EXISTS":  # another process made it first: fine
+            raise ConfigurationError(
+                f"could not create topic {name}: {e.args[0].str()}; run `choreo topics create` "
+                "as a user who may create topics"
+            ) from e
+        return False
+    _wait_for_leaders(admin, name, len(partitions), timeout)
+    return True
+
+
+def _wait_for_leaders(admin: AdminClient, name: str, partitions: int, timeout: float) -> None:
+    # A consumer subscribing before every partition has a leader could be assigned none of them
+    # until its next metadata refresh, minutes later.
+    deadline = time.monotonic() + timeout
+    while True:
+        topic = admin.list_topics(name, timeout=timeout).topics.get(name)
+        parts = {} if topic is None or topic.error is not None else topic.partitions
+        if len(parts) == partitions and all(p.leader >= 0 for p in parts.values()):
+            return
+        if time.monotonic() > deadline:
+            raise ConfigurationError(f"topic {name} was created but has no leader after {timeout:.0f} s")
+        time.sleep(0.1)  # polling metadata with a deadline: there is no event to wait on
 
 
 def partition_counts(admin: AdminClient, topics: Iterable[str], timeout: float = 30.0) -> dict[str, int]:

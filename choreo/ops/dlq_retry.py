@@ -1,8 +1,11 @@
-"""Listing a service's dead letters and sending them back to their source topic, each at most once.
+"""Listing a service's dead letters and sending them back to that service, each at most once.
 
-Each retry is one Kafka transaction that writes the record back to its source topic partition and
-a marker to `<service>.dlq.retried`; markers are read with read_committed, and the retrying
-producer's stable transactional.id aborts whatever a crashed retry left open. See ADR 0004.
+A letter goes back to the service's own retry topic (`<service>.retry`, read by that service
+alone), to the partition number it came from, naming the input topic it came from; never to the
+source topic itself, which other services may read and its owner alone may write. Each retry is
+one Kafka transaction that writes the record there and a marker to `<service>.dlq.retried`;
+markers are read with read_committed, and the retrying producer's stable transactional.id aborts
+whatever a crashed retry left open. See ADR 0004.
 """
 
 from __future__ import annotations
@@ -12,11 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from confluent_kafka import KafkaException, Producer
-from confluent_kafka.admin import NewTopic
+from confluent_kafka import Producer
 
+from choreo.contract import Service
 from choreo.exceptions import ChoreoError, ConfigurationError
 from choreo.kafka import clients
+from choreo.kafka.topics import create_like
 from choreo.ops.log_reader import LogRecord, read_log
 from choreo.runtime.dead_letters import (
     ERROR_CLASS,
@@ -24,7 +28,9 @@ from choreo.runtime.dead_letters import (
     SOURCE_OFFSET,
     SOURCE_PARTITION,
     SOURCE_TOPIC,
+    TRUNCATED,
 )
+from choreo.runtime.retried import RETRIED_AS
 from choreo.serde.codec import Codec
 from choreo.settings import Settings
 
@@ -68,10 +74,53 @@ class DeadLetter:
             ) from e
 
 
+class NotRetryableError(ChoreoError):
+    """A dead letter that cannot go back to its service (a copy of its own record, say)."""
+
+
+@dataclass(frozen=True)
+class RetryTarget:
+    """Where a letter goes back: the retry topic's partition, decided as from `input_topic`."""
+
+    topic: str  # physical retry topic
+    partition: int
+    input_topic: str  # logical
+
+
+def retry_target(settings: Settings, service: Service, letter: DeadLetter) -> RetryTarget:
+    """Where `letter` goes back to `service`, or NotRetryableError saying why it cannot."""
+    topic, partition, offset = letter.source
+    retry_topic = settings.topic(service.retry_topic)
+    where = (f"dead letter {letter.record.partition}@{letter.record.offset} "
+             f"(from {topic}[{partition}]@{offset})")
+    if topic == retry_topic:  # a retried letter that failed again names its input already
+        logical = letter.header(RETRIED_AS)
+    else:
+        prefix = settings.topic_prefix
+        logical = topic[len(prefix):] if topic.startswith(prefix) else ""
+    if letter.header(TRUNCATED) == "true":
+        raise NotRetryableError(
+            f"{where} holds a truncated copy of a record too large to dead-letter whole: "
+            "it cannot be retried"
+        )
+    if logical == service.own_topic:
+        raise NotRetryableError(
+            f"{where} is a copy of a record on {service.name}'s own topic, which {service.name} "
+            "only restores from and never decides: it cannot be retried"
+        )
+    if logical not in service.inputs:
+        raise NotRetryableError(
+            f"{where} did not come from an input topic of {service.name} "
+            f"({', '.join(sorted(service.inputs))}): it cannot be retried"
+        )
+    return RetryTarget(retry_topic, partition, logical)
+
+
 @dataclass(frozen=True)
 class RetryReport:
     sent: list[DeadLetter]
     already_retried: list[DeadLetter]
+    refused: list[tuple[DeadLetter, str]]  # letters that cannot be retried, and why
 
 
 def _retried(settings: Settings, retry_log: str) -> set[bytes]:
@@ -107,8 +156,7 @@ def dead_letters(
 
 def retry(
     settings: Settings,
-    service: str,
-    dlq_logical: str,
+    service: Service,
     codec: Codec,
     *,
     partition: int | None = None,
@@ -116,59 +164,73 @@ def retry(
     dry_run: bool = False,
     before_commit: Callable[[], None] = lambda: None,
 ) -> RetryReport:
-    """Send the selected dead letters that were never retried back to their source partition."""
-    producer = clients.transactional_producer(settings, f"{settings.group(service)}-dlq-retry")
+    """Send the selected dead letters that were never retried back to `service`, through its
+    retry topic; letters that cannot go back are reported as refused, never sent."""
+    retry_partitions = _retry_topic_partitions(settings, service)
+    producer = clients.transactional_producer(settings, f"{settings.group(service.name)}-dlq-retry")
     # Fences any other retry of this service and aborts what a crashed one left open; only then
     # are the markers read, so no committed retry can be missed by the read below.
     producer.init_transactions(60)
-    retry_log = settings.topic(retry_log_topic(dlq_logical))
-    letters = dead_letters(settings, dlq_logical, codec, partition, offset)
-    pending = [d for d in letters if not d.retried]
-    report = RetryReport(pending, [d for d in letters if d.retried])
+    retry_log = settings.topic(retry_log_topic(service.dlq_topic))
+    letters = dead_letters(settings, service.dlq_topic, codec, partition, offset)
+    pending: list[tuple[DeadLetter, RetryTarget]] = []
+    refused: list[tuple[DeadLetter, str]] = []
+    for letter in (d for d in letters if not d.retried):
+        try:
+            target = retry_target(settings, service, letter)
+        except ChoreoError as e:  # NotRetryableError, or a letter without source headers
+            refused.append((letter, str(e)))
+            continue
+        if target.partition >= retry_partitions:
+            refused.append((letter, f"{target.topic} has no partition {target.partition}"))
+            continue
+        pending.append((letter, target))
+    report = RetryReport([d for d, _ in pending], [d for d in letters if d.retried], refused)
     if dry_run or not pending:
         return report
-    _ensure_retry_log(settings, dlq_logical)
+    create_like(clients.admin_client(settings), retry_log, settings.topic(service.dlq_topic))
     for start in range(0, len(pending), _CHUNK):
         producer.begin_transaction()
-        for letter in pending[start:start + _CHUNK]:
-            _resend(producer, letter, settings.topic(dlq_logical), retry_log)
+        for letter, target in pending[start:start + _CHUNK]:
+            _resend(producer, letter, target, settings.topic(service.dlq_topic), retry_log)
         producer.flush(60)  # delivery errors surface here, before anything is committed
         before_commit()
         producer.commit_transaction(60)
     return report
 
 
-def _resend(producer: Producer, letter: DeadLetter, dlq: str, retry_log: str) -> None:
+def _retry_topic_partitions(settings: Settings, service: Service) -> int:
+    """The partition count of `service`'s retry topic; one sentence if it is missing."""
+    name = settings.topic(service.retry_topic)
+    topic = clients.admin_client(settings).list_topics(timeout=10).topics.get(name)
+    if topic is None or topic.error is not None:
+        raise ConfigurationError(
+            f"topic {name} does not exist, so no {service.name} worker would read a retried "
+            f"letter: start {service.name}'s workers of this version (they create it) or run "
+            "`choreo topics create`"
+        )
+    return len(topic.partitions)
+
+
+def _resend(
+    producer: Producer, letter: DeadLetter, target: RetryTarget, dlq: str, retry_log: str
+) -> None:
     topic, source_partition, source_offset = letter.source
     record = letter.record
     headers: list[tuple[str, str | bytes | None]] = [
         (k, v) for k, v in record.headers.items() if not k.startswith("dlq.")
     ]
     headers.append((RETRY_OF, f"{dlq}:{record.partition}:{record.offset}".encode()))
+    headers.append((RETRIED_AS, target.input_topic.encode()))
     marker = {
         "dlq_partition": record.partition, "dlq_offset": record.offset,
         "source_topic": topic, "source_partition": source_partition, "source_offset": source_offset,
+        "sent_to": target.topic, "decided_as_from": target.input_topic,
         "retried_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
     }
-    # Same partition as the source: a hub's records must stay on the hub's partition.
-    producer.produce(topic, value=record.value, key=record.key, partition=source_partition, headers=headers)
+    # Same partition number and key as the source: a hub's records stay on the hub's partition
+    # (the retry topic has the inputs' partition count), and the worker's routing check holds.
+    producer.produce(target.topic, value=record.value, key=record.key, partition=target.partition,
+                     headers=headers)
     producer.produce(retry_log, value=json.dumps(marker).encode(),
                      key=marker_key(record.partition, record.offset), partition=record.partition)
-
-
-def _ensure_retry_log(settings: Settings, dlq_logical: str) -> None:
-    admin = clients.admin_client(settings)
-    dlq = settings.topic(dlq_logical)
-    name = settings.topic(retry_log_topic(dlq_logical))
-    meta = admin.list_topics(timeout=10).topics
-    if name in meta:
-        return
-    partitions = meta[dlq].partitions
-    new = NewTopic(name, num_partitions=len(partitions),
-                   replication_factor=len(partitions[0].replicas),
-                   config={"retention.ms": "-1", "retention.bytes": "-1"})
-    try:
-        admin.create_topics([new], operation_timeout=30)[name].result()
-    except KafkaException as e:
-        if e.args[0].name() != "TOPIC_ALREADY_EXISTS":  # another retry created it first: fine
-            raise ConfigurationError(f"could not create {name}: {e.args[0].str()}") from e

@@ -14,10 +14,12 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
 
-from choreo.exceptions import ChoreoError, ConfigurationError
+from choreo.exceptions import ChoreoError, ConfigurationError, RegistryUnavailableError
 from choreo.kafka import clients
 from choreo.serde.codec import Codec
 from choreo.settings import Settings
+
+EVENT_TYPE_HEADER = "event_type"  # the type the producer claims; the decoded record decides
 
 
 def to_millis(moment: datetime) -> int:
@@ -39,10 +41,36 @@ class LogRecord:
 
     @property
     def event_type(self) -> str:
-        raw = self.headers.get("event_type")
-        if raw:
-            return raw.decode(errors="replace")
-        return type(self.event).SCHEMA if self.event is not None else "?"
+        """The record's type: the decoded event's, else (undecodable) what its header claims.
+
+        The worker acts on the decoded record, never on the header, so the tools show that too.
+        """
+        if self.event is not None:
+            return str(type(self.event).SCHEMA)
+        return self.header_type or "?"
+
+    @property
+    def header_type(self) -> str | None:
+        """What the `event_type` header says, as written by whoever produced the record."""
+        raw = self.headers.get(EVENT_TYPE_HEADER)
+        return raw.decode(errors="replace") if raw else None
+
+    @property
+    def header_lies(self) -> bool:
+        """Whether the header names another type than the decoded record is (full or short name)."""
+        claimed = self.header_type
+        if self.event is None or claimed is None:
+            return False
+        actual = self.event_type
+        return claimed not in (actual, actual.rsplit(".", 1)[-1])
+
+    @property
+    def type_label(self) -> str:
+        """The short type for tables, e.g. `PlaceOrder (header says CancelOrder)` for a lying header."""
+        short = self.event_type.rsplit(".", 1)[-1]
+        if self.header_lies:
+            return f"{short} (header says {str(self.header_type).rsplit('.', 1)[-1]})"
+        return short
 
 
 @dataclass(frozen=True)
@@ -140,6 +168,10 @@ def _record(msg: Any, codec: Codec | None) -> LogRecord:
     if codec is not None:
         try:
             event = codec.decode(msg.value())
+        except RegistryUnavailableError:
+            # Not the record's fault: calling it undecodable would let a reader skip the whole log
+            # (each record waiting for the registry's retries first). The reading stops instead.
+            raise
         except ChoreoError as e:
             error = str(e)
     _kind, ts = msg.timestamp()

@@ -10,7 +10,7 @@ from confluent_kafka.admin import AdminClient
 
 from choreo.contract import Service
 from choreo.exceptions import ChoreoError
-from choreo.kafka import clients
+from choreo.kafka import bounds, clients
 from choreo.ops.log_reader import to_millis
 from choreo.settings import Settings
 
@@ -66,6 +66,9 @@ def plan(
     """Where each input partition of `service` would move, and what it means."""
     if (to_time is None) == (not to_earliest):
         raise ChoreoError("say where to move: --to-datetime T or --to-earliest")
+    if to_time is not None:
+        # Checked here too, not only by the CLI: Kafka would read a time before 1970 as "the end".
+        bounds.kafka_time(to_time, f"the time {to_time.isoformat()}", "move to the earliest instead")
     group = settings.group(service.name)
     admin = clients.admin_client(settings)
     topics = sorted(settings.topic(t) for t in service.inputs)

@@ -2,6 +2,10 @@
 
 Partitions are independent folds, so they are rebuilt in parallel, one process per core (at
 most one per partition): decode and evolve are Python, bound to one core per process.
+
+Rebuild and verify replay through restore_partitions, so they skip the same foreign records as a
+worker's restore (a rebuild copies them to the DLQ again; verify writes nothing). A partition
+whose `evolve` raises is reported failed and its live store left as it is; the others go on.
 """
 
 from __future__ import annotations
@@ -15,10 +19,18 @@ from pathlib import Path
 from typing import IO
 
 from choreo.contract import Service
-from choreo.exceptions import StoreLockedError
+from choreo.exceptions import ConfigurationError, StoreLockedError
 from choreo.kafka import clients
-from choreo.runtime.restore import restore_partitions
-from choreo.runtime.store import PartitionStore, lock_store, state_dir_of, store_path
+from choreo.kafka.topics import partition_counts
+from choreo.runtime.foreign_records import SkippedRecords
+from choreo.runtime.restore import PartitionsNotRestored, restore_partitions
+from choreo.runtime.store import (
+    PartitionStore,
+    StoreOwner,
+    lock_store,
+    state_dir_of,
+    store_path,
+)
 from choreo.serde.codec import Codec
 from choreo.settings import Settings
 
@@ -30,16 +42,31 @@ class PartitionRebuild:
     rebuilt_hash: str
     live_hash: str | None
     checkpoint: int
+    skipped: int = 0  # records on the own topic that the service did not write
+    failed: str | None = None  # why the partition could not be rebuilt (its live store is kept)
 
     @property
     def matches(self) -> bool:
-        return self.live_hash is None or self.live_hash == self.rebuilt_hash
+        return self.failed is None and (self.live_hash is None or self.live_hash == self.rebuilt_hash)
 
 
 def partitions_of(settings: Settings, service: Service) -> list[int]:
-    meta = clients.admin_client(settings).list_topics(settings.topic(service.own_topic), timeout=30)
-    topic = meta.topics[settings.topic(service.own_topic)]
-    return sorted(topic.partitions)
+    own = settings.topic(service.own_topic)
+    return list(range(partition_counts(clients.admin_client(settings), [own])[own]))
+
+
+def checked_partitions(settings: Settings, service: Service, wanted: list[int] | None) -> list[int]:
+    """`wanted` (default: all) once each is known to be a partition of the own topic."""
+    every = partitions_of(settings, service)
+    if wanted is None:
+        return every
+    unknown = sorted(set(wanted) - set(every))
+    if unknown:
+        raise ConfigurationError(
+            f"{settings.topic(service.own_topic)} has no partition {', '.join(map(str, unknown))}: "
+            f"its partitions are 0 to {len(every) - 1}"
+        )
+    return sorted(set(wanted))
 
 
 def rebuild(
@@ -59,7 +86,7 @@ def rebuild(
     verify=True leaves the live store alone and compares hashes up to the live checkpoint, where
     both must be the same fold of the same events.
     """
-    parts = partitions if partitions is not None else partitions_of(settings, service)
+    parts = checked_partitions(settings, service, partitions)
     jobs = min(len(parts), jobs or len(os.sched_getaffinity(0)))
     if jobs <= 1:
         return _rebuild_group(settings, service, codec, parts, verify)
@@ -111,22 +138,30 @@ def _rebuild_group(
             fd, tmp = tempfile.mkstemp(suffix=".sqlite", dir=_ensure(paths[p].parent))
             os.close(fd)
             temps[p] = Path(tmp)
-            fresh[p] = PartitionStore(temps[p], lock=False)
+            fresh[p] = PartitionStore(temps[p], lock=False, owner=StoreOwner.of(settings, service.name))
         reader = clients.reader_consumer(settings)
-        applied = restore_partitions(
-            reader, codec, service, own, fresh,
-            stop_at={p: stop for p, (_hash, stop) in live.items()} if verify else None,
-        )
+        dlq = None if verify else settings.topic(service.dlq_topic)  # verify writes nothing
+        skipped = SkippedRecords(service.name, dlq, lambda: clients.plain_producer(settings))
+        failed: dict[int, str] = {}
+        try:
+            applied = restore_partitions(
+                reader, codec, service, own, fresh,
+                stop_at={p: stop for p, (_hash, stop) in live.items()} if verify else None,
+                skipped=skipped,
+            )
+        except PartitionsNotRestored as e:
+            failed, applied = e.failed, e.applied  # the others are restored all the same
         results = [
             PartitionRebuild(p, applied.get(p, 0), fresh[p].state_hash(),
-                             live[p][0] if verify else None, fresh[p].checkpoint())
+                             live[p][0] if verify else None, fresh[p].checkpoint(),
+                             skipped.counts[p], failed.get(p))
             for p in parts
         ]
         for store in fresh.values():
             store.close()
         fresh.clear()
         for p in parts:
-            if verify:
+            if verify or p in failed:
                 _remove_db(temps[p])
             else:
                 _remove_db(paths[p])

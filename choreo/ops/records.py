@@ -120,6 +120,8 @@ def as_json(record: LogRecord, logical_topic: str) -> dict[str, Any]:
         "offset": record.offset,
         "timestamp": iso_millis(record.timestamp_ms),
         "type": record.event_type,
+        # The `event_type` header when it names another type than the record holds (else null).
+        "header_says": record.header_type if record.header_lies else None,
         "key": None if record.key is None else record.key.decode(errors="replace"),
         "headers": {k: v.decode(errors="replace") for k, v in record.headers.items()},
         "event": event_body(record.event),

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from choreo.exceptions import ConfigurationError, StoreDamagedError, StoreError
+from choreo.keys import key_parts
 from choreo.runtime.store import PartitionStore, state_dir_of
 from choreo.settings import Settings
 
@@ -36,7 +37,8 @@ class PartitionSummary:
 
 @dataclass(frozen=True)
 class DocumentFilter:
-    """Keys of saga state start with the hub (`hub/...`); a field filter matches a top-level value."""
+    """Keys of saga state start with the hub (parts joined by choreo/keys.py); a field filter
+    matches a top-level value or a part of the key."""
 
     hub: str | None = None
     table: str | None = None
@@ -46,15 +48,20 @@ class DocumentFilter:
         if self.table is not None and doc.table != self.table:
             return False
         if self.hub is not None and not (
-            doc.key.startswith(f"{self.hub}/") or doc.value.get("hub") == self.hub
+            _first_part_of_several(doc.key) == self.hub or doc.value.get("hub") == self.hub
         ):
             return False
         return all(_field_matches(doc, name, value) for name, value in self.fields)
 
 
+def _first_part_of_several(key: str) -> str | None:
+    parts = key_parts(key)
+    return parts[0] if len(parts) > 1 else None
+
+
 def _field_matches(doc: Document, name: str, value: str) -> bool:
-    # A key segment counts too: keys are `/`-separated paths that start with the hub.
-    return str(doc.value.get(name)) == value or value in doc.key.split("/")[1:]
+    # A key part counts too (decoded, so an id holding '/' is one part): keys start with the hub.
+    return str(doc.value.get(name)) == value or value in key_parts(doc.key)[1:]
 
 
 def partition_files(settings: Settings, service: str) -> dict[int, Path]:

@@ -11,9 +11,10 @@ from confluent_kafka import Consumer, TopicPartition
 
 from choreo.contract import Service
 from choreo.exceptions import StoreDamagedError
+from choreo.runtime.foreign_records import SkippedRecords
 from choreo.runtime.health import Progress
-from choreo.runtime.restore import restore_partitions
-from choreo.runtime.store import PartitionStore, store_path
+from choreo.runtime.restore import PartitionsNotRestored, restore_partitions
+from choreo.runtime.store import PartitionStore, StoreOwner, store_path
 from choreo.runtime.watchdog import Watchdog
 from choreo.serde.codec import Codec
 
@@ -34,16 +35,20 @@ class AssignedStores:
         codec: Codec,
         own_topic: str,
         state_dir: Path,
+        topic_prefix: str,
         reader: Consumer,
         written_end: Consumer,
         watchdog: Watchdog,
         progress: Progress,
         cancelled: Callable[[], bool],
+        skipped: SkippedRecords | None = None,
     ) -> None:
         self.service = service
+        self.skipped = skipped or SkippedRecords(service.name)  # foreign records on the own topic
         self.codec = codec
         self.own_topic = own_topic
         self.state_dir = state_dir
+        self.owner = StoreOwner(topic_prefix, service.name)  # a store of another is refused
         self.reader = reader  # read_committed: what restore applies
         self.written_end = written_end  # read_uncommitted: high watermarks only
         self.watchdog = watchdog
@@ -63,8 +68,14 @@ class AssignedStores:
                     opened[p] = PartitionStore(
                         store_path(self.state_dir, self.service.name, p),
                         lock_wait_s=LOCK_WAIT_S, heal=True, cancelled=self.cancelled,
+                        owner=self.owner,
                     )
-            self.restore(opened)
+            try:
+                self.restore(opened)
+            except PartitionsNotRestored as e:
+                for p in e.failed:
+                    opened.pop(p).close()
+                self._hold_back(consumer, partitions, set(e.failed), e)
         except BaseException:
             for store in opened.values():
                 store.close()
@@ -72,6 +83,17 @@ class AssignedStores:
         self.stores.update(opened)
         self.progress.ready = True
         log.info("assigned %s; state restored for partitions %s", _fmt(partitions), new)
+
+    def _hold_back(
+        self, consumer: Consumer, partitions: list[TopicPartition], failed: set[int], why: Exception,
+    ) -> None:
+        """Serve the assigned partitions except `failed`, whose state could not be restored: one
+        partition's trouble must not stop the others. Assigning here, inside the callback,
+        replaces the assignment the client would make after it, so the pause sticks."""
+        consumer.assign(partitions)
+        consumer.pause([tp for tp in partitions if tp.partition in failed])
+        log.error("%s; not serving partition(s) %s until the service is fixed and restarted, "
+                  "the others go on", why, sorted(failed))
 
     def on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._release(consumer, partitions, "revoked")
@@ -86,6 +108,7 @@ class AssignedStores:
                 restore_partitions(
                     self.reader, self.codec, self.service, self.own_topic, stores,
                     cancelled=self.cancelled, watchdog=self.watchdog, written_end=self.written_end,
+                    skipped=self.skipped,
                 )
                 return
             except StoreDamagedError as e:

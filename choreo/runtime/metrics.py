@@ -50,6 +50,12 @@ class WorkerMetrics:
             "How long batches have failed without a commit in between (0 = not failing)", labels,
             registry=self.registry,
         )
+        self.restore_skipped = Counter(
+            "choreo_restore_skipped_records",
+            "Records on the own topic that restore skipped as not the service's (reason: "
+            "undecodable, not_emitted); each has a copy in the DLQ",
+            ["service", "partition", "reason"], registry=self.registry,
+        )
         self.service = service
 
     def serve(self, port: int, progress: Progress, host: str = "127.0.0.1") -> int:

@@ -1,7 +1,8 @@
 """One input record inside a batch: decide, evolve, produce its events, or dead-letter it.
 
 Anything the record itself causes (bytes that do not decode, a type the service does not take,
-an exception from `decide` or `evolve`, an output too large for Kafka) sends it to the service's
+a key on another partition than murmur2 gives it (routing.py), an exception from `decide` or
+`evolve`, an output too large for Kafka) sends it to the service's
 DLQ inside the same transaction, so its partition goes on. Failures that are not the record's
 fault (the schema registry, a store) fail the whole batch instead, to be tried again.
 """
@@ -22,11 +23,13 @@ from choreo.exceptions import (
     StoreError,
 )
 from choreo.kafka import clients
-from choreo.kafka.messages import coordinates, header_pairs
+from choreo.kafka.messages import as_bytes, coordinates, header_pairs
 from choreo.runtime.batch import Batch, TransactionalStore
 from choreo.runtime.dead_letters import dead_letter, record_size
 from choreo.runtime.outputs import Headers, TransactionalOutput
 from choreo.runtime.poison import PoisonTracker
+from choreo.runtime.retried import input_topic_of
+from choreo.runtime.routing import PartitionRouting
 from choreo.serde.codec import Codec
 
 # The worker's logger, as before the split: log filters and alerts keep matching its lines.
@@ -56,6 +59,7 @@ class RecordProcessor:
         dlq_topic: str,
         logical_topics: dict[str, str],
         saga_id: str,
+        routing: PartitionRouting,
     ) -> None:
         self.service = service
         self.codec = codec
@@ -67,6 +71,8 @@ class RecordProcessor:
         # The domain's name for the saga id field: copied into a header of every output so that
         # operators find a saga's records (dead letters too) without decoding them.
         self.saga_id = saga_id
+        # Inputs must sit on their key's partition; outputs are keyed by the same field.
+        self.routing = routing
         self._type_headers: dict[type, tuple[str, bytes]] = {}  # event class -> its header
 
     def process(self, msg: Message, store: TransactionalStore, batch: Batch) -> None:
@@ -77,13 +83,16 @@ class RecordProcessor:
             return
         try:
             event = self.codec.decode(msg.value())
-            logical = self.logical_topics[topic]
+            # A record from the retry topic is decided as if it came from the input it names.
+            logical = input_topic_of(self.service, self.logical_topics[topic], msg)
             if not self.service.accepts(logical, type(event)):
                 raise DecodeError(
                     f"{type(event).SCHEMA} is not an event {self.service.name} subscribes to on {logical}"
                 )
+            # Before decide: a misrouted record would be decided against another key's state.
+            self.routing.check(topic, p, as_bytes(msg.key()), event)
             outputs = list(self.service.decide(store, event))
-            encoded = [self._encoded(out) for out in outputs]
+            encoded = [self._encoded(out, p) for out in outputs]
         except (RegistryUnavailableError, SchemaNotRegisteredError, StoreError):
             raise  # not the record's fault: the batch fails and is tried again
         except Exception as e:  # noqa: BLE001 - anything a record causes goes to the DLQ
@@ -103,12 +112,17 @@ class RecordProcessor:
         store.release_savepoint()
         for key, value, headers in encoded:
             # Same partition number as the input: partition N's store and own log stay together.
+            # Input and output keys both passed the routing checks, so own records are on their
+            # key's partition by construction: restore does not check them again.
             self.output.produce(self.own_topic, p, key, value, headers, batch, cause=(topic, p, offset))
             batch.emitted += 1
 
-    def _encoded(self, out: Any) -> tuple[bytes, bytes, Headers]:
-        """Key, value and headers of an output, refused here if Kafka could never take it."""
-        key, value = out.hub.encode(), self.codec.encode(self.own_topic, out)
+    def _encoded(self, out: Any, partition: int) -> tuple[bytes, bytes, Headers]:
+        """Key, value and headers of an output, refused here if Kafka could never take it or
+        its key belongs to another partition than its cause's."""
+        key = getattr(out, self.routing.key_field).encode()
+        self.routing.check_output(self.own_topic, partition, key, out)
+        value = self.codec.encode(self.own_topic, out)
         cls = type(out)
         type_header = self._type_headers.get(cls)
         if type_header is None:

@@ -4,6 +4,11 @@ state(p) = fold(evolve, own topic partition p). A store remembers the next own o
 applied (its checkpoint); restoring reads from there to the end of the committed log
 (read_committed, so aborted transactions are skipped) and applies each event through `evolve`.
 `decide` is never called here.
+
+A record the service cannot have written (foreign_records.py) is skipped and reported, and the
+checkpoint moves past it. A record the service did write whose `evolve` raises is a bug in the
+service: that partition stops where it was (PartitionsNotRestored names it) while the others
+finish, because applying the events after it would give a state the live worker never had.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ from collections.abc import Callable, Mapping
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from choreo.contract import Service
-from choreo.exceptions import ChoreoError, StopRequested, StoreDamagedError
+from choreo.exceptions import ChoreoError, StopRequested, StoreDamagedError, StoreError
+from choreo.runtime.foreign_records import ForeignRecordError, SkippedRecords, own_event
 from choreo.runtime.store import PartitionStore
 from choreo.runtime.watchdog import NoWatchdog, Watchdog
 from choreo.serde.codec import Codec
@@ -36,6 +42,21 @@ class RestoreError(ChoreoError):
 
 class RestoreCancelled(RestoreError, StopRequested):
     """The worker was asked to stop while restoring."""
+
+
+class PartitionsNotRestored(RestoreError):
+    """`evolve` raised on an own event of some partitions; the others are restored.
+
+    `failed` maps each such partition to why; its store stays at its last checkpoint.
+    """
+
+    def __init__(self, topic: str, failed: dict[int, str], applied: dict[int, int]) -> None:
+        super().__init__(
+            f"{topic} partition(s) {sorted(failed)} cannot be restored: "
+            + "; ".join(failed[p] for p in sorted(failed))
+        )
+        self.failed = failed
+        self.applied = applied  # what restore_partitions would have returned
 
 
 def _watermarks(
@@ -79,6 +100,7 @@ def restore_partitions(
     cancelled: Callable[[], bool] = lambda: False,
     watchdog: Watchdog | None = None,
     written_end: Consumer | None = None,
+    skipped: SkippedRecords | None = None,
 ) -> dict[int, int]:
     """Apply every committed own event after each store's checkpoint; return events applied.
 
@@ -92,8 +114,13 @@ def restore_partitions(
     are already consumed. So the restore waits (within its timeout) until every transaction
     written before it started is decided. A checkpoint beyond the high watermark cannot come
     from this log: StoreDamagedError names the partition, so the caller can heal it.
+
+    `skipped` hears of each record the service cannot have written (logged only by default).
+    When `evolve` raises on an own event, that partition is left at its last checkpoint and,
+    once the others are restored, PartitionsNotRestored names it.
     """
     watchdog = watchdog or NoWatchdog()
+    skipped = skipped or SkippedRecords(service.name)
     stop_at = stop_at or {}
     if not stores:
         return {}
@@ -119,7 +146,8 @@ def restore_partitions(
     if not pending:
         return applied
     consumer.assign(starts)
-    decode, evolve = codec.decode, service.evolve  # looked up once, not per record
+    decode, evolve, emits = codec.decode, service.evolve, service.emits  # once, not per record
+    failed: dict[int, str] = {}
     uncommitted = dict.fromkeys(pending, 0)
     restored_to = {p: stores[p].checkpoint() for p in pending}
     at_end: set[int] = set()  # partitions that reported their end, maybe short of the target
@@ -167,18 +195,32 @@ def restore_partitions(
                 store = stores[p]
                 store.begin()  # no-op while the slice's transaction is open
                 try:
-                    event = decode(msg.value())
-                except ChoreoError as e:
-                    raise RestoreError(
-                        f"{topic}[{p}]@{offset} cannot be decoded: {e}"
-                    ) from e
-                evolve(store, event)
+                    event = own_event(decode, emits, msg.value())
+                except ForeignRecordError as e:
+                    skipped.skip(msg, e)
+                    restored_to[p] = offset + 1  # the checkpoint moves past it: copied once
+                    continue
+                except ChoreoError as e:  # the registry, say: the record may be ours after all
+                    raise RestoreError(f"{topic}[{p}]@{offset} cannot be decoded now: {e}") from e
+                try:
+                    evolve(store, event)
+                except StoreError:
+                    raise
+                except Exception as e:  # noqa: BLE001 - a service bug stops its partition only
+                    failed[p] = f"evolve raised on {topic}[{p}]@{offset}: {type(e).__name__}: {e}"
+                    log.error("%s; partition %d stays at offset %d", failed[p], p, store.checkpoint())
+                    store.rollback()  # the slice, with whatever the failing evolve wrote
+                    applied[p] -= uncommitted.pop(p)
+                    pending.discard(p)
+                    continue
                 applied[p] += 1
                 uncommitted[p] += 1
                 restored_to[p] = offset + 1
                 if uncommitted[p] >= _COMMIT_EVERY:
+                    skipped.flush()  # the copies first: the checkpoint moves past their records
                     store.commit(next_offset=restored_to[p])
                     uncommitted[p] = 0
+        skipped.flush()
         for p in uncommitted:
             # After EOF the position is the last stable offset, past any transaction markers.
             with watchdog.guard("position", 1):
@@ -196,4 +238,6 @@ def restore_partitions(
     for p, n in applied.items():
         if n:
             log.info("restored %s[%d]: applied %d own events", topic, p, n)
+    if failed:
+        raise PartitionsNotRestored(topic, failed, applied)
     return applied

@@ -15,6 +15,9 @@ checkpoint) is detected when the store opens. Opened with `heal=True` (what a wo
 file is moved aside, kept for inspection, and an empty store takes its place; the worker then
 restores it from the own topic from offset 0. Every SQLite or JSON failure surfaces as a
 `StoreError`, so the worker fails the batch instead of blaming the record it was processing.
+
+A store names its owner (topic prefix and service) in a `meta` table written when it is made; a
+store of another owner is refused at open with a `ForeignStoreError`, never treated as damaged.
 """
 
 from __future__ import annotations
@@ -26,13 +29,21 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 
-from choreo.exceptions import StopRequested, StoreDamagedError, StoreError, StoreLockedError
+from choreo.exceptions import (
+    ConfigurationError,
+    ForeignStoreError,
+    StopRequested,
+    StoreDamagedError,
+    StoreError,
+    StoreLockedError,
+)
 from choreo.settings import Settings
 
 log = logging.getLogger("choreo.runtime.store")
@@ -48,6 +59,10 @@ CREATE TABLE IF NOT EXISTS checkpoint (
     id          INTEGER PRIMARY KEY CHECK (id = 0),
     next_offset INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS meta (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
 """
 
 
@@ -75,13 +90,57 @@ _UNREAD = object()  # not in the read cache (None there means "no such document"
 
 
 def state_dir_of(settings: Settings) -> Path:
-    """Where the partition stores live; a topic prefix gets a folder of its own."""
-    prefix = settings.topic_prefix.rstrip(".-_")
-    return settings.state_dir / prefix if prefix else settings.state_dir
+    """Where the partition stores live: a folder of each topic prefix's own (see `prefix_folder`)."""
+    folder = prefix_folder(settings.topic_prefix)
+    return settings.state_dir / folder if folder else settings.state_dir
+
+
+# Not one of Kafka's topic characters, so no prefix's folder can start with it.
+_WHOLE_PREFIX_MARK = "@"
+_SEPARATORS = ".-_"
+
+
+def prefix_folder(prefix: str) -> str:
+    """The folder name of a topic prefix, different for every prefix ("" for none).
+
+    The usual form, a name and one dot (`example.`), keeps the name (`example`) as it always has;
+    every other prefix is kept whole behind an `@` (`s` -> `@s`, `s-` -> `@s-`, `s..` -> `@s..`),
+    which no name-and-dot folder can start with. Each is one path component: never `.` or `..`.
+    """
+    name = prefix[:-1]
+    if prefix.endswith(".") and name and name[-1] not in _SEPARATORS:
+        return name
+    return f"{_WHOLE_PREFIX_MARK}{prefix}" if prefix else ""
 
 
 def store_path(state_dir: Path, service: str, partition: int) -> Path:
     return state_dir / service / f"p{partition:04d}.sqlite"
+
+
+@dataclass(frozen=True)
+class StoreOwner:
+    """Whose state a store holds: recorded in its `meta` table when it is made, checked at open."""
+
+    topic_prefix: str
+    service: str
+
+    @classmethod
+    def of(cls, settings: Settings, service: str) -> StoreOwner:
+        return cls(settings.topic_prefix, service)
+
+    def rows(self) -> dict[str, str]:
+        return {"topic_prefix": self.topic_prefix, "service": self.service}
+
+
+def make_folder(folder: Path) -> None:
+    """Create a store folder, or say in one sentence why CHOREO_STATE_DIR cannot hold it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigurationError(
+            f"cannot create the state folder {folder} ({e.strerror or e}): CHOREO_STATE_DIR must "
+            "name a folder this process may write (or one it may create)"
+        ) from e
 
 
 class PartitionStore:
@@ -89,11 +148,14 @@ class PartitionStore:
 
     def __init__(
         self, path: Path, *, lock: bool = True, lock_wait_s: float = 0.0, heal: bool = False,
-        cancelled: Callable[[], bool] = lambda: False,
+        cancelled: Callable[[], bool] = lambda: False, owner: StoreOwner | None = None,
     ) -> None:
         self.path = path
+        # Recorded in a new store and checked in an old one; None (tools that only read, tests)
+        # neither records nor checks.
+        self.owner = owner
         self.healed_from: Path | None = None  # where a damaged file was moved when healed
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(path.parent)
         self._lock_file: IO[str] | None = None
         if lock:
             self._lock_file = lock_store(path, lock_wait_s, cancelled)
@@ -110,7 +172,7 @@ class PartitionStore:
 
     def _open(self, heal: bool) -> sqlite3.Connection:
         try:
-            return _open_checked(self.path)
+            return _open_checked(self.path, self.owner)
         except StoreDamagedError as e:
             if not heal:
                 raise
@@ -120,7 +182,7 @@ class PartitionStore:
                 "%s; moved it to %s and starting from an empty store, to be restored from the log",
                 e, self.healed_from,
             )
-            return _open_checked(self.path)
+            return _open_checked(self.path, self.owner)
 
     # -- State protocol -----------------------------------------------------------------------
 
@@ -348,7 +410,7 @@ class PartitionStore:
         log.error(
             "moved the damaged store %s to %s; it is restored from the log", self.path, self.healed_from
         )
-        self._db = _open_checked(self.path)
+        self._db = _open_checked(self.path, self.owner)
         return self.healed_from
 
     def close(self) -> None:
@@ -368,8 +430,9 @@ def partition_of(path: Path) -> int | None:
     return int(stem[1:]) if stem[:1] == "p" and stem[1:].isdigit() else None
 
 
-def _open_checked(path: Path) -> sqlite3.Connection:
-    """Open the database and prove it usable, or raise StoreDamagedError."""
+def _open_checked(path: Path, owner: StoreOwner | None = None) -> sqlite3.Connection:
+    """Open the database and prove it usable (and `owner`'s), or raise StoreDamagedError
+    (ForeignStoreError when it is another owner's)."""
     # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per batch.
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     try:
@@ -389,6 +452,8 @@ def _open_checked(path: Path) -> sqlite3.Connection:
             raise StoreDamagedError(
                 f"store {path} holds an impossible checkpoint {row[0]!r}", partition_of(path)
             )
+        if owner is not None:
+            _claim(db, path, owner)
     except sqlite3.OperationalError as e:
         # Busy, a full disk, an I/O or permission error: the file may be fine, so never move it.
         db.close()
@@ -400,6 +465,22 @@ def _open_checked(path: Path) -> sqlite3.Connection:
         db.close()
         raise
     return db
+
+
+def _claim(db: sqlite3.Connection, path: Path, owner: StoreOwner) -> None:
+    """Record `owner` in a store that names none (new, or made before stores named theirs);
+    refuse a store that names another: its state is not this owner's to reuse or to heal."""
+    recorded = dict(db.execute("SELECT name, value FROM meta").fetchall())
+    if not recorded:
+        db.executemany("INSERT INTO meta (name, value) VALUES (?, ?)", owner.rows().items())
+        return
+    if {name: recorded.get(name) for name in owner.rows()} != owner.rows():
+        raise ForeignStoreError(
+            f"store {path} holds the state of service {recorded.get('service')!r} under topic "
+            f"prefix {recorded.get('topic_prefix')!r}, not of {owner.service!r} under "
+            f"{owner.topic_prefix!r}: CHOREO_STATE_DIR and CHOREO_TOPIC_PREFIX must be the ones "
+            "the store was made with (each prefix has a folder of its own)"
+        )
 
 
 def quarantine(path: Path) -> Path:
@@ -422,7 +503,14 @@ def lock_store(
     file under a live worker. The kernel drops the lock when the process dies, even by kill -9.
     A worker taking over a partition waits a little: the previous holder may still be closing.
     """
-    fh = open(path.with_suffix(".lock"), "a+")  # noqa: SIM115 - lives as long as the store
+    make_folder(path.parent)
+    try:
+        fh = open(path.with_suffix(".lock"), "a+")  # noqa: SIM115 - lives as long as the store
+    except OSError as e:
+        raise ConfigurationError(
+            f"cannot open the store lock {path.with_suffix('.lock')} ({e.strerror or e}): "
+            "CHOREO_STATE_DIR must name a folder this process may write"
+        ) from e
     deadline = time.monotonic() + wait_s
     while True:
         try:

@@ -9,6 +9,7 @@ record: decide, evolve, dead-letter), outputs.py (producing into the transaction
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -23,12 +24,13 @@ from choreo.contract import Service
 from choreo.exceptions import ChoreoError, ConfigurationError, StopRequested
 from choreo.kafka import clients
 from choreo.kafka.messages import coordinates
-from choreo.kafka.topics import require_copartitioned
+from choreo.kafka.topics import create_like, require_copartitioned
 from choreo.kafka.turns import TakingTurns, turn_ids
 from choreo.runtime.assignment import AssignedStores
 from choreo.runtime.calls import guarded_call
 from choreo.runtime.commit import TXN_CALL_S, BatchOutcome, CommitProtocol
 from choreo.runtime.faults import FaultInjector
+from choreo.runtime.foreign_records import SkippedRecords
 from choreo.runtime.health import Progress
 from choreo.runtime.intake import keep_first, next_batch
 from choreo.runtime.lag import LagReporter
@@ -38,6 +40,7 @@ from choreo.runtime.poison import PoisonTracker
 
 # Re-exported: the exceptions a dead letter names, importable from here as before.
 from choreo.runtime.processing import BlamedRecordError, OutputTooLargeError, RecordProcessor
+from choreo.runtime.routing import PartitionRouting
 from choreo.runtime.store import state_dir_of
 from choreo.runtime.watchdog import EXIT_NO_PROGRESS, NoWatchdog, Watchdog
 from choreo.serde.codec import Codec
@@ -53,6 +56,7 @@ __all__ = [
 log = logging.getLogger("choreo.runtime.worker")
 
 _INIT_TXN_S = 60.0
+_TOPIC_CALL_S = 20.0  # each metadata or create-topic call of the retry topic's creation
 
 
 class NoProgressError(ChoreoError):
@@ -87,7 +91,9 @@ class Worker:
         self.transactional_id = f"{self.group_id}-{instance_id}"
         self.own_topic = settings.topic(service.own_topic)
         self.dlq_topic = settings.topic(service.dlq_topic)
-        self._logical = {settings.topic(t): t for t in service.inputs}
+        # The inputs and the retry topic, where `choreo dlq retry` sends this service's dead
+        # letters back (choreo/runtime/retried.py): physical name -> logical name.
+        self._logical = {settings.topic(t): t for t in [*service.inputs, service.retry_topic]}
         self.metrics = WorkerMetrics(service.name)
         self.faults = faults or FaultInjector()
         self.watchdog = watchdog or NoWatchdog()
@@ -157,8 +163,14 @@ class Worker:
     def _start(self) -> tuple[Consumer, LagReporter]:
         """Create the clients and wire the parts together; returns the consumer and lag reporter."""
         admin = clients.admin_client(self.settings)
+        with self.watchdog.guard("creating the retry topic", 3 * _TOPIC_CALL_S):
+            # Deployments made before retry topics existed have none: made like the own topic.
+            create_like(admin, self.settings.topic(self.service.retry_topic), self.own_topic,
+                        timeout=_TOPIC_CALL_S)
         with self.watchdog.guard("list_topics", 30):
-            require_copartitioned(admin, [*self._logical, self.own_topic, self.dlq_topic])
+            partitions = require_copartitioned(admin, [*self._logical, self.own_topic, self.dlq_topic])
+        # Read once: the routing check runs on every record and must not ask the cluster.
+        routing = PartitionRouting({t: partitions for t in [*self._logical, self.own_topic]})
         producer = self._producer = TakingTurns([
             clients.transactional_producer(self.settings, tid)
             for tid in turn_ids(self.transactional_id, self.settings.txn_producers)
@@ -174,8 +186,13 @@ class Worker:
         self._readers = [reader, written_end]
         assigned = self._assigned = AssignedStores(
             service=self.service, codec=self.codec, own_topic=self.own_topic,
-            state_dir=state_dir_of(self.settings), reader=reader, written_end=written_end,
+            state_dir=state_dir_of(self.settings), topic_prefix=self.settings.topic_prefix,
+            reader=reader, written_end=written_end,
             watchdog=self.watchdog, progress=self.progress, cancelled=lambda: self._stopping,
+            skipped=SkippedRecords(
+                self.service.name, self.dlq_topic, lambda: clients.plain_producer(self.settings),
+                self.metrics.restore_skipped,
+            ),
         )
         consumer = self._consumer = clients.group_consumer(
             self.settings, self.group_id, self.transactional_id
@@ -190,7 +207,7 @@ class Worker:
         processor = RecordProcessor(
             self.service, self.codec, output, self.poison,
             own_topic=self.own_topic, dlq_topic=self.dlq_topic, logical_topics=self._logical,
-            saga_id=self.saga_id,
+            saga_id=self.saga_id, routing=routing,
         )
         protocol = CommitProtocol(
             producer=producer, consumer=consumer, stores=assigned.stores,
@@ -222,16 +239,32 @@ class Worker:
         return consumer, lag
 
     def _close(self) -> None:
+        """Release stores and clients, each step on its own, and never raise.
+
+        `run` calls this in `finally`: an error here would replace the one that ended the loop
+        (a fencing, say) with a traceback. A fenced client is the usual case: its fatal error
+        can surface in close or flush, and confluent-kafka then runs the next delivery report
+        with that exception still set, so the report fails as a SystemError (see
+        `clients.client_error_text`). Nothing left here matters once the worker stops: what a
+        transactional producer still holds is aborted by the broker anyway.
+        """
         if self._assigned is not None:
-            self._assigned.close()
+            self._close_step("the state stores", self._assigned.close)
         with self.watchdog.guard("close", TXN_CALL_S):
             if self._consumer is not None:
-                self._consumer.close()
+                self._close_step("the consumer", self._consumer.close)
             for reader in self._readers:
-                reader.close()
+                self._close_step("a reader", reader.close)
             if self._producer is not None:
-                self._producer.flush_all(10)
+                self._close_step("the producers", functools.partial(self._producer.flush_all, 10))
         log.info("worker %s stopped", self.transactional_id)
+
+    @staticmethod
+    def _close_step(what: str, step: Callable[[], object]) -> None:
+        try:
+            step()
+        except Exception as e:  # noqa: BLE001 - closing goes on; the loop's own error wins
+            log.warning("closing %s failed: %s", what, clients.client_error_text(e))
 
     # -- one batch --------------------------------------------------------------------------------
 

@@ -101,7 +101,7 @@ class SagaIndex:
         # Topics are read side by side, not merged by time: the latest record is the last event.
         if record.timestamp_ms >= saga.last_ms:
             saga.last_ms = record.timestamp_ms
-            saga.last_type = record.event_type.rsplit(".", 1)[-1]
+            saga.last_type = record.type_label
         if record.event is None:
             return
         outcome = self._domain.outcome_of(record.event)

@@ -133,7 +133,7 @@ def saga_page(trace: Trace, svg: str, problem: str | None) -> str:
             f'<tr id="step-{s.number}"><td class="num">{s.number}</td>'
             f"<td>{short_time(s.record.timestamp_ms)[11:]}</td><td>{escape(s.emitter)}</td>"
             f'<td class="mono">{escape(s.logical_topic)}@{s.record.partition}:{s.record.offset}</td>'
-            f"<td>{escape(s.record.event_type.rsplit('.', 1)[-1])}</td><td>{cause}</td>"
+            f"<td>{escape(s.record.type_label)}</td><td>{cause}</td>"
             f'<td>{escape(s.role or "")}</td><td><pre>{escape(fields)}</pre></td></tr>'
         )
     body = (
@@ -216,7 +216,7 @@ def _dead_letters(name: str, status: ServiceStatus) -> str:
         action = "retried" if d.retried else f'<a href="{link}">retry…</a>'
         rows.append(
             f'<tr class="dead-letter"><td class="num">{r.partition}</td><td class="num">{r.offset}</td>'
-            f"<td>{short_time(r.timestamp_ms)}</td><td>{escape(r.event_type.rsplit('.', 1)[-1])}</td>"
+            f"<td>{short_time(r.timestamp_ms)}</td><td>{escape(r.type_label)}</td>"
             f"<td>{escape(d.error_class)}</td><td>{escape(d.error_message)}</td><td>{action}</td></tr>"
         )
     pending = sum(not d.retried for d in status.dead_letters)
@@ -240,8 +240,9 @@ def retry_confirm(name: str, letters: Sequence[DeadLetter], partition: int | Non
         for d in pending
     )
     body = (
-        f"<p>This sends {what} of <strong>{escape(name)}</strong> back to its source topic partition, "
-        "once: each retry is recorded and never repeated. It is the one thing this view writes.</p>"
+        f"<p>This sends {what} of <strong>{escape(name)}</strong> back to {escape(name)} alone "
+        "(through its retry topic, on the partition it came from), once: each retry is recorded "
+        "and never repeated. It is the one thing this view writes.</p>"
         f"<ul>{listing}</ul>"
         + (f'<form method="post" action="/services/{quote(name)}/retry">{hidden}'
            '<input type="hidden" name="confirm" value="yes">'
@@ -255,7 +256,9 @@ def retry_confirm(name: str, letters: Sequence[DeadLetter], partition: int | Non
 def retry_done(name: str, report: RetryReport) -> str:
     body = (
         f'<p id="retried">{len(report.sent)} dead letter(s) sent back; '
-        f"{len(report.already_retried)} had been retried before.</p>"
+        f"{len(report.already_retried)} had been retried before; "
+        f"{len(report.refused)} cannot be retried.</p>"
+        + "".join(f'<p class="refused">{escape(why)}</p>' for _d, why in report.refused) +
         f'<p><a href="/services/{quote(name)}">back to {escape(name)}</a></p>'
     )
     return layout(f"Dead letters of {name} retried", body)

@@ -129,8 +129,7 @@ class Queries:
     def retry_dead_letters(
         self, service: Service, partition: int | None, offset: int | None
     ) -> dlq_retry.RetryReport:
-        return dlq_retry.retry(self.settings, service.name, service.dlq_topic, self.codec,
-                               partition=partition, offset=offset)
+        return dlq_retry.retry(self.settings, service, self.codec, partition=partition, offset=offset)
 
 
 def _try(read: Callable[[], T]) -> tuple[T | None, str | None]:

@@ -49,7 +49,7 @@ def x_positions(steps: Sequence[TraceStep]) -> dict[int, float]:
 
 
 def short_type(step: TraceStep) -> str:
-    return step.record.event_type.rsplit(".", 1)[-1]
+    return step.record.event_type.rsplit(".", 1)[-1]  # the decoded type, not the header's claim
 
 
 def details(step: TraceStep) -> str:
@@ -57,7 +57,7 @@ def details(step: TraceStep) -> str:
     body = event_body(step.record.event)
     fields = json.dumps(body, ensure_ascii=False, indent=1) if body else (step.record.decode_error or "")
     role = f" ({step.role})" if step.role else ""
-    return (f"#{step.number} {short_type(step)}{role}\n{short_time(step.record.timestamp_ms)} UTC\n"
+    return (f"#{step.number} {step.record.type_label}{role}\n{short_time(step.record.timestamp_ms)} UTC\n"
             f"{step.logical_topic} partition {step.record.partition} offset {step.record.offset}\n{fields}")
 
 
@@ -100,7 +100,7 @@ def render(trace: Trace, service_order: Sequence[str]) -> str:
     for s in steps:
         x, y = at[s.number]
         role = s.role or "step"
-        name = short_type(s)
+        name, label = short_type(s), s.record.type_label
         # Names alternate below and above their mark: neighbours in a lane may be MIN_GAP apart.
         in_lane[s.emitter] = in_lane.get(s.emitter, 0) + 1
         label_y = y + RADIUS + 14 if in_lane[s.emitter] % 2 else y - RADIUS - 7
@@ -110,7 +110,7 @@ def render(trace: Trace, service_order: Sequence[str]) -> str:
             f'data-lane="{escape(s.emitter)}">'
             f'<title>{escape(details(s))}</title>'
             f'{_mark(role, x, y)}'
-            f'<text class="event-name" x="{x:.1f}" y="{label_y:.1f}">{escape(name)}</text></g></a>'
+            f'<text class="event-name" x="{x:.1f}" y="{label_y:.1f}">{escape(label)}</text></g></a>'
         )
     parts.append("</svg>")
     return "".join(parts)

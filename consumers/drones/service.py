@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from choreo.contract import Service, State, StateView
+from choreo.keys import compose_key, key_parts, key_prefix
 from consumers.delivery import events as delivery
 from consumers.drones.events import (
     COMMANDS,
@@ -16,12 +17,13 @@ from consumers.drones.events import (
     DroneUnavailable,
     RegisterDrone,
 )
+from consumers.ids import id_rejection
 from consumers.limits import ID_MAX, clipped, field_too_long, shown
 from consumers.packaging import events as packaging
 from consumers.reference import hubs
 from consumers.saga import caused_by, caused_by_without_order, saga_key
 
-DRONES = "drones"  # f"{hub}/{drone_id}" -> {"order_id": the order it flies for, or None}
+DRONES = "drones"  # drone_key -> {"order_id": the order it flies for, or None}
 ASSIGNMENTS = "assignments"  # saga_key -> {"drone_id", "package_id", "status"}
 # An index of the free drones, same keys as DRONES: finding a free drone reads one row, not the
 # whole fleet.
@@ -29,8 +31,11 @@ FREE = "free_drones"
 
 
 def drone_key(hub: str, drone_id: str) -> str:
-    """Key of a drone in the drones table: one prefix per hub, so the fleet is a prefix scan."""
-    return f"{hub}/{drone_id}"
+    """Key of a drone in the drones table: one prefix per hub, so the fleet is a prefix scan.
+
+    Escaped like every composite key (choreo/keys.py): a drone id may hold '/'.
+    """
+    return compose_key(hub, drone_id)
 
 
 def decide(state: StateView, event: Any) -> list[Any]:
@@ -77,10 +82,11 @@ def _registration_problem(state: StateView, command: RegisterDrone) -> tuple[str
     too_long = field_too_long(command)
     if too_long is not None:
         return too_long  # first: no other reason's detail may quote an over-long value
+    bad_id = id_rejection(command)
+    if bad_id is not None:
+        return bad_id
     if command.hub not in hubs():
         return "UNKNOWN_HUB", f"hub {shown(command.hub)} is not one of ours"
-    if not command.drone_id.strip() or "/" in command.drone_id:
-        return "INVALID_DRONE_ID", f"drone id {shown(command.drone_id)} is empty or contains '/'"
     if state.get(DRONES, drone_key(command.hub, command.drone_id)) is not None:
         drone, hub = shown(command.drone_id), shown(command.hub)
         return "DUPLICATE_DRONE", f"drone {drone} is already in {hub}'s fleet"
@@ -89,10 +95,11 @@ def _registration_problem(state: StateView, command: RegisterDrone) -> tuple[str
 
 def _assign(state: StateView, package: packaging.PackagePrepared) -> DroneAssigned | DroneUnavailable:
     # Lowest free id in key order: deterministic, so a replayed decision picks the same drone.
-    for key, _free in state.scan(FREE, prefix=f"{package.hub}/"):
+    for key, _free in state.scan(FREE, prefix=key_prefix(package.hub)):
+        _hub, drone_id = key_parts(key)
         return DroneAssigned(
             **caused_by(package, "DroneAssigned"),
-            drone_id=key.split("/", 1)[1],
+            drone_id=drone_id,
             package_id=package.package_id,
             address=package.address,
         )

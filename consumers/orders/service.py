@@ -7,6 +7,7 @@ from typing import Any
 from choreo.contract import Service, State, StateView
 from consumers.delivery import events as delivery
 from consumers.drones import events as drones
+from consumers.ids import id_rejection
 from consumers.limits import field_too_long, shown
 from consumers.orders.events import (
     COMMANDS,
@@ -87,6 +88,10 @@ def _cancel(order: dict[str, Any] | None, command: CancelOrder) -> list[Any]:
     if too_long is not None:
         # First, since an over-long order id may clip to the key of an order that does exist.
         return rejected(*too_long)
+    bad_id = id_rejection(command)
+    if bad_id is not None:
+        # Before the look-up: an id no order can have names no order (a stand-in names a rejection).
+        return rejected(*bad_id)
     order_id = shown(command.order_id)
     if order is None:
         return rejected("UNKNOWN_ORDER", f"no order {order_id} at {shown(command.hub)}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from consumers.ids import id_rejection
 from consumers.limits import field_too_long, shown
 from consumers.orders.events import PlaceOrder
 from consumers.reference import MAX_QUANTITY, MIN_QUANTITY, SKU_PATTERN, hubs
@@ -12,6 +13,9 @@ def rejection(command: PlaceOrder) -> tuple[str, str] | None:
     too_long = field_too_long(command)
     if too_long is not None:
         return too_long
+    bad_id = id_rejection(command)
+    if bad_id is not None:
+        return bad_id
     hub = hubs().get(command.hub)
     if hub is None:
         known = ", ".join(sorted(hubs()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from choreo.contract import Service, State, StateView, derive_id
+from choreo.keys import compose_key
 from consumers.delivery import events as delivery
 from consumers.drones import events as drones
 from consumers.limits import SKU_MAX, clipped, field_too_long, shown
@@ -23,18 +24,22 @@ from consumers.packaging.events import (
 from consumers.reference import SKU_PATTERN, hubs
 from consumers.saga import caused_by, caused_by_without_order, saga_key
 
-STOCK = "stock"  # f"{hub}/{sku}" -> {"on_hand", "reserved", "shipped"}
+STOCK = "stock"  # stock_key -> {"on_hand", "reserved", "shipped"}
 RESERVATIONS = "reservations"  # saga_key -> {"package_id", "sku", "quantity", "status"}
 EMPTY_SHELF = {"on_hand": 0, "reserved": 0, "shipped": 0}
 
 
 def stock_key(hub: str, sku: str) -> str:
-    """Key of a shelf in the stock table."""
-    return f"{hub}/{sku}"
+    """Key of a shelf in the stock table, escaped like every composite key (choreo/keys.py)."""
+    return compose_key(hub, sku)
 
 
 def package_id_for(order_id: str) -> str:
-    """The package of an order, derived so that every service and the audit agree on it."""
+    """The package of an order, derived so that every service and the audit agree on it.
+
+    One part, so derive_id keeps it injective (its purpose holds no '/'); the same order id at two
+    hubs gives the same package id, which names no state (reservations are keyed by saga_key).
+    """
     return derive_id(order_id, "package")
 
 

@@ -17,6 +17,7 @@ from choreo.kafka import clients
 from choreo.kafka.partitioner import partition_for
 from choreo.ops.dlq_retry import retry
 from choreo.settings import Settings
+from consumers.orders.service import SERVICE as ORDERS
 from harness.processes import run_cli, wait_until
 from harness.stack import StackEndpoints
 from harness.topics import unique_prefix
@@ -266,8 +267,9 @@ def _order(hub: str) -> Any:
     return commands.place_order(hub, seed.stocked_skus(hub)[0], 1, seed.deliverable_addresses(hub)[0], _now())
 
 
-def _copies(ran: Ran, order_id: str, committed_only: bool = True) -> list[Any]:
-    records = read_topic(ran.saga.settings, ran.saga.topic("orders.commands"), ran.saga.codec,
+def _copies(ran: Ran, order_id: str, committed_only: bool = True, topic: str = "orders.retry") -> list[Any]:
+    """The records of `order_id` on `topic`: a retried letter goes to orders' retry topic."""
+    records = read_topic(ran.saga.settings, ran.saga.topic(topic), ran.saga.codec,
                          committed_only=committed_only)
     return [r for r in records if getattr(r.event, "order_id", None) == order_id]
 
@@ -289,6 +291,8 @@ def test_dlq_retry_sends_a_dead_letter_back_once_and_it_is_processed_once(ran: R
     copies = _copies(ran, order.order_id)
     assert len(copies) == 1 and copies[0].partition == p
     assert copies[0].headers["dlq.retry.of"] == f"{saga.topic('orders.dlq')}:{p}:{o}".encode()
+    assert copies[0].headers["dlq.retry.topic"] == b"orders.commands"  # decided as from there
+    assert _copies(ran, order.order_id, topic="orders.commands") == []  # the source is not written
     assert "dlq.error.class" not in copies[0].headers
     assert [x["retried"] for x in ran.lines("dlq", "list", "orders", "--json") if x["offset"] == o] == [True]
 
@@ -313,7 +317,7 @@ def test_dlq_retry_that_crashes_before_commit_is_invisible_and_retried_once_late
         raise KeyboardInterrupt("retry killed between sending and committing")
 
     with pytest.raises(KeyboardInterrupt):
-        retry(saga.settings, "orders", "orders.dlq", saga.codec, partition=p, offset=o, before_commit=crash)
+        retry(saga.settings, ORDERS, saga.codec, partition=p, offset=o, before_commit=crash)
     # The half-done retry wrote the record (uncommitted) but is neither visible nor marked as done.
     assert [x["retried"] for x in ran.lines("dlq", "list", "orders", "--partition", str(p),
                                             "--offset", str(o), "--json")] == [False]
@@ -323,6 +327,49 @@ def test_dlq_retry_that_crashes_before_commit_is_invisible_and_retried_once_late
     assert len(_copies(ran, order.order_id, committed_only=False)) == 2  # the aborted one, invisible
     _one_sentence(saga.choreo("dlq", "retry", "orders", "--partition", str(p), "--offset", "424242"),
                   "no dead letter at offset 424242")
+
+
+def _ends(ran: Ran, logical: str) -> list[int]:
+    reader = clients.reader_consumer(ran.saga.settings)
+    try:
+        return [reader.get_watermark_offsets(TopicPartition(ran.saga.topic(logical), p), timeout=10)[1]
+                for p in range(4)]
+    finally:
+        reader.close()
+
+
+def test_dlq_retry_of_a_letter_from_an_event_topic_reaches_orders_alone(ran: Ran) -> None:
+    """Issue 19: a retried letter from delivery's topic was appended to delivery's own log."""
+    saga = ran.saga
+    junk, p = b"\x00\x00\x00\x00\x07 junk that orders dead-lettered", partition_for(b"hub-north", 4)
+    producer = clients.plain_producer(saga.settings)
+    where: list[int] = []
+    producer.produce(
+        saga.topic("orders.dlq"), key=b"hub-north", value=junk, partition=p,
+        headers=[("dlq.error.class", b"DecodeError"), ("dlq.error.message", b"malformed Avro body"),
+                 ("dlq.source.topic", saga.topic("delivery").encode()),
+                 ("dlq.source.partition", str(p).encode()), ("dlq.source.offset", b"0")],
+        on_delivery=lambda err, msg: where.append(msg.offset()),
+    )
+    assert producer.flush(30) == 0
+    delivery_ends = _ends(ran, "delivery")
+    sent = saga.choreo("dlq", "retry", "orders", "--partition", str(p), "--offset", str(where[0]))
+    assert sent.returncode == 0 and "1 sent" in sent.stdout, sent.stdout + sent.stderr
+    assert f"through {saga.topic('orders.retry')}[{p}]" in sent.stdout
+
+    def dead_again() -> list[Any]:
+        return [r for r in saga.raw("orders.dlq") if r.value == junk
+                and r.headers.get("dlq.source.topic") == saga.topic("orders.retry").encode()]
+
+    worker = saga.start("orders")
+    try:
+        wait_until(dead_again, 90, "orders to decide the retried junk (and dead-letter it again)")
+    finally:
+        assert worker.stop() == 0
+    assert _ends(ran, "delivery") == delivery_ends  # delivery's log, which others read, is untouched
+    again = dead_again()
+    assert len(again) == 1 and again[0].headers["dlq.retry.topic"] == b"delivery"
+    assert "not an event" not in again[0].headers["dlq.error.message"].decode()  # a decode error
 
 
 # -- reset ------------------------------------------------------------------------------------------

@@ -10,16 +10,18 @@ from __future__ import annotations
 from typing import Any
 
 from choreo.contract import Service, State, StateView, derive_id
+from choreo.keys import compose_key
 from choreo_notifications.events import EVENTS, CustomerNotified
 from consumers.orders import events as orders
 
-# hub/order_id -> {"outcome": ..., "notification": event id}: the orders already notified.
+# (hub, order_id) -> {"outcome": ..., "notification": event id}: the orders already notified.
 NOTIFIED = "notified"
 
 
 def _key(hub: str, order_id: str) -> str:
     # Order ids are unique per hub (the orders service checks them within a hub's partition).
-    return f"{hub}/{order_id}"
+    # Escaped parts: an id may hold '/', and ("a/b", "c") must not meet ("a", "b/c").
+    return compose_key(hub, order_id)
 
 
 def _message(event: orders.OrderCompleted | orders.OrderCompensated) -> str:

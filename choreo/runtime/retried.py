@@ -1,0 +1,33 @@
+"""Records on a service's retry topic: dead letters sent back by `choreo dlq retry` (ADR 0004).
+
+Only the service that dead-lettered a record reads its retry topic, so a retry never writes to a
+topic another service owns or reads. Each retried record names, in a header, the input topic it
+first came from; the worker decides it as if it had arrived there (the same `accepts` check, the
+same partition, since the retry topic has the inputs' partition count and the record its key).
+"""
+
+from __future__ import annotations
+
+from confluent_kafka import Message
+
+from choreo.contract import Service
+from choreo.exceptions import DecodeError
+from choreo.kafka.messages import header_pairs
+
+# The logical input topic a retried record is decided as (prefix-free, so it survives a copy of
+# the log under another prefix). A `dlq.` header: a retry drops the `dlq.*` headers of the letter
+# it sends back and sets this one afresh.
+RETRIED_AS = "dlq.retry.topic"
+
+
+def input_topic_of(service: Service, logical: str, msg: Message) -> str:
+    """The logical input topic `msg` (read from logical topic `logical`) is decided as."""
+    if logical != service.retry_topic:
+        return logical
+    named = dict(header_pairs(msg)).get(RETRIED_AS, b"").decode(errors="replace")
+    if named not in service.inputs:
+        raise DecodeError(
+            f"a record on {service.retry_topic} must name one of {service.name}'s input topics "
+            f"({', '.join(sorted(service.inputs))}) in its {RETRIED_AS} header, not {named[:80]!r}"
+        )
+    return named

@@ -1,0 +1,76 @@
+"""`dlq retry` sends a letter back to the service that dead-lettered it, never to its source topic
+(issue 19, finding 6): where a letter goes, which letters cannot go back, and how the worker reads
+a record from its retry topic."""
+
+from __future__ import annotations
+
+import pytest
+from confluent_kafka import Message
+
+from choreo.exceptions import DecodeError
+from choreo.kafka.topics import logical_topics
+from choreo.ops.dlq_retry import DeadLetter, NotRetryableError, retry_target
+from choreo.ops.log_reader import LogRecord
+from choreo.runtime.retried import RETRIED_AS, input_topic_of
+from choreo.settings import Settings
+from consumers.domain import DOMAIN
+
+SETTINGS = Settings(topic_prefix="p.")
+PACKAGING = next(s for s in DOMAIN.services if s.name == "packaging")
+
+
+def _letter(source_topic: str, partition: int = 3, **extra: bytes) -> DeadLetter:
+    headers = {"dlq.source.topic": source_topic.encode(), "dlq.source.partition": str(partition).encode(),
+               "dlq.source.offset": b"41", "dlq.error.class": b"DecodeError", **extra}
+    return DeadLetter(LogRecord("p.packaging.dlq", partition, 17, 0, b"hub-north", b"junk", headers),
+                      retried=False)
+
+
+def test_a_letter_from_an_event_topic_goes_to_the_services_retry_topic_on_its_partition() -> None:
+    assert "orders" in PACKAGING.inputs  # an event topic that other services read too
+    target = retry_target(SETTINGS, PACKAGING, _letter("p.orders", partition=3))
+    assert (target.topic, target.partition, target.input_topic) == ("p.packaging.retry", 3, "orders")
+
+
+def test_a_letter_that_failed_again_after_a_retry_keeps_the_input_it_is_decided_as() -> None:
+    again = _letter("p.packaging.retry", partition=2, **{RETRIED_AS: b"packaging.commands"})
+    target = retry_target(SETTINGS, PACKAGING, again)
+    assert (target.topic, target.partition, target.input_topic) == ("p.packaging.retry", 2,
+                                                                     "packaging.commands")
+
+
+@pytest.mark.parametrize(("source", "extra", "why"), [
+    ("p.packaging", {}, "own topic"),  # a copy a restore made of a record on its own topic
+    ("p.drones.commands", {}, "did not come from an input topic of packaging"),
+    ("q.orders", {}, "did not come from an input topic"),  # another prefix's topic
+    ("p.packaging.retry", {RETRIED_AS: b"drones.commands"}, "did not come from an input topic"),
+    ("p.orders", {"dlq.truncated": b"true"}, "truncated copy"),
+])
+def test_letters_that_cannot_go_back_are_one_sentence(source: str, extra: dict[str, bytes], why: str) -> None:
+    with pytest.raises(NotRetryableError) as refused:
+        retry_target(SETTINGS, PACKAGING, _letter(source, **extra))
+    assert why in str(refused.value) and "cannot be retried" in str(refused.value)
+    assert "\n" not in str(refused.value)
+
+
+def test_every_service_has_a_retry_topic_that_topics_create_makes() -> None:
+    names = logical_topics(DOMAIN.services)
+    assert {f"{s.name}.retry" for s in DOMAIN.services} <= set(names)
+    assert all(s.retry_topic not in s.inputs for s in DOMAIN.services)
+
+
+def _retried(named: bytes | None) -> Message:
+    headers = [] if named is None else [(RETRIED_AS, named)]
+    return Message(topic="p.packaging.retry", partition=3, offset=0, headers=headers, value=b"v")
+
+
+def test_the_worker_decides_a_retried_record_as_from_the_input_it_names() -> None:
+    assert input_topic_of(PACKAGING, "packaging.retry", _retried(b"orders")) == "orders"
+    # A record from an input is what it is, whatever its headers claim.
+    assert input_topic_of(PACKAGING, "orders", _retried(b"packaging.commands")) == "orders"
+
+
+@pytest.mark.parametrize("named", [None, b"drones.commands", b"packaging", b"packaging.retry"])
+def test_a_retried_record_that_names_no_input_is_dead_lettered(named: bytes | None) -> None:
+    with pytest.raises(DecodeError, match=RETRIED_AS):
+        input_topic_of(PACKAGING, "packaging.retry", _retried(named))
