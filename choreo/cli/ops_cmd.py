@@ -82,7 +82,8 @@ def replay(
     start: str = typer.Option(
         None, "--from",
         help="Where to start on each partition: an offset (1200), an ISO time (2026-11-21T10:00, "
-        "UTC unless it has a zone) or `beginning` (default). With --dry-run a time or `beginning`.",
+        "UTC unless it has a zone; from 1970 on) or `beginning` (default). With --dry-run a time "
+        "or `beginning`.",
     ),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep reading new records until Ctrl-C."),
     saga: str = typer.Option(

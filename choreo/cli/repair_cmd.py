@@ -125,7 +125,8 @@ def dlq_retry(
 def reset(
     service: str = typer.Argument(..., help="Service whose consumer group to move."),
     to_datetime: str = typer.Option(
-        None, "--to-datetime", help="ISO time, UTC unless it has a zone: the first offset at or after it."
+        None, "--to-datetime",
+        help="ISO time from 1970 on, UTC unless it has a zone: the first offset at or after it.",
     ),
     to_earliest: bool = typer.Option(False, "--to-earliest", help="The start of every input partition."),
     execute: bool = typer.Option(False, "--execute", help="Apply; without it nothing changes (dry run)."),

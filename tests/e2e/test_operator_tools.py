@@ -343,7 +343,7 @@ def test_dlq_retry_of_a_letter_from_an_event_topic_reaches_orders_alone(ran: Ran
     saga = ran.saga
     junk, p = b"\x00\x00\x00\x00\x07 junk that orders dead-lettered", partition_for(b"hub-north", 4)
     producer = clients.plain_producer(saga.settings)
-    where: list[int] = []
+    where: list[int | None] = []
     producer.produce(
         saga.topic("orders.dlq"), key=b"hub-north", value=junk, partition=p,
         headers=[("dlq.error.class", b"DecodeError"), ("dlq.error.message", b"malformed Avro body"),

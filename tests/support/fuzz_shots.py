@@ -134,6 +134,7 @@ class ShotProducer:
     def send(self, shots: Iterable[Shot]) -> list[Landed]:
         """Produce every shot and wait until all are written; where each landed, in order."""
         self._landed = []
+        produced = 0
         for shot in shots:
             w = shot.wire(self.codec, self.settings, self.settings.partitions)
             self._producer.produce(
@@ -141,8 +142,10 @@ class ShotProducer:
                 headers=list(w.headers), on_delivery=self._delivered(w),
             )
             self._producer.poll(0)
+            produced += 1
         assert self._producer.flush(60) == 0, "hostile records not delivered within 60s"
         assert not self._errors, f"the broker refused a hostile record: {self._errors[0].str()}"
+        assert len(self._landed) == produced, "a delivery report is missing"
         return self._landed
 
     def _delivered(self, w: Wire) -> Any:

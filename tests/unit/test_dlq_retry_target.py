@@ -19,9 +19,9 @@ SETTINGS = Settings(topic_prefix="p.")
 PACKAGING = next(s for s in DOMAIN.services if s.name == "packaging")
 
 
-def _letter(source_topic: str, partition: int = 3, **extra: bytes) -> DeadLetter:
+def _letter(source_topic: str, partition: int = 3, extra: dict[str, bytes] | None = None) -> DeadLetter:
     headers = {"dlq.source.topic": source_topic.encode(), "dlq.source.partition": str(partition).encode(),
-               "dlq.source.offset": b"41", "dlq.error.class": b"DecodeError", **extra}
+               "dlq.source.offset": b"41", "dlq.error.class": b"DecodeError", **(extra or {})}
     return DeadLetter(LogRecord("p.packaging.dlq", partition, 17, 0, b"hub-north", b"junk", headers),
                       retried=False)
 
@@ -33,7 +33,7 @@ def test_a_letter_from_an_event_topic_goes_to_the_services_retry_topic_on_its_pa
 
 
 def test_a_letter_that_failed_again_after_a_retry_keeps_the_input_it_is_decided_as() -> None:
-    again = _letter("p.packaging.retry", partition=2, **{RETRIED_AS: b"packaging.commands"})
+    again = _letter("p.packaging.retry", partition=2, extra={RETRIED_AS: b"packaging.commands"})
     target = retry_target(SETTINGS, PACKAGING, again)
     assert (target.topic, target.partition, target.input_topic) == ("p.packaging.retry", 2,
                                                                      "packaging.commands")
@@ -48,7 +48,7 @@ def test_a_letter_that_failed_again_after_a_retry_keeps_the_input_it_is_decided_
 ])
 def test_letters_that_cannot_go_back_are_one_sentence(source: str, extra: dict[str, bytes], why: str) -> None:
     with pytest.raises(NotRetryableError) as refused:
-        retry_target(SETTINGS, PACKAGING, _letter(source, **extra))
+        retry_target(SETTINGS, PACKAGING, _letter(source, extra=extra))
     assert why in str(refused.value) and "cannot be retried" in str(refused.value)
     assert "\n" not in str(refused.value)
 
@@ -60,7 +60,7 @@ def test_every_service_has_a_retry_topic_that_topics_create_makes() -> None:
 
 
 def _retried(named: bytes | None) -> Message:
-    headers = [] if named is None else [(RETRIED_AS, named)]
+    headers: list[tuple[str, str | bytes | None]] = [] if named is None else [(RETRIED_AS, named)]
     return Message(topic="p.packaging.retry", partition=3, offset=0, headers=headers, value=b"v")
 
 

@@ -12,6 +12,7 @@ from choreo.stack import jars, java, kafka_node, tools
 from choreo.stack.errors import PrerequisiteMissing
 from choreo.stack.info import StackInfo
 from choreo.stack.layout import StackLayout
+from choreo.stack.ports import free_ports
 
 
 def _info(brokers: int) -> StackInfo:
@@ -48,9 +49,9 @@ def test_cli_reports_missing_java_without_traceback(
     monkeypatch.setattr(java, "_candidates", lambda: [])
     monkeypatch.setattr(jars, "jars_present", lambda layout: True)
     monkeypatch.setattr("choreo.stack.lifecycle.ensure_jars", lambda layout: False)
-    result = CliRunner().invoke(
-        app, ["stack", "up", "--dir", str(tmp_path), "--kafka-port", "0", "--registry-port", "0"]
-    )
+    kafka_port, registry_port = free_ports(2)  # port 0 is refused as out of range
+    result = CliRunner().invoke(app, ["stack", "up", "--dir", str(tmp_path), "--kafka-port",
+                                      str(kafka_port), "--registry-port", str(registry_port)])
     assert result.exit_code == 1
     assert "Java 17 or newer" in result.output
     assert "Traceback" not in result.output
