@@ -83,10 +83,11 @@ def dlq_retry(
 ) -> None:
     """Send SERVICE's dead letters back to SERVICE alone, each at most once.
 
-    A letter goes to SERVICE's retry topic (<service>.retry, which only SERVICE reads), on the
-    partition it came from, and SERVICE decides it as if it came from its input topic again; its
-    source topic, which other services may read, is never written. Letters that are copies of
-    SERVICE's own records, or truncated copies, cannot be retried.
+    A letter goes to SERVICE's retry topic (<service>.retry, read by SERVICE
+    alone), on the partition it came from; SERVICE decides it as if it came
+    from that input topic again. The source topic, which other services may
+    read, is never written. Copies of SERVICE's own records, and truncated
+    copies, cannot be retried.
     Fix the cause first (a schema, a bug); a letter that fails again becomes a new dead letter.
     Retried letters are recorded in <service>.dlq.retried in the same transaction as the resend.
     Example: choreo dlq retry orders --partition 3 --offset 12

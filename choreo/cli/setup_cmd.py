@@ -24,7 +24,8 @@ def topics_create(
         callback=setting_option("partitions", "--partitions"),
     ),
 ) -> None:
-    """Create every saga topic (commands, events, DLQs) with one partition count, kept forever.
+    """Create every saga topic (commands, events, DLQs, retry topics) with one partition count,
+    kept forever.
 
     Example: choreo topics create --partitions 6
     """
