@@ -92,6 +92,8 @@ class AssignedStores:
         replaces the assignment the client would make after it, so the pause sticks."""
         consumer.assign(partitions)
         consumer.pause([tp for tp in partitions if tp.partition in failed])
+        for p in failed:  # /readyz says so until the partition is released or the worker restarts
+            self.progress.held_back[p] = str(why)[:500]
         log.error("%s; not serving partition(s) %s until the service is fixed and restarted, "
                   "the others go on", why, sorted(failed))
 
@@ -135,6 +137,7 @@ class AssignedStores:
             if tp.topic not in {x.topic for x in partitions if x.partition == tp.partition}
         }
         for p in {tp.partition for tp in partitions} - still:
+            self.progress.held_back.pop(p, None)
             store = self.stores.pop(p, None)
             if store is not None:
                 store.close()

@@ -5,7 +5,10 @@ commit; a stuck one either stops polling (wedged in a call) or keeps failing its
 worker reports both: every pass of its loop (`polled`) and every committed or failed batch.
 `/healthz` answers 503 when the loop has not turned for `stall_s` (except while it restores
 state, which happens inside a poll), or when batches have been failing without a single commit
-for `stall_s`; `/readyz` answers 200 once the worker has restored its state and is consuming.
+for `stall_s`; `/readyz` answers 200 once the worker has restored its state and is consuming, and 503 while
+a partition is held back: its state could not be restored (an `evolve` that raises on the
+service's own event, a bug that a restart does not fix), so the worker serves its other
+partitions and says which one it does not serve instead of restarting for ever.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ class Progress:
     last_poll: float = field(default=0.0)
     last_commit_wall: float = 0.0  # epoch seconds of the last committed batch, 0 = none yet
     failing_since: float | None = None  # first failed batch since the last commit
+    held_back: dict[int, str] = field(default_factory=dict)  # partition -> why it is not served
 
     def __post_init__(self) -> None:
         self.last_poll = self.clock()
@@ -68,9 +72,11 @@ class Progress:
         return None
 
     def report(self) -> dict[str, Any]:
+        held_back = dict(self.held_back)  # copied: the loop's thread changes it
         return {
             "live": self.problem() is None,
-            "ready": self.ready,
+            "ready": self.ready and not held_back,
+            "held_back_partitions": {str(p): why for p, why in sorted(held_back.items())},
             "problem": self.problem(),
             "last_commit_at": self.last_commit_wall or None,
             "seconds_since_poll": round(self.clock() - self.last_poll, 3),

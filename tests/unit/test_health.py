@@ -140,6 +140,20 @@ def test_readyz_is_503_until_ready_and_while_not_live(served: tuple[int, Progres
     assert _get(port, "/readyz")[0] == 503
 
 
+def test_readyz_is_503_while_a_partition_is_held_back_and_says_which(
+    served: tuple[int, Progress, FakeClock],
+) -> None:
+    port, progress, _ = served
+    progress.ready = True
+    progress.held_back[2] = "evolve raised on orders[2]@7"
+    status, body, _ = _get(port, "/readyz")
+    report = _json(body)
+    assert status == 503 and report["held_back_partitions"] == {"2": "evolve raised on orders[2]@7"}
+    assert _get(port, "/healthz")[0] == 200  # live: the other partitions go on, a restart fixes nothing
+    del progress.held_back[2]
+    assert _get(port, "/readyz")[0] == 200
+
+
 def test_metrics_serves_the_registry_text(served: tuple[int, Progress, FakeClock]) -> None:
     port, _, _ = served
     status, body, ctype = _get(port, "/metrics")
