@@ -23,6 +23,15 @@ class DecodeError(ChoreoError):
     """A record cannot be decoded into a known, subscribed event: it belongs in the DLQ."""
 
 
+class UnreadableSchemaError(DecodeError):
+    """A record names a writer schema this process cannot read: an id the registry does not know,
+    a type the codec has no class for, or one that does not resolve to its class.
+
+    The bytes may be fine, written with another registry or another version of the service, so a
+    replay of a service's own topic holds the partition back instead of skipping the record.
+    """
+
+
 class EncodeError(ChoreoError):
     """An event fails strict validation against its schema: it must not be produced."""
 

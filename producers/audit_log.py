@@ -23,7 +23,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from choreo import bootstrap
 from choreo.contract import Service
 from choreo.exceptions import ChoreoError, RegistryUnavailableError
-from choreo.kafka.partitioner import partition_for
+from choreo.kafka.partitioner import misplaced
 from choreo.kafka.topic_names import topic_partitions
 from choreo.ops.log_reader import LogRecord, read_log
 from choreo.runtime.dead_letters import ERROR_CLASS, SOURCE_OFFSET, SOURCE_PARTITION, SOURCE_TOPIC
@@ -111,8 +111,8 @@ def misrouted(record: LogRecord, partitions: int) -> str | None:
     """Why `record` is not on the partition its key maps to under murmur2, or None if it is."""
     if record.key is None:
         return f"{record.topic}[{record.partition}]@{record.offset} has no key"
-    expected = partition_for(record.key, partitions)
-    if expected == record.partition:
+    expected = misplaced(record.key, record.partition, partitions)  # the worker's rule
+    if expected is None:
         return None
     key = record.key.decode(errors="replace")
     return (f"{record.topic}[{record.partition}]@{record.offset} key {key!r} belongs on "

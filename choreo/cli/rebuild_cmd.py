@@ -27,11 +27,13 @@ def rebuild(
 ) -> None:
     """Rebuild SERVICE's local state by replaying its own topic (decide is never called).
 
-    A record on the topic that the service cannot have written (it does not decode, or is not a
-    type the service emits) is skipped, as a worker's restore skips it: one error line, a copy
-    in the service's DLQ (not with --verify, which writes nothing) and `skipped=N` in the
-    partition's line. A partition whose evolve raises is reported FAILED and its store is kept;
-    the other partitions are rebuilt.
+    A record on the topic that the service cannot have written (it is no record, or a command or
+    another service's event) is skipped, as a worker's restore skips it: one error line and
+    `skipped=N` in the partition's line, and a copy in the service's DLQ unless one is there
+    already (`copied=M` says how many this run added; --verify writes nothing). A partition
+    holding a record that may be the service's own but cannot be read now (a schema id the
+    registry does not know, a type this version does not know), or one whose evolve raises, is
+    reported FAILED and its store is kept; the other partitions are rebuilt.
 
     Example: choreo rebuild packaging --verify
     """
@@ -44,6 +46,8 @@ def rebuild(
     bad = failed = 0
     for r in results:
         skipped = f" skipped={r.skipped}" if r.skipped else ""
+        if r.skipped and not verify:
+            skipped += f" copied={r.copied}"
         if r.failed is not None:
             failed += 1
             typer.echo(f"{service}[{r.partition}] FAILED {r.failed}")
@@ -59,7 +63,8 @@ def rebuild(
                 f"{service}[{r.partition}] rebuilt events={r.events} hash={r.rebuilt_hash[:16]}{skipped}"
             )
     if failed:
-        fail(f"{failed} partition(s) of {service} could not be replayed: its evolve raised on an "
-             "event of its own (see the lines above); fix the service and run this again")
+        fail(f"{failed} partition(s) of {service} could not be replayed: a record could not be "
+             "read, or evolve raised on an event of its own (see the lines above); fix that and "
+             "run this again")
     if bad:
         fail(f"{bad} partition(s) of {service} differ from a rebuild of the log")

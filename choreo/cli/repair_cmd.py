@@ -84,10 +84,12 @@ def dlq_retry(
     """Send SERVICE's dead letters back to SERVICE alone, each at most once.
 
     A letter goes to SERVICE's retry topic (<service>.retry, read by SERVICE
-    alone), on the partition it came from; SERVICE decides it as if it came
-    from that input topic again. The source topic, which other services may
-    read, is never written. Copies of SERVICE's own records, and truncated
-    copies, cannot be retried.
+    alone), on the partition its key belongs to (murmur2: for a record that
+    was on the right partition, the one it came from; a misrouted record
+    lands where its hub's state is); SERVICE decides it as if it came from
+    that input topic again. The source topic, which other services may read,
+    is never written. Copies of SERVICE's own records, truncated copies and
+    letters without a key cannot be retried.
     Fix the cause first (a schema, a bug); a letter that fails again becomes a new dead letter.
     Retried letters are recorded in <service>.dlq.retried in the same transaction as the resend.
     Example: choreo dlq retry orders --partition 3 --offset 12
@@ -103,12 +105,11 @@ def dlq_retry(
     if offset is not None and len(report.refused) == 1 and not report.sent:
         fail(report.refused[0][1])
     verb = "would send" if dry_run else "sent"
-    retry_topic = settings.topic(svc.retry_topic)
-    for d in report.sent:
+    for d, target in zip(report.sent, report.sent_to, strict=True):
         topic, p, o = d.source
         typer.echo(f"{verb} {svc.dlq_topic}[{d.record.partition}]@{d.record.offset} "
                    f"({d.record.event_type.rsplit('.', 1)[-1]}, from {topic}[{p}]@{o}) back to "
-                   f"{svc.name} through {retry_topic}[{p}]")
+                   f"{svc.name} through {target.topic}[{target.partition}]")
     for d in report.already_retried:
         typer.echo(f"skipped {svc.dlq_topic}[{d.record.partition}]@{d.record.offset}: already retried")
     for _d, why in report.refused:

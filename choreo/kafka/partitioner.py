@@ -42,3 +42,25 @@ def partition_for(key: bytes, partitions: int) -> int:
     if partitions < 1:
         raise ValueError(f"a topic has at least one partition, not {partitions}")
     return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+# Keys are few (a saga's partition key is a hub, a tenant...): a small cache makes the rule one dict
+# lookup on a worker's hot path. Emptied when full, so random keys cost a hash each but never
+# unbounded memory.
+_CACHE_LIMIT = 4096
+_expected: dict[int, dict[bytes, int]] = {}  # partition count -> key -> its partition
+
+
+def misplaced(key: bytes, partition: int, partitions: int) -> int | None:
+    """The partitioning contract, for the worker's check and the audit alike: the partition that
+    murmur2 puts `key` on among `partitions`, when a record keyed `key` sits on another partition
+    than that; None when it sits where it belongs."""
+    cache = _expected.get(partitions)
+    if cache is None:
+        cache = _expected[partitions] = {}
+    expected = cache.get(key)
+    if expected is None:
+        if len(cache) >= _CACHE_LIMIT:
+            cache.clear()
+        expected = cache[key] = partition_for(key, partitions)
+    return None if expected == partition else expected

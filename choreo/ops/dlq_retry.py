@@ -1,9 +1,10 @@
 """Listing a service's dead letters and sending them back to that service, each at most once.
 
 A letter goes back to the service's own retry topic (`<service>.retry`, read by that service
-alone), to the partition number it came from, naming the input topic it came from; never to the
-source topic itself, which other services may read and its owner alone may write. Each retry is
-one Kafka transaction that writes the record there and a marker to `<service>.dlq.retried`;
+alone), to the partition murmur2 gives its key there (for a record that was on the right
+partition, the number it came from), naming the input topic it came from; never to the source
+topic itself, which other services may read and its owner alone may write. Each retry is one
+Kafka transaction that writes the record there and a marker to `<service>.dlq.retried`;
 markers are read with read_committed, and the retrying producer's stable transactional.id aborts
 whatever a crashed retry left open. See ADR 0004.
 """
@@ -20,6 +21,7 @@ from confluent_kafka import Producer
 from choreo.contract import Service
 from choreo.exceptions import ChoreoError, ConfigurationError
 from choreo.kafka import clients
+from choreo.kafka.partitioner import partition_for
 from choreo.kafka.topics import create_like
 from choreo.ops.log_reader import LogRecord, read_log
 from choreo.runtime.dead_letters import (
@@ -87,8 +89,11 @@ class RetryTarget:
     input_topic: str  # logical
 
 
-def retry_target(settings: Settings, service: Service, letter: DeadLetter) -> RetryTarget:
-    """Where `letter` goes back to `service`, or NotRetryableError saying why it cannot."""
+def retry_target(
+    settings: Settings, service: Service, letter: DeadLetter, retry_partitions: int,
+) -> RetryTarget:
+    """Where `letter` goes back to `service`, whose retry topic has `retry_partitions`
+    partitions, or NotRetryableError saying why it cannot."""
     topic, partition, offset = letter.source
     retry_topic = settings.topic(service.retry_topic)
     where = (f"dead letter {letter.record.partition}@{letter.record.offset} "
@@ -113,7 +118,14 @@ def retry_target(settings: Settings, service: Service, letter: DeadLetter) -> Re
             f"{where} did not come from an input topic of {service.name} "
             f"({', '.join(sorted(service.inputs))}): it cannot be retried"
         )
-    return RetryTarget(retry_topic, partition, logical)
+    if letter.record.key is None:
+        raise NotRetryableError(
+            f"{where} has no key, so no partition of {retry_topic} is its own (the worker "
+            "refuses a record without a key): it cannot be retried"
+        )
+    # The key's partition, not the one the letter came from: a record dead-lettered for sitting
+    # on another partition than its key's would fail the worker's routing check there again.
+    return RetryTarget(retry_topic, partition_for(letter.record.key, retry_partitions), logical)
 
 
 @dataclass(frozen=True)
@@ -121,6 +133,7 @@ class RetryReport:
     sent: list[DeadLetter]
     already_retried: list[DeadLetter]
     refused: list[tuple[DeadLetter, str]]  # letters that cannot be retried, and why
+    sent_to: list[RetryTarget]  # where each of `sent` went, in the same order
 
 
 def _retried(settings: Settings, retry_log: str) -> set[bytes]:
@@ -177,15 +190,13 @@ def retry(
     refused: list[tuple[DeadLetter, str]] = []
     for letter in (d for d in letters if not d.retried):
         try:
-            target = retry_target(settings, service, letter)
+            target = retry_target(settings, service, letter, retry_partitions)
         except ChoreoError as e:  # NotRetryableError, or a letter without source headers
             refused.append((letter, str(e)))
             continue
-        if target.partition >= retry_partitions:
-            refused.append((letter, f"{target.topic} has no partition {target.partition}"))
-            continue
         pending.append((letter, target))
-    report = RetryReport([d for d, _ in pending], [d for d in letters if d.retried], refused)
+    report = RetryReport([d for d, _ in pending], [d for d in letters if d.retried], refused,
+                         [t for _, t in pending])
     if dry_run or not pending:
         return report
     create_like(clients.admin_client(settings), retry_log, settings.topic(service.dlq_topic))
@@ -228,8 +239,8 @@ def _resend(
         "sent_to": target.topic, "decided_as_from": target.input_topic,
         "retried_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
     }
-    # Same partition number and key as the source: a hub's records stay on the hub's partition
-    # (the retry topic has the inputs' partition count), and the worker's routing check holds.
+    # The same key, on its murmur2 partition: the retry topic has the inputs' partition count, so
+    # that is the number of the store holding the key's state, and the routing check holds.
     producer.produce(target.topic, value=record.value, key=record.key, partition=target.partition,
                      headers=headers)
     producer.produce(retry_log, value=json.dumps(marker).encode(),

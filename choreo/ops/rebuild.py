@@ -4,8 +4,11 @@ Partitions are independent folds, so they are rebuilt in parallel, one process p
 most one per partition): decode and evolve are Python, bound to one core per process.
 
 Rebuild and verify replay through restore_partitions, so they skip the same foreign records as a
-worker's restore (a rebuild copies them to the DLQ again; verify writes nothing). A partition
-whose `evolve` raises is reported failed and its live store left as it is; the others go on.
+worker's restore. A rebuild copies a skipped record to the DLQ only when the DLQ holds no copy of
+it yet (a worker's restore copied most; a live worker's checkpoint can pass one it never read),
+so running it again adds none; verify writes nothing. A partition that holds a record that cannot
+be read now, or one whose `evolve` raises, is reported failed and its live store left as it is;
+the others go on.
 """
 
 from __future__ import annotations
@@ -22,12 +25,19 @@ from choreo.contract import Service
 from choreo.exceptions import ConfigurationError, StoreLockedError
 from choreo.kafka import clients
 from choreo.kafka.topics import partition_counts
-from choreo.runtime.foreign_records import SkippedRecords
+from choreo.ops.log_reader import read_log
+from choreo.runtime.dead_letters import ERROR_CLASS, SOURCE_OFFSET, SOURCE_PARTITION, SOURCE_TOPIC
+from choreo.runtime.foreign_records import (
+    ForeignRecordError,
+    SkippedRecords,
+    installed_types_elsewhere,
+)
 from choreo.runtime.restore import PartitionsNotRestored, restore_partitions
 from choreo.runtime.store import (
     PartitionStore,
     StoreOwner,
     lock_store,
+    make_folder,
     state_dir_of,
     store_path,
 )
@@ -43,6 +53,7 @@ class PartitionRebuild:
     live_hash: str | None
     checkpoint: int
     skipped: int = 0  # records on the own topic that the service did not write
+    copied: int = 0  # of those, copied to the DLQ by this rebuild (none was there yet)
     failed: str | None = None  # why the partition could not be rebuilt (its live store is kept)
 
     @property
@@ -135,26 +146,29 @@ def _rebuild_group(
                     ) from e
         live = {p: _live(paths[p]) for p in parts} if verify else {}
         for p in parts:
-            fd, tmp = tempfile.mkstemp(suffix=".sqlite", dir=_ensure(paths[p].parent))
+            fd, tmp = _temp_file(paths[p].parent)
             os.close(fd)
             temps[p] = Path(tmp)
             fresh[p] = PartitionStore(temps[p], lock=False, owner=StoreOwner.of(settings, service.name))
         reader = clients.reader_consumer(settings)
         dlq = None if verify else settings.topic(service.dlq_topic)  # verify writes nothing
-        skipped = SkippedRecords(service.name, dlq, lambda: clients.plain_producer(settings))
+        skipped = SkippedRecords(
+            service.name, dlq, lambda: clients.plain_producer(settings),
+            copied=lambda p: _copied(settings, own, settings.topic(service.dlq_topic), p),
+        )
         failed: dict[int, str] = {}
         try:
             applied = restore_partitions(
                 reader, codec, service, own, fresh,
                 stop_at={p: stop for p, (_hash, stop) in live.items()} if verify else None,
-                skipped=skipped,
+                skipped=skipped, elsewhere=installed_types_elsewhere(service),
             )
         except PartitionsNotRestored as e:
             failed, applied = e.failed, e.applied  # the others are restored all the same
         results = [
             PartitionRebuild(p, applied.get(p, 0), fresh[p].state_hash(),
                              live[p][0] if verify else None, fresh[p].checkpoint(),
-                             skipped.counts[p], failed.get(p))
+                             skipped.counts[p], skipped.copies[p], failed.get(p))
             for p in parts
         ]
         for store in fresh.values():
@@ -196,9 +210,32 @@ def _empty_hash() -> str:
     return hashlib.sha256().hexdigest()
 
 
-def _ensure(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+def _temp_file(folder: Path) -> tuple[int, str]:
+    """A new store file in the store's folder, made if need be; one sentence if it cannot be."""
+    make_folder(folder)
+    try:
+        return tempfile.mkstemp(suffix=".sqlite", dir=folder)
+    except OSError as e:
+        raise ConfigurationError(
+            f"cannot create a store in {folder} ({e.strerror or e}): CHOREO_STATE_DIR must name a "
+            "folder this process may write"
+        ) from e
+
+
+def _copied(settings: Settings, own: str, dlq: str, partition: int) -> set[int]:
+    """Offsets of own-topic `partition`'s records that a replay already copied to the DLQ (on
+    the same partition number)."""
+    found: set[int] = set()
+    for r in read_log(settings, [dlq], partitions=[partition]):
+        h = r.headers  # a copy's own headers come after the record's: they win here
+        if (h.get(ERROR_CLASS) == ForeignRecordError.__name__.encode()
+                and h.get(SOURCE_TOPIC) == own.encode()
+                and h.get(SOURCE_PARTITION) == str(partition).encode()):
+            try:
+                found.add(int(h.get(SOURCE_OFFSET, b"")))
+            except ValueError:
+                continue
+    return found
 
 
 def _remove_db(path: Path) -> None:

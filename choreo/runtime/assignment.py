@@ -11,7 +11,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from choreo.contract import Service
 from choreo.exceptions import StoreDamagedError
-from choreo.runtime.foreign_records import SkippedRecords
+from choreo.runtime.foreign_records import SkippedRecords, installed_types_elsewhere
 from choreo.runtime.health import Progress
 from choreo.runtime.restore import PartitionsNotRestored, restore_partitions
 from choreo.runtime.store import PartitionStore, StoreOwner, store_path
@@ -42,11 +42,16 @@ class AssignedStores:
         progress: Progress,
         cancelled: Callable[[], bool],
         skipped: SkippedRecords | None = None,
+        elsewhere: frozenset[type] | None = None,
     ) -> None:
         self.service = service
         self.skipped = skipped or SkippedRecords(service.name)  # foreign records on the own topic
+        # The types that mark a record on the own topic as someone else's (foreign_records.py).
+        self.elsewhere = installed_types_elsewhere(service) if elsewhere is None else elsewhere
         self.codec = codec
         self.own_topic = own_topic
+        # Physical name (Settings.topic's rule): its partitions follow the inputs' (on_assign).
+        self.retry_topic = f"{topic_prefix}{service.retry_topic}"
         self.state_dir = state_dir
         self.owner = StoreOwner(topic_prefix, service.name)  # a store of another is refused
         self.reader = reader  # read_committed: what restore applies
@@ -60,7 +65,8 @@ class AssignedStores:
     def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.changes += 1
         self.progress.ready = False
-        new = sorted({tp.partition for tp in partitions} - set(self.stores))
+        served = self._follow_inputs(consumer, partitions)
+        new = sorted(served - set(self.stores))
         opened: dict[int, PartitionStore] = {}
         try:
             for p in new:
@@ -75,7 +81,7 @@ class AssignedStores:
             except PartitionsNotRestored as e:
                 for p in e.failed:
                     opened.pop(p).close()
-                self._hold_back(consumer, partitions, set(e.failed), e)
+                self._hold_back(consumer, partitions, e.failed, e)
         except BaseException:
             for store in opened.values():
                 store.close()
@@ -84,18 +90,58 @@ class AssignedStores:
         self.progress.ready = True
         log.info("assigned %s; state restored for partitions %s", _fmt(partitions), new)
 
+    def _follow_inputs(self, consumer: Consumer, partitions: list[TopicPartition]) -> set[int]:
+        """The partition numbers to serve: those of the assigned input partitions. A retry topic
+        partition whose number has no input partition here is paused and gets no store.
+
+        The 'range' assignor shares out each topic among the members subscribed to it, so during
+        a rolling upgrade from a version without retry topics this worker may get retry
+        partition N while an old one keeps the inputs N, and so the state of N: deciding
+        retried records against a store of N here would break "one instance owns partition N".
+        With the eager protocol every rebalance revokes everything and assigns this worker's
+        whole share again, so `partitions` is all of it, and a later assignment that brings the
+        inputs N here resumes retry partition N.
+        """
+        inputs = {tp.partition for tp in partitions if tp.topic != self.retry_topic}
+        waiting = [tp for tp in partitions
+                   if tp.topic == self.retry_topic and tp.partition not in inputs]
+        # Assigned here, inside the callback, so that pause and resume act on this assignment.
+        consumer.assign(partitions)
+        # librdkafka keeps a partition paused across reassignments: each assignment starts with
+        # everything it serves resumed (a partition paused before may be served now).
+        served = [tp for tp in partitions if tp.partition in inputs]
+        if served:
+            consumer.resume(served)
+        if waiting:
+            consumer.pause(waiting)
+            log.warning(
+                "not reading %s: its input partitions are another instance's (old workers that "
+                "do not read %s, in a rolling upgrade?); paused until an assignment brings them "
+                "here", _fmt(waiting), self.retry_topic,
+            )
+        return inputs
+
     def _hold_back(
-        self, consumer: Consumer, partitions: list[TopicPartition], failed: set[int], why: Exception,
+        self, consumer: Consumer, partitions: list[TopicPartition], failed: dict[int, str],
+        why: Exception,
     ) -> None:
-        """Serve the assigned partitions except `failed`, whose state could not be restored: one
-        partition's trouble must not stop the others. Assigning here, inside the callback,
-        replaces the assignment the client would make after it, so the pause sticks."""
+        """Serve the assigned partitions except `failed` (partition -> why), whose state could not
+        be restored: one partition's trouble must not stop the others. Assigning here, inside the
+        callback, replaces the assignment the client would make after it, so the pause sticks.
+
+        Nothing retries it while the assignment lasts: the cause (a bug in `evolve`, a registry
+        that lost a schema, an older version) rarely goes away by itself. Every assignment
+        restores it again, though: the 'range' assignor is eager, so each rebalance revokes the
+        whole assignment (`_release` drops the partition from `held_back`) and assigns it anew,
+        and a restarted worker starts with a fresh one. /readyz and the gauge
+        choreo_partitions_held_back say it is held back meanwhile."""
         consumer.assign(partitions)
         consumer.pause([tp for tp in partitions if tp.partition in failed])
         for p in failed:  # /readyz says so until the partition is released or the worker restarts
-            self.progress.held_back[p] = str(why)[:500]
-        log.error("%s; not serving partition(s) %s until the service is fixed and restarted, "
-                  "the others go on", why, sorted(failed))
+            self.progress.held_back[p] = failed[p][:500]
+        log.error("%s; not serving partition(s) %s until the cause is fixed and the worker "
+                  "restarted (every restart or rebalance tries again), the others go on",
+                  why, sorted(failed))
 
     def on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._release(consumer, partitions, "revoked")
@@ -110,7 +156,7 @@ class AssignedStores:
                 restore_partitions(
                     self.reader, self.codec, self.service, self.own_topic, stores,
                     cancelled=self.cancelled, watchdog=self.watchdog, written_end=self.written_end,
-                    skipped=self.skipped,
+                    skipped=self.skipped, elsewhere=self.elsewhere,
                 )
                 return
             except StoreDamagedError as e:

@@ -1,27 +1,43 @@
 """Records on a service's own topic that the service never wrote: how they are told apart, and
 what replaying the topic (restore, rebuild, rebuild --verify) does with them.
 
-A service writes its own topic only with events it `emits`, encoded by the codec. A record that
-does not decode, or decodes to a type the service does not emit, was written by someone else
-(a stray producer, a tool), so it is not part of the service's state: the replay skips it with
-one ERROR line, a copy in the service's DLQ and a count, instead of failing for ever on it.
+A service writes its own topic only with events it `emits`, encoded by the codec. A record the
+service cannot have written is not part of its state: the replay skips it with one ERROR line, a
+copy in the service's DLQ and a count, instead of failing for ever on it. That is a record
+
+- that is no record at all: too short, a wrong magic byte, a malformed or truncated Avro body,
+  trailing bytes (`undecodable`);
+- that decodes to a type the installation places only on other topics: another service's event,
+  or a command (`not_emitted`).
+
+A record that may well be the service's own, but that this process cannot read now, is never
+skipped: skipping it would drop real state for good. That is a schema id the registry does not
+know (an emptied registry, or the worker pointed at another one), a schema the codec has no class
+for or cannot resolve to its class (a rollback to a version that does not know a newer event
+type), and a known type that travels on the own topic but that this version does not emit (one
+dropped from `emits` by a release cannot be told from a stray record). The replay holds that
+partition back instead (HeldBackError, see restore.py); a restore or rebuild after the cause is
+fixed applies it. A registry that does not answer at all fails the replay, as before.
 
 What cannot be told from a record: who produced it. Kafka does not hand the producer id to a
 consumer, and headers are anyone's to set, so a well-formed event of a type the service emits is
-applied whoever wrote it.
+applied whoever wrote it; and an event type moved from one service to another in a release would
+make the old records look like the new owner's (a type is never moved: add a new one).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter as Tally
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
 
 from confluent_kafka import KafkaError, Message, Producer
 from prometheus_client import Counter
 
-from choreo.exceptions import ChoreoError, DecodeError
+from choreo.contract import Service
+from choreo.domain import installation
+from choreo.exceptions import ChoreoError, DecodeError, UnreadableSchemaError
 from choreo.kafka import clients
 from choreo.kafka.messages import coordinates
 from choreo.runtime.dead_letters import dead_letter
@@ -33,6 +49,7 @@ UNDECODABLE = "undecodable"
 NOT_EMITTED = "not_emitted"
 
 _FLUSH_S = 30.0
+_QUEUE_WAIT_S = 0.1  # one wait for deliveries while the producer's local queue is full
 _DEAD_LETTER_LIMIT = clients.MAX_RECORD_BYTES - clients.RECORD_FRAMING_BYTES
 
 
@@ -44,22 +61,57 @@ class ForeignRecordError(DecodeError):
         self.reason = reason
 
 
-def own_event(decode: Callable[[bytes | None], Any], emits: tuple[type, ...], value: bytes | None) -> Any:
-    """The service's own event in `value`, or ForeignRecordError when the service cannot have
-    written it. The one rule of restore, rebuild and rebuild --verify, so the three agree.
+class HeldBackError(ChoreoError):
+    """A record on a service's own topic that may be the service's own but cannot be applied by
+    this process: its partition is held back, never skipped past it."""
 
-    A registry that does not answer is no reason to skip (RegistryUnavailableError passes
-    through): the record may well be the service's own.
+
+def types_elsewhere(service: Service, services: Iterable[Service]) -> frozenset[type]:
+    """The classes that `services` (the installation) place only on topics other than
+    `service`'s own topic: commands and other services' events. One of them on the own topic was
+    written by someone else. A class some service reads from the own topic is not among them,
+    even when `service` does not emit it (any more)."""
+    on_own: set[type] = set(service.emits)
+    elsewhere: set[type] = set()
+    for s in [service, *services]:
+        for topic, classes in s.inputs.items():
+            (on_own if topic == service.own_topic else elsewhere).update(classes)
+        if s.own_topic != service.own_topic:
+            elsewhere.update(s.emits)
+    return frozenset(elsewhere - on_own)
+
+
+def installed_types_elsewhere(service: Service) -> frozenset[type]:
+    """types_elsewhere among the installed services, as the worker and rebuild use it."""
+    return types_elsewhere(service, installation().services)
+
+
+def not_own(decoded: object, elsewhere: frozenset[type]) -> ForeignRecordError | HeldBackError:
+    """Why a record that is not one of the service's own events is not applied: `decoded` is
+    what decoding it gave (an event of a type the service does not emit, or the DecodeError).
+    ForeignRecordError: skip it; HeldBackError: hold its partition back. The one rule of
+    restore, rebuild and rebuild --verify, so the three agree.
+
+    Restore calls this only for such a record, so that an own event costs no call. A registry
+    that does not answer is no DecodeError and never gets here: the replay fails instead.
     """
-    try:
-        event = decode(value)
-    except DecodeError as e:
-        raise ForeignRecordError(f"cannot be decoded: {e}", UNDECODABLE) from e
-    if type(event) not in emits:
-        raise ForeignRecordError(
-            f"{type(event).SCHEMA} is not an event type the service emits", NOT_EMITTED
+    if isinstance(decoded, UnreadableSchemaError):
+        return HeldBackError(
+            f"cannot be read by this process ({decoded}), but may be the service's own: is the "
+            "worker pointed at the registry that wrote the log, and is it the version that did?"
         )
-    return event
+    if isinstance(decoded, DecodeError):
+        return ForeignRecordError(f"cannot be decoded: {decoded}", UNDECODABLE)
+    name = getattr(type(decoded), "SCHEMA", type(decoded).__name__)
+    if type(decoded) in elsewhere:
+        return ForeignRecordError(
+            f"{name} is not an event type the service emits (it belongs on another topic)",
+            NOT_EMITTED,
+        )
+    return HeldBackError(
+        f"{name} is not an event type this version of the service emits, yet it may travel on "
+        "its topic: written by another version of the service?"
+    )
 
 
 class DeadLetterCopyError(ChoreoError):
@@ -72,8 +124,10 @@ class SkippedRecords:
 
     The copy is not transactional with the store: `flush()` runs before each store commit that
     moves the checkpoint past a skipped record, so a copy is never lost, but one may be written
-    again when the process dies between the flush and the commit, or when the topic is replayed
-    from the start (a rebuild, a healed store).
+    again when the process dies between the flush and the commit, or when a healed store is
+    restored from the start. `copied` (partition -> the offsets of own-topic records whose copy
+    the DLQ already holds, asked once per partition at its first skip) lets a rebuild, which
+    replays from the start every time, copy only what no replay copied before.
     """
 
     def __init__(
@@ -82,36 +136,67 @@ class SkippedRecords:
         dlq_topic: str | None = None,
         producer: Callable[[], Producer] | None = None,
         counter: Counter | None = None,
+        copied: Callable[[int], Iterable[int]] | None = None,
     ) -> None:
         self.service = service
         self.dlq_topic = dlq_topic
         self._make_producer = producer if dlq_topic is not None else None
         self._producer: Producer | None = None  # made at the first skip: most replays skip none
         self._counter = counter
+        self._copied = copied
+        self._in_dlq: dict[int, frozenset[int]] = {}  # partition -> offsets copied before
         self._failed: KafkaError | None = None
         self.counts: Tally[int] = Tally()  # partition -> records skipped
+        self.copies: Tally[int] = Tally()  # partition -> copies written by this replay
 
     def skip(self, msg: Message, error: ForeignRecordError) -> None:
         topic, p, offset = coordinates(msg)
-        log.error(
-            "skipping %s[%d]@%d while restoring %s: %s; it is not the service's own event, so "
-            "not part of its state%s", topic, p, offset, self.service, error,
-            f" (copied to {self.dlq_topic})" if self._make_producer else "",
-        )
         self.counts[p] += 1
         if self._counter is not None:
             self._counter.labels(self.service, str(p), error.reason).inc()
-        if self._make_producer is None or self.dlq_topic is None:
-            return
+        copy = self._make_producer is not None and not self._copied_before(p, offset)
+        log.error(
+            "skipping %s[%d]@%d while restoring %s: %s; it is not the service's own event, so "
+            "not part of its state%s", topic, p, offset, self.service, error,
+            "" if self._make_producer is None
+            else f" (copied to {self.dlq_topic})" if copy else f" (already in {self.dlq_topic})",
+        )
+        if copy:
+            self._copy(msg, error, p)
+
+    def _copied_before(self, partition: int, offset: int) -> bool:
+        if self._copied is None:
+            return False
+        if partition not in self._in_dlq:
+            self._in_dlq[partition] = frozenset(self._copied(partition))
+        return offset in self._in_dlq[partition]
+
+    def _copy(self, msg: Message, error: ForeignRecordError, partition: int) -> None:
+        assert self._make_producer is not None and self.dlq_topic is not None
         if self._producer is None:
             self._producer = self._make_producer()
         letter = dead_letter(msg, error, _DEAD_LETTER_LIMIT)
         headers: list[tuple[str, str | bytes | None]] = list(letter.headers)
-        # Same partition number as the record, as the worker's own dead letters.
-        self._producer.produce(
-            self.dlq_topic, value=letter.value, key=letter.key, partition=p, headers=headers,
-            on_delivery=self._delivered,
-        )
+        # Copies are flushed only when the checkpoint moves (every few thousand records): a topic
+        # with more foreign records than the producer's local queue holds fills it first, so wait
+        # for deliveries to make room, within the flush's bound.
+        deadline = time.monotonic() + _FLUSH_S
+        while True:
+            try:
+                # Same partition number as the record, as the worker's own dead letters.
+                self._producer.produce(
+                    self.dlq_topic, value=letter.value, key=letter.key, partition=partition,
+                    headers=headers, on_delivery=self._delivered,
+                )
+                break
+            except BufferError as e:
+                if time.monotonic() > deadline:
+                    raise DeadLetterCopyError(
+                        f"could not copy a skipped record of {self.service} to {self.dlq_topic}: "
+                        f"the producer's queue stayed full for {_FLUSH_S:.0f} s"
+                    ) from e
+                self._producer.poll(_QUEUE_WAIT_S)
+        self.copies[partition] += 1
         self._producer.poll(0)
 
     def flush(self) -> None:

@@ -7,8 +7,9 @@ worker reports both: every pass of its loop (`polled`) and every committed or fa
 state, which happens inside a poll), or when batches have been failing without a single commit
 for `stall_s`; `/readyz` answers 200 once the worker has restored its state and is consuming, and 503 while
 a partition is held back: its state could not be restored (an `evolve` that raises on the
-service's own event, a bug that a restart does not fix), so the worker serves its other
-partitions and says which one it does not serve instead of restarting for ever.
+service's own event, or a record that may be its own but names a schema this process cannot
+read), so the worker serves its other partitions and says which one it does not serve instead of
+restarting for ever; a restart or a rebalance tries it again.
 """
 
 from __future__ import annotations

@@ -56,13 +56,24 @@ class WorkerMetrics:
             "undecodable, not_emitted); each has a copy in the DLQ",
             ["service", "partition", "reason"], registry=self.registry,
         )
+        self.held_back = Gauge(
+            "choreo_partitions_held_back",
+            "Partitions assigned but not served: their state could not be restored (see /readyz)",
+            labels, registry=self.registry,
+        )
         self.service = service
 
     def serve(self, port: int, progress: Progress, host: str = "127.0.0.1") -> int:
         """Serve /metrics, /healthz, /readyz on host:port (0 = no endpoint); returns the port."""
         if port <= 0:
             return 0
-        self.last_commit.labels(self.service).set_function(lambda: progress.last_commit_wall)
-        self.failing_seconds.labels(self.service).set_function(progress.failing_for)
+        self.follow(progress)
         server = serve_endpoints(self.registry, progress, port, host)
         return int(server.server_port)
+
+    def follow(self, progress: Progress) -> None:
+        """Make the gauges that describe `progress` read it at each scrape, so they cannot
+        disagree with /healthz and /readyz."""
+        self.last_commit.labels(self.service).set_function(lambda: progress.last_commit_wall)
+        self.failing_seconds.labels(self.service).set_function(progress.failing_for)
+        self.held_back.labels(self.service).set_function(lambda: len(progress.held_back))

@@ -28,7 +28,7 @@ from choreo.runtime.batch import Batch, TransactionalStore
 from choreo.runtime.dead_letters import dead_letter, record_size
 from choreo.runtime.outputs import Headers, TransactionalOutput
 from choreo.runtime.poison import PoisonTracker
-from choreo.runtime.retried import input_topic_of
+from choreo.runtime.retried import retried_input_topic
 from choreo.runtime.routing import PartitionRouting
 from choreo.serde.codec import Codec
 
@@ -68,6 +68,11 @@ class RecordProcessor:
         self.own_topic = own_topic
         self.dlq_topic = dlq_topic
         self.logical_topics = logical_topics  # physical (prefixed) input topic -> logical name
+        # Known once: the header lookup of retried records must cost the inputs' records nothing.
+        self.retry_topic = next(
+            (physical for physical, logical in logical_topics.items()
+             if logical == service.retry_topic), None,
+        )
         # The domain's name for the saga id field: copied into a header of every output so that
         # operators find a saga's records (dead letters too) without decoding them.
         self.saga_id = saga_id
@@ -84,15 +89,17 @@ class RecordProcessor:
         try:
             event = self.codec.decode(msg.value())
             # A record from the retry topic is decided as if it came from the input it names.
-            logical = input_topic_of(self.service, self.logical_topics[topic], msg)
+            logical = (retried_input_topic(self.service, msg) if topic == self.retry_topic
+                       else self.logical_topics[topic])
             if not self.service.accepts(logical, type(event)):
                 raise DecodeError(
                     f"{type(event).SCHEMA} is not an event {self.service.name} subscribes to on {logical}"
                 )
             # Before decide: a misrouted record would be decided against another key's state.
-            self.routing.check(topic, p, as_bytes(msg.key()), event)
+            key = as_bytes(msg.key())
+            self.routing.check(topic, p, key, event)
             outputs = list(self.service.decide(store, event))
-            encoded = [self._encoded(out, p) for out in outputs]
+            encoded = [self._encoded(out, p, key) for out in outputs]
         except (RegistryUnavailableError, SchemaNotRegisteredError, StoreError):
             raise  # not the record's fault: the batch fails and is tried again
         except Exception as e:  # noqa: BLE001 - anything a record causes goes to the DLQ
@@ -117,11 +124,14 @@ class RecordProcessor:
             self.output.produce(self.own_topic, p, key, value, headers, batch, cause=(topic, p, offset))
             batch.emitted += 1
 
-    def _encoded(self, out: Any, partition: int) -> tuple[bytes, bytes, Headers]:
+    def _encoded(
+        self, out: Any, partition: int, cause_key: bytes | None,
+    ) -> tuple[bytes, bytes, Headers]:
         """Key, value and headers of an output, refused here if Kafka could never take it or
-        its key belongs to another partition than its cause's."""
+        its key belongs to another partition than its cause's (`cause_key`, already checked)."""
         key = getattr(out, self.routing.key_field).encode()
-        self.routing.check_output(self.own_topic, partition, key, out)
+        if key != cause_key:  # the cause's key passed the input check on the same partition count
+            self.routing.check_output(self.own_topic, partition, key, out)
         value = self.codec.encode(self.own_topic, out)
         cls = type(out)
         type_header = self._type_headers.get(cls)

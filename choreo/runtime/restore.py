@@ -6,8 +6,9 @@ applied (its checkpoint); restoring reads from there to the end of the committed
 `decide` is never called here.
 
 A record the service cannot have written (foreign_records.py) is skipped and reported, and the
-checkpoint moves past it. A record the service did write whose `evolve` raises is a bug in the
-service: that partition stops where it was (PartitionsNotRestored names it) while the others
+checkpoint moves past it. A record that may be the service's own but cannot be read by this
+process (an unknown schema id, say), or an own event whose `evolve` raises (a bug in the
+service), stops its partition where it was (PartitionsNotRestored names it) while the others
 finish, because applying the events after it would give a state the live worker never had.
 """
 
@@ -20,8 +21,14 @@ from collections.abc import Callable, Mapping
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from choreo.contract import Service
-from choreo.exceptions import ChoreoError, StopRequested, StoreDamagedError, StoreError
-from choreo.runtime.foreign_records import ForeignRecordError, SkippedRecords, own_event
+from choreo.exceptions import (
+    ChoreoError,
+    DecodeError,
+    StopRequested,
+    StoreDamagedError,
+    StoreError,
+)
+from choreo.runtime.foreign_records import ForeignRecordError, SkippedRecords, not_own
 from choreo.runtime.store import PartitionStore
 from choreo.runtime.watchdog import NoWatchdog, Watchdog
 from choreo.serde.codec import Codec
@@ -45,9 +52,10 @@ class RestoreCancelled(RestoreError, StopRequested):
 
 
 class PartitionsNotRestored(RestoreError):
-    """`evolve` raised on an own event of some partitions; the others are restored.
+    """Some partitions hold a record that cannot be applied now: one this process cannot read
+    (HeldBackError) or an own event whose `evolve` raised; the others are restored.
 
-    `failed` maps each such partition to why; its store stays at its last checkpoint.
+    `failed` maps each such partition to why; its store stays before that record.
     """
 
     def __init__(self, topic: str, failed: dict[int, str], applied: dict[int, int]) -> None:
@@ -101,6 +109,7 @@ def restore_partitions(
     watchdog: Watchdog | None = None,
     written_end: Consumer | None = None,
     skipped: SkippedRecords | None = None,
+    elsewhere: frozenset[type] = frozenset(),
 ) -> dict[int, int]:
     """Apply every committed own event after each store's checkpoint; return events applied.
 
@@ -115,9 +124,11 @@ def restore_partitions(
     written before it started is decided. A checkpoint beyond the high watermark cannot come
     from this log: StoreDamagedError names the partition, so the caller can heal it.
 
-    `skipped` hears of each record the service cannot have written (logged only by default).
-    When `evolve` raises on an own event, that partition is left at its last checkpoint and,
-    once the others are restored, PartitionsNotRestored names it.
+    `skipped` hears of each record the service cannot have written (logged only by default);
+    `elsewhere` holds the types that show a record was (foreign_records.types_elsewhere; none by
+    default, so any type the service does not emit holds its partition back). When a record
+    cannot be read now, or `evolve` raises on an own event, that partition is left before it
+    and, once the others are restored, PartitionsNotRestored names it.
     """
     watchdog = watchdog or NoWatchdog()
     skipped = skipped or SkippedRecords(service.name)
@@ -194,14 +205,29 @@ def restore_partitions(
                     continue
                 store = stores[p]
                 store.begin()  # no-op while the slice's transaction is open
+                # The common case inline, no call per record: an own event. The rule of
+                # foreign_records.not_own only runs for a record that is not one.
                 try:
-                    event = own_event(decode, emits, msg.value())
-                except ForeignRecordError as e:
-                    skipped.skip(msg, e)
-                    restored_to[p] = offset + 1  # the checkpoint moves past it: copied once
-                    continue
-                except ChoreoError as e:  # the registry, say: the record may be ours after all
+                    event = decode(msg.value())
+                except DecodeError as e:
+                    event = e
+                except ChoreoError as e:  # the registry does not answer: the record may be ours
                     raise RestoreError(f"{topic}[{p}]@{offset} cannot be decoded now: {e}") from e
+                if type(event) not in emits:
+                    verdict = not_own(event, elsewhere)
+                    if isinstance(verdict, ForeignRecordError):
+                        skipped.skip(msg, verdict)
+                        restored_to[p] = offset + 1  # the checkpoint moves past it: copied once
+                        continue
+                    # Maybe the service's own: the partition stops before it. What came before
+                    # is sound, so it is kept (a restart need not read it again).
+                    failed[p] = f"{topic}[{p}]@{offset}: {verdict}"
+                    log.error("%s; partition %d stays at offset %d", failed[p], p, restored_to[p])
+                    skipped.flush()  # the copies first: the checkpoint moves past their records
+                    store.commit(next_offset=restored_to[p])
+                    uncommitted.pop(p)
+                    pending.discard(p)
+                    continue
                 try:
                     evolve(store, event)
                 except StoreError:

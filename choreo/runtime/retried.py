@@ -2,8 +2,10 @@
 
 Only the service that dead-lettered a record reads its retry topic, so a retry never writes to a
 topic another service owns or reads. Each retried record names, in a header, the input topic it
-first came from; the worker decides it as if it had arrived there (the same `accepts` check, the
-same partition, since the retry topic has the inputs' partition count and the record its key).
+first came from; the worker decides it as if it had arrived there (the same `accepts` check, and
+its key's partition, the same number as on the inputs: the retry topic has their partition count,
+and `dlq retry` sends each letter to its key's partition). A worker reads retry partition N only
+while it holds partition N of the inputs (assignment.py).
 """
 
 from __future__ import annotations
@@ -20,10 +22,9 @@ from choreo.kafka.messages import header_pairs
 RETRIED_AS = "dlq.retry.topic"
 
 
-def input_topic_of(service: Service, logical: str, msg: Message) -> str:
-    """The logical input topic `msg` (read from logical topic `logical`) is decided as."""
-    if logical != service.retry_topic:
-        return logical
+def retried_input_topic(service: Service, msg: Message) -> str:
+    """The logical input topic a record read from `service`'s retry topic is decided as (the
+    worker calls it for records of that topic alone: a record of an input is what it is)."""
     named = dict(header_pairs(msg)).get(RETRIED_AS, b"").decode(errors="replace")
     if named not in service.inputs:
         raise DecodeError(

@@ -17,15 +17,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from choreo.exceptions import ChoreoError
-from choreo.kafka.partitioner import LIBRDKAFKA_PARTITIONER, partition_for
+from choreo.kafka.partitioner import LIBRDKAFKA_PARTITIONER, misplaced
 
 # The event field whose value is the record's key (and so picks its partition). One place, until
 # the domain declares it; the worker keys its own outputs by the same field.
 PARTITION_KEY_FIELD = "hub"
 
-# Keys are few (a saga's partition key is a hub, a tenant...): a small cache makes the check one
-# dict lookup. Emptied when full, so random keys cost a hash each but never unbounded memory.
-_CACHE_LIMIT = 4096
 _SHOWN = 80  # how much of a hostile key a reason quotes
 
 
@@ -44,18 +41,6 @@ class PartitionRouting:
     def __init__(self, partitions: Mapping[str, int], key_field: str = PARTITION_KEY_FIELD) -> None:
         self.key_field = key_field
         self._counts = dict(partitions)
-        self._expected: dict[int, dict[bytes, int]] = {n: {} for n in set(self._counts.values())}
-
-    def expected_partition(self, topic: str, key: bytes) -> int:
-        """The partition `key` belongs to on `topic` (cached per key)."""
-        n = self._counts[topic]
-        cache = self._expected[n]
-        p = cache.get(key)
-        if p is None:
-            if len(cache) >= _CACHE_LIMIT:
-                cache.clear()
-            p = cache[key] = partition_for(key, n)
-        return p
 
     def check(self, topic: str, partition: int, key: bytes | None, event: Any) -> None:
         """Raise MisroutedRecordError unless `event`, keyed `key`, belongs on `topic`[`partition`]."""
@@ -73,8 +58,8 @@ class PartitionRouting:
                 f"key {_shown(key)} is not the event's {self.key_field} {_shown(value)}: "
                 f"key each record by its {self.key_field}"
             )
-        expected = self.expected_partition(topic, key)
-        if expected != partition:
+        expected = misplaced(key, partition, self._counts[topic])
+        if expected is not None:
             raise MisroutedRecordError(
                 f"key {_shown(key)} belongs to partition {expected} of {topic} "
                 f"(murmur2 over {self._counts[topic]} partitions), not {partition}: "
@@ -85,8 +70,8 @@ class PartitionRouting:
         """Raise MisroutedRecordError if an output keyed `key` does not belong on `partition`,
         the partition of its cause: every reader would refuse it, and the own log of
         `partition` would hold another partition's state."""
-        expected = self.expected_partition(topic, key)
-        if expected != partition:
+        expected = misplaced(key, partition, self._counts[topic])
+        if expected is not None:
             raise MisroutedRecordError(
                 f"{type(event).__name__} is keyed {_shown(key)}, which belongs to partition "
                 f"{expected} of {topic} (murmur2 over {self._counts[topic]} partitions), not "

@@ -18,6 +18,9 @@ restores it from the own topic from offset 0. Every SQLite or JSON failure surfa
 
 A store names its owner (topic prefix and service) in a `meta` table written when it is made; a
 store of another owner is refused at open with a `ForeignStoreError`, never treated as damaged.
+A store that names no owner but holds something was made by a version before that (`LegacyStore`):
+its keys were not escaped yet and its folder may have been another prefix's, so a worker moves it
+aside like a damaged one and restores an empty store from offset 0 of the own topic, once.
 """
 
 from __future__ import annotations
@@ -172,6 +175,14 @@ class PartitionStore:
 
     def _open(self, heal: bool) -> sqlite3.Connection:
         try:
+            return _open_checked(self.path, self.owner)
+        except LegacyStoreError as e:
+            if not heal:
+                raise
+            self.healed_from = quarantine(self.path, "legacy")
+            # Expected once per store after an upgrade, and nothing is lost: not an error.
+            log.warning("%s; moved it to %s and starting from an empty store, restored from "
+                        "offset 0 of the own topic", e, self.healed_from)
             return _open_checked(self.path, self.owner)
         except StoreDamagedError as e:
             if not heal:
@@ -467,13 +478,39 @@ def _open_checked(path: Path, owner: StoreOwner | None = None) -> sqlite3.Connec
     return db
 
 
+class LegacyStoreError(StoreDamagedError):
+    """A store that names no owner (or part of one) yet holds a checkpoint or documents: made
+    before stores named their owner, it is not to be trusted (see the module's docstring)."""
+
+
 def _claim(db: sqlite3.Connection, path: Path, owner: StoreOwner) -> None:
-    """Record `owner` in a store that names none (new, or made before stores named theirs);
-    refuse a store that names another: its state is not this owner's to reuse or to heal."""
-    recorded = dict(db.execute("SELECT name, value FROM meta").fetchall())
-    if not recorded:
-        db.executemany("INSERT INTO meta (name, value) VALUES (?, ?)", owner.rows().items())
-        return
+    """Record `owner` in a new, empty store; refuse a store that names another owner (its state
+    is not this owner's to reuse or to heal) and raise LegacyStoreError for one that names none
+    but holds something."""
+    # One transaction (the connection commits each statement alone otherwise): a crash half-way
+    # must leave a store that names its whole owner or nothing, never a prefix without a service.
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        recorded = dict(db.execute("SELECT name, value FROM meta").fetchall())
+        if not recorded.keys() >= owner.rows().keys():
+            holds = db.execute(
+                "SELECT EXISTS (SELECT 1 FROM docs) OR EXISTS (SELECT 1 FROM checkpoint)"
+            ).fetchone()[0]
+            if recorded or holds:
+                raise LegacyStoreError(
+                    f"store {path} names no owner but holds state, so it was made before stores "
+                    "recorded their topic prefix and escaped their keys: an id with '/' or '%' "
+                    "sits under another key than this version looks up, and another prefix may "
+                    "have written it last",
+                    partition_of(path),
+                )
+            db.executemany("INSERT INTO meta (name, value) VALUES (?, ?)", owner.rows().items())
+            recorded = owner.rows()
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:  # SQLite may have rolled back already (a full disk, say)
+            db.execute("ROLLBACK")
+        raise
     if {name: recorded.get(name) for name in owner.rows()} != owner.rows():
         raise ForeignStoreError(
             f"store {path} holds the state of service {recorded.get('service')!r} under topic "
@@ -483,10 +520,10 @@ def _claim(db: sqlite3.Connection, path: Path, owner: StoreOwner) -> None:
         )
 
 
-def quarantine(path: Path) -> Path:
-    """Move a damaged store (and its WAL files) aside, keeping it; returns its new path."""
+def quarantine(path: Path, why: str = "damaged") -> Path:
+    """Move a damaged (or legacy) store and its WAL files aside, keeping it; returns its new path."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-    target = path.with_name(f"{path.name}.damaged-{stamp}")
+    target = path.with_name(f"{path.name}.{why}-{stamp}")
     for suffix in ("", "-wal", "-shm"):
         source = Path(f"{path}{suffix}")
         if source.exists():

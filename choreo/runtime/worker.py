@@ -92,7 +92,8 @@ class Worker:
         self.own_topic = settings.topic(service.own_topic)
         self.dlq_topic = settings.topic(service.dlq_topic)
         # The inputs and the retry topic, where `choreo dlq retry` sends this service's dead
-        # letters back (choreo/runtime/retried.py): physical name -> logical name.
+        # letters back (choreo/runtime/retried.py): physical name -> logical name. A retry
+        # partition is read only beside the same partition of the inputs (assignment.py).
         self._logical = {settings.topic(t): t for t in [*service.inputs, service.retry_topic]}
         self.metrics = WorkerMetrics(service.name)
         self.faults = faults or FaultInjector()

@@ -19,6 +19,7 @@ from typing import Any
 import fastavro
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
+from fastavro.read import SchemaResolutionError
 from fastavro.validation import ValidationError
 
 from choreo.exceptions import (
@@ -26,6 +27,7 @@ from choreo.exceptions import (
     EncodeError,
     RegistryUnavailableError,
     SchemaNotRegisteredError,
+    UnreadableSchemaError,
 )
 from choreo.serde.schemas import EventSchema, constructor, to_record
 from choreo.serde.validation import compile_validator
@@ -116,7 +118,7 @@ class Codec:
             registered = self._registry.get_schema(schema_id)
         except SchemaRegistryError as e:
             if e.http_status_code == 404:
-                raise DecodeError(f"unknown schema id {schema_id}") from e
+                raise UnreadableSchemaError(f"unknown schema id {schema_id}") from e
             raise RegistryUnavailableError(f"schema registry lookup failed: {e}") from e
         except Exception as e:
             raise RegistryUnavailableError(f"schema registry unreachable: {redact_url(str(e))}") from e
@@ -132,7 +134,8 @@ class Codec:
         return reader
 
     def decode(self, data: bytes | None) -> Any:
-        """The event in `data`; DecodeError for anything that is not exactly one known record."""
+        """The event in `data`; DecodeError for anything that is not exactly one known record
+        (UnreadableSchemaError when the bytes may be fine but name a schema this codec cannot read)."""
         if data is None or len(data) < _HEADER.size:
             raise DecodeError("record too short for the Confluent wire format")
         magic, schema_id = _HEADER.unpack_from(data)
@@ -140,11 +143,15 @@ class Codec:
             raise DecodeError(f"unknown magic byte {magic}")
         reader = self._readers.get(schema_id) or self._reader_for(schema_id)
         if reader is None:
-            raise DecodeError(f"schema id {schema_id} is not an event type this codec knows")
+            raise UnreadableSchemaError(f"schema id {schema_id} is not an event type this codec knows")
         body = io.BytesIO(data)
         body.seek(_HEADER.size)
         try:
             record = fastavro.schemaless_reader(body, reader.writer, reader.reader)
+        except SchemaResolutionError as e:  # another version's schema of the type, not junk
+            raise UnreadableSchemaError(
+                f"{reader.name} was written with a schema that does not resolve to this codec's: {e}"
+            ) from e
         except Exception as e:  # truncated bodies raise EOFError, StopIteration, ValueError...
             raise DecodeError(f"malformed Avro body for {reader.name}: {e!r}") from e
         if body.tell() != len(data):

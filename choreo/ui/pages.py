@@ -241,7 +241,7 @@ def retry_confirm(name: str, letters: Sequence[DeadLetter], partition: int | Non
     )
     body = (
         f"<p>This sends {what} of <strong>{escape(name)}</strong> back to {escape(name)} alone "
-        "(through its retry topic, on the partition it came from), once: each retry is recorded "
+        "(through its retry topic, on the partition of its key), once: each retry is recorded "
         "and never repeated. It is the one thing this view writes.</p>"
         f"<ul>{listing}</ul>"
         + (f'<form method="post" action="/services/{quote(name)}/retry">{hidden}'

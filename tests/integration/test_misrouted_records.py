@@ -11,6 +11,7 @@ import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka import KafkaError, Message, Producer
@@ -70,6 +71,43 @@ def test_a_command_from_a_default_librdkafka_producer_is_dead_lettered_not_decid
     )
     assert worker.alive(), "a misrouted record must not stop the worker"
     assert "Traceback" not in worker.log()
+
+
+def test_a_misrouted_command_retried_from_the_dlq_is_decided_on_its_hubs_partition(
+    saga: SagaRun,
+) -> None:
+    # Sent back to the partition it came from, it would fail the routing check again, for ever.
+    right, crc32 = partition_for(HUB.encode(), PARTITIONS), zlib.crc32(HUB.encode()) % PARTITIONS
+    topic = saga.topic("orders.commands")
+    order = commands.place_order(
+        HUB, seed.stocked_skus(HUB)[0], 1, seed.deliverable_addresses(HUB)[0], datetime.now(UTC)
+    )
+
+    def letters() -> list[Any]:
+        return [r for r in saga.raw("orders.dlq")
+                if r.headers.get("order_id") == order.order_id.encode()]
+
+    def answers() -> list[Any]:
+        return [r for r in saga.events("orders") if r.event.order_id == order.order_id]
+
+    worker = saga.start("orders")
+    try:
+        _produce_with_librdkafka_defaults(
+            saga.settings.bootstrap_servers, topic, HUB.encode(), saga.codec.encode(topic, order),
+            [("event_type", type(order).SCHEMA.encode()), ("order_id", order.order_id.encode())],
+        )
+        wait_until(letters, 120, "orders to dead-letter the misrouted command")
+        [letter] = letters()
+        assert letter.headers["dlq.source.partition"] == str(crc32).encode()
+        sent = saga.choreo("dlq", "retry", "orders", "--partition", str(letter.partition),
+                           "--offset", str(letter.offset))
+        assert sent.returncode == 0 and "1 sent" in sent.stdout, sent.stdout + sent.stderr
+        assert f"through {saga.topic('orders.retry')}[{right}]" in sent.stdout, sent.stdout
+        wait_until(answers, 120, "orders to decide the retried command")
+    finally:
+        assert worker.stop() == 0
+    assert [(type(r.event).__name__, r.partition) for r in answers()] == [("OrderPlaced", right)]
+    assert len(letters()) == 1  # decided, not dead-lettered again
 
 
 def _produce_with_librdkafka_defaults(

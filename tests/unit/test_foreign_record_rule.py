@@ -3,78 +3,326 @@ them, and which partitions `choreo rebuild --partition` accepts; no broker neede
 
 from __future__ import annotations
 
+import dataclasses
+import io
+import json
+import struct
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import fastavro
 import pytest
-from confluent_kafka import KafkaError, Message
+from confluent_kafka import KafkaError, Message, TopicPartition
+from confluent_kafka.schema_registry import Schema
 from prometheus_client import CollectorRegistry, Counter
 
-from choreo.exceptions import ConfigurationError, DecodeError, RegistryUnavailableError
+from choreo.exceptions import ConfigurationError, DecodeError
 from choreo.ops import rebuild
+from choreo.runtime.assignment import AssignedStores
 from choreo.runtime.foreign_records import (
     NOT_EMITTED,
     UNDECODABLE,
     DeadLetterCopyError,
     ForeignRecordError,
+    HeldBackError,
     SkippedRecords,
-    own_event,
+    not_own,
+    types_elsewhere,
 )
+from choreo.runtime.health import Progress
 from choreo.runtime.metrics import WorkerMetrics
+from choreo.runtime.restore import PartitionsNotRestored, RestoreError, restore_partitions
+from choreo.runtime.store import PartitionStore, store_path
+from choreo.runtime.watchdog import NoWatchdog
+from choreo.serde.codec import Codec, subject_for
+from choreo.serde.schemas import load_event_schemas
 from choreo.settings import Settings
 from tests.support import toy
+from tests.support.fake_registry import FakeRegistry
 
-COUNTED = toy.NumberCounted("e-1", "hub-0", datetime(2026, 1, 1, tzinfo=UTC), "c-1", 2, 2)
-DOUBLED = toy.SumDoubled("e-2", "hub-0", datetime(2026, 1, 1, tzinfo=UTC), None, 4)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+COUNTED = toy.NumberCounted("e-1", "hub-0", T0, "c-1", 2, 2)
+DOUBLED = toy.SumDoubled("e-2", "hub-0", T0, None, 4)
+ADD = toy.AddNumber("e-3", "hub-0", T0, 2)
+OWN = "p.counter"  # the counter's own topic
+ELSEWHERE = types_elsewhere(toy.COUNTER, [toy.COUNTER, toy.DOUBLER])
 
 
-def _decoding_to(result: Any) -> Callable[[bytes | None], Any]:
-    def decode(_value: bytes | None) -> Any:
-        if isinstance(result, Exception):
-            raise result
-        return result
+class _Unreachable(FakeRegistry):
+    def get_schema(self, schema_id: int) -> Schema:
+        raise ConnectionError("connection refused")
 
-    return decode
+
+def _codec(registry: FakeRegistry | None = None) -> tuple[Codec, FakeRegistry]:
+    """A codec of the toy domain; each type registered under the topic it travels on."""
+    schemas = load_event_schemas([toy.AddNumber, toy.NumberCounted, toy.SumDoubled],
+                                 *toy.DOMAIN.schema_dirs)
+    registry = registry or FakeRegistry()
+    for es, topic in zip(schemas.values(), ["p.counter.commands", OWN, "p.doubler"], strict=True):
+        registry.register_schema(subject_for(topic, es.name), Schema(es.text, "AVRO"))
+    return Codec(registry, schemas.values()), registry  # type: ignore[arg-type]
+
+
+def _verdict(codec: Codec, value: bytes | None, elsewhere: frozenset[type] = ELSEWHERE) -> Any:
+    """What replaying `value` on the counter's own topic does: the event it applies, or why not."""
+    try:
+        event = codec.decode(value)
+    except DecodeError as e:
+        return not_own(e, elsewhere)
+    return event if type(event) in toy.COUNTER.emits else not_own(event, elsewhere)
+
+
+def _with_schema_id(value: bytes, schema_id: int) -> bytes:
+    return value[:1] + struct.pack(">I", schema_id) + value[5:]
 
 
 def test_an_own_event_is_applied() -> None:
-    assert own_event(_decoding_to(COUNTED), toy.COUNTER.emits, b"...") is COUNTED
+    codec, _ = _codec()
+    assert _verdict(codec, codec.encode(OWN, COUNTED)) == COUNTED
 
 
-@pytest.mark.parametrize(("decoded", "reason", "says"), [
-    (DecodeError("malformed Avro body for NumberCounted"), UNDECODABLE, "cannot be decoded: malformed"),
-    (DecodeError("unknown magic byte 106"), UNDECODABLE, "unknown magic byte"),
-    (DOUBLED, NOT_EMITTED, "toy.doubler.SumDoubled is not an event type the service emits"),
-])
-def test_a_record_the_service_cannot_have_written_is_foreign(
-    decoded: Any, reason: str, says: str,
+@pytest.mark.parametrize(("mangle", "says"), [
+    (lambda d: None, "too short"),
+    (lambda d: d[:3], "too short"),
+    (lambda d: b"junk, not a record", "unknown magic byte 106"),
+    (lambda d: d[:-4], "malformed Avro body for toy.counter.NumberCounted"),
+    (lambda d: d + b"\x00junk", "trailing bytes after a toy.counter.NumberCounted record"),
+], ids=["null", "short", "magic", "truncated", "trailing"])
+def test_bytes_that_are_no_record_are_skipped(mangle: Callable[[bytes], bytes | None], says: str) -> None:
+    codec, _ = _codec()
+    verdict = _verdict(codec, mangle(codec.encode(OWN, COUNTED)))
+    assert isinstance(verdict, ForeignRecordError) and verdict.reason == UNDECODABLE
+    assert says in str(verdict)
+
+
+@pytest.mark.parametrize(("record", "topic", "says"), [
+    (DOUBLED, "p.doubler", "toy.doubler.SumDoubled is not an event type the service emits"),
+    (ADD, "p.counter.commands", "toy.counter.AddNumber is not an event type the service emits"),
+], ids=["another-service's-event", "a-command"])
+def test_a_type_that_travels_only_on_other_topics_is_skipped(record: Any, topic: str, says: str) -> None:
+    codec, _ = _codec()
+    verdict = _verdict(codec, codec.encode(topic, record))
+    assert isinstance(verdict, ForeignRecordError) and verdict.reason == NOT_EMITTED
+    assert says in str(verdict)
+
+
+def test_a_schema_id_the_registry_does_not_know_holds_back_instead_of_skipping() -> None:
+    # An emptied registry, or the worker pointed at another one: every own event reads like this.
+    codec, _ = _codec()
+    verdict = _verdict(codec, _with_schema_id(codec.encode(OWN, COUNTED), 9999))
+    assert isinstance(verdict, HeldBackError)
+    assert "unknown schema id 9999" in str(verdict)
+    assert "may be the service's own" in str(verdict)
+
+
+def test_a_schema_the_codec_has_no_class_for_holds_back() -> None:
+    # A rollback: the newer version wrote an event type this one does not know.
+    codec, registry = _codec()
+    newer = {"type": "record", "name": "NumberReset", "namespace": "toy.counter",
+             "fields": [{"name": "hub", "type": "string"}]}
+    sid = registry.register_schema(subject_for(OWN, "toy.counter.NumberReset"),
+                                   Schema(json.dumps(newer), "AVRO"))
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, fastavro.parse_schema(newer), {"hub": "hub-0"})
+    verdict = _verdict(codec, struct.pack(">bI", 0, sid) + body.getvalue())
+    assert isinstance(verdict, HeldBackError)
+    assert f"schema id {sid} is not an event type this codec knows" in str(verdict)
+
+
+def test_a_schema_that_does_not_resolve_to_the_class_holds_back() -> None:
+    # A rollback: the newer version dropped a field that this one needs.
+    codec, registry = _codec()
+    newer = {"type": "record", "name": "NumberCounted", "namespace": "toy.counter",
+             "fields": [{"name": "event_id", "type": "string"}]}
+    sid = registry.register_schema(subject_for(OWN, "toy.counter.NumberCounted"),
+                                   Schema(json.dumps(newer), "AVRO"))
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, fastavro.parse_schema(newer), {"event_id": "e-9"})
+    verdict = _verdict(codec, struct.pack(">bI", 0, sid) + body.getvalue())
+    assert isinstance(verdict, HeldBackError)
+    assert "does not resolve" in str(verdict)
+
+
+def test_a_type_dropped_from_emits_but_read_from_the_own_topic_holds_back() -> None:
+    # A release whose counter no longer emits NumberCounted: its old records cannot be told
+    # from a stray one, since the doubler still reads that type from the counter's topic.
+    codec, _ = _codec()
+    newer = dataclasses.replace(toy.COUNTER, emits=())
+    elsewhere = types_elsewhere(newer, [newer, toy.DOUBLER])
+    assert toy.NumberCounted not in elsewhere
+    verdict = not_own(codec.decode(codec.encode(OWN, COUNTED)), elsewhere)
+    assert isinstance(verdict, HeldBackError)
+    assert "toy.counter.NumberCounted is not an event type this version of the service emits" in str(verdict)
+
+
+def test_without_knowing_the_other_services_no_type_is_skipped() -> None:
+    codec, _ = _codec()
+    assert isinstance(_verdict(codec, codec.encode("p.doubler", DOUBLED), frozenset()), HeldBackError)
+
+
+# -- restore_partitions on a log in memory ---------------------------------------------------------
+
+
+class _Log:
+    """The reader consumer of restore_partitions over `records` (partition -> values)."""
+
+    def __init__(self, topic: str, records: dict[int, list[bytes | None]]) -> None:
+        self.topic = topic
+        self.records = records
+        self.positions: dict[int, int] = {}
+        self.paused: list[int] = []
+        self._assigned: list[TopicPartition] = []
+
+    def get_watermark_offsets(self, tp: TopicPartition, timeout: float) -> tuple[int, int]:
+        return 0, len(self.records.get(tp.partition, []))
+
+    def assign(self, tps: list[TopicPartition]) -> None:
+        self._assigned = list(tps)
+        for tp in tps:
+            if tp.topic == self.topic:
+                self.positions[tp.partition] = max(tp.offset, 0)
+
+    def assignment(self) -> list[TopicPartition]:
+        return self._assigned
+
+    def pause(self, tps: list[TopicPartition]) -> None:
+        self.paused += [tp.partition for tp in tps]
+
+    def resume(self, tps: list[TopicPartition]) -> None:
+        self.paused = [p for p in self.paused if p not in {tp.partition for tp in tps}]
+
+    def consume(self, num_messages: int, timeout: float) -> list[Message]:
+        out = []
+        for p, at in sorted(self.positions.items()):
+            values = self.records.get(p, [])
+            if at < len(values):
+                out.append(Message(topic=self.topic, partition=p, offset=at, key=b"hub-0",
+                                   value=values[at]))
+                self.positions[p] = at + 1
+            elif at == len(values):
+                out.append(Message(topic=self.topic, partition=p, offset=at,
+                                   error=KafkaError(KafkaError._PARTITION_EOF)))
+                self.positions[p] = at + 1  # the end is reported once
+        return out
+
+    def position(self, tps: list[TopicPartition]) -> list[TopicPartition]:
+        return [TopicPartition(self.topic, tp.partition,
+                               min(self.positions.get(tp.partition, 0),
+                                   len(self.records.get(tp.partition, []))))
+                for tp in tps]
+
+    def unassign(self) -> None:
+        self.positions.clear()
+
+
+def _stores(tmp_path: Path, partitions: list[int]) -> dict[int, PartitionStore]:
+    return {p: PartitionStore(tmp_path / f"{p}.sqlite", lock=False) for p in partitions}
+
+
+def _counted(value: int) -> toy.NumberCounted:
+    return toy.NumberCounted(f"e-{value}", "hub-0", T0, None, value, value)
+
+
+def test_restore_skips_junk_and_holds_back_only_the_partition_with_an_unknown_schema_id(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with pytest.raises(ForeignRecordError) as caught:
-        own_event(_decoding_to(decoded), toy.COUNTER.emits, b"...")
-    assert caught.value.reason == reason
-    assert says in str(caught.value)
+    codec, _ = _codec()
+    own = [codec.encode(OWN, _counted(v)) for v in (1, 2, 3)]
+    log = _Log(OWN, {
+        0: [own[0], _with_schema_id(own[1], 9999), own[2]],
+        1: [own[0], b"junk, not a record", codec.encode("p.doubler", DOUBLED), own[2]],
+    })
+    stores = _stores(tmp_path, [0, 1])
+    skipped = SkippedRecords("counter")
+    with pytest.raises(PartitionsNotRestored) as caught:
+        restore_partitions(log, codec, toy.COUNTER, OWN, stores,  # type: ignore[arg-type]
+                           skipped=skipped, elsewhere=ELSEWHERE)
+
+    assert set(caught.value.failed) == {0}
+    assert "p.counter[0]@1: cannot be read by this process (unknown schema id 9999)" in caught.value.failed[0]
+    # Partition 0 keeps what came before the record and stays there; nothing of it is skipped.
+    assert stores[0].checkpoint() == 1 and caught.value.applied[0] == 1
+    assert stores[0].get("totals", "hub-0") is not None
+    # Partition 1 is restored to its end, past the two records the counter never wrote.
+    assert stores[1].checkpoint() == 4 and caught.value.applied[1] == 2
+    assert skipped.counts == {1: 2}
+    assert "skipping p.counter[1]@1" in caplog.text and "skipping p.counter[0]" not in caplog.text
 
 
-def test_a_registry_that_does_not_answer_is_no_reason_to_skip() -> None:
-    with pytest.raises(RegistryUnavailableError):
-        own_event(_decoding_to(RegistryUnavailableError("unreachable")), toy.COUNTER.emits, b"...")
+def test_restore_fails_when_the_registry_does_not_answer(tmp_path: Path) -> None:
+    codec, _ = _codec()
+    record = codec.encode(OWN, _counted(1))
+    fresh, _ = _codec(_Unreachable())
+    stores = _stores(tmp_path, [0])
+    with pytest.raises(RestoreError, match="cannot be decoded now: schema registry unreachable"):
+        restore_partitions(_Log(OWN, {0: [record]}), fresh, toy.COUNTER, OWN, stores,  # type: ignore[arg-type]
+                           elsewhere=ELSEWHERE)
+    assert stores[0].checkpoint() == 0
+
+
+def test_a_held_back_partition_shows_in_readyz_and_the_gauge_and_the_next_assignment_retries_it(
+    tmp_path: Path,
+) -> None:
+    codec, registry = _codec()
+    own = codec.encode(OWN, _counted(1))
+    # A schema the registry will know once it is "fixed": the id its next registration gets.
+    missing = len(registry.by_id) + 1
+    log = _Log(OWN, {0: [own, _with_schema_id(own, missing)], 1: [own]})
+    progress = Progress()
+    metrics = WorkerMetrics("counter")
+    metrics.follow(progress)
+    assigned = AssignedStores(
+        service=toy.COUNTER, codec=codec, own_topic=OWN, state_dir=tmp_path, topic_prefix="p.",
+        reader=log, written_end=log, watchdog=NoWatchdog(), progress=progress,  # type: ignore[arg-type]
+        cancelled=lambda: False, elsewhere=ELSEWHERE,
+    )
+    inputs = [TopicPartition("p.counter.commands", p) for p in (0, 1)]
+    held = {"service": "counter"}
+
+    assigned.on_assign(log, inputs)  # type: ignore[arg-type]
+    assert sorted(assigned.stores) == [1] and log.paused == [0]
+    assert "unknown schema id" in progress.held_back[0]
+    assert progress.report()["ready"] is False
+    assert metrics.registry.get_sample_value("choreo_partitions_held_back", held) == 1
+
+    # The registry gets the schema back; the next rebalance (eager: everything is revoked and
+    # assigned again) restores the partition.
+    schema = registry.by_id[2]
+    registry.register_schema("p.counter-toy.counter.NumberCounted-again", Schema(schema.schema_str, "AVRO"))
+    assert missing in registry.by_id
+    assigned.on_revoke(log, inputs)  # type: ignore[arg-type]
+    assigned.on_assign(log, inputs)  # type: ignore[arg-type]
+    assert sorted(assigned.stores) == [0, 1] and progress.held_back == {}
+    assert assigned.stores[0].checkpoint() == 2
+    assert progress.report()["ready"] is True
+    assert metrics.registry.get_sample_value("choreo_partitions_held_back", held) == 0
+    assigned.close()
 
 
 class _Producer:
     """Records what is produced; delivers each with `error` (None: delivered)."""
 
-    def __init__(self, error: KafkaError | None = None) -> None:
+    def __init__(self, error: KafkaError | None = None, queue: int | None = None) -> None:
         self.error = error
+        self.queue = queue  # how many copies the local queue holds (None: no limit)
         self.produced: list[dict[str, Any]] = []
         self._reports: list[Callable[[], None]] = []
+        self.waits = 0
 
     def produce(self, topic: str, **kw: Any) -> None:
+        if self.queue is not None and len(self._reports) >= self.queue:
+            raise BufferError("Local: Queue full")
         self.produced.append({"topic": topic, **kw})
         report = kw["on_delivery"]
         self._reports.append(lambda: report(self.error, None))
 
-    def poll(self, _timeout: float) -> int:
+    def poll(self, timeout: float) -> int:
+        if timeout > 0:  # a wait: the broker takes one copy off the queue
+            self.waits += 1
+            if self.queue:
+                self._reports.pop(0)()
         return 0
 
     def flush(self, _timeout: float) -> int:
@@ -138,6 +386,68 @@ def test_without_a_dlq_nothing_is_written_but_the_record_is_still_counted() -> N
     skipped.flush()
     assert made == []  # rebuild --verify: not even a producer
     assert skipped.counts == {0: 1}
+
+
+def test_more_copies_than_the_producer_queue_holds_wait_for_room_instead_of_failing() -> None:
+    producer = _Producer(queue=3)
+    skipped = SkippedRecords("counter", "p.counter.dlq", lambda: producer)  # type: ignore[arg-type,return-value]
+    for offset in range(10):
+        skipped.skip(_junk(offset=offset), _foreign())
+    skipped.flush()
+    assert [int(dict(c["headers"])["dlq.source.offset"]) for c in producer.produced] == list(range(10))
+    assert producer.waits == 7 and skipped.copies == {2: 10}
+
+
+def test_a_producer_queue_that_stays_full_fails_the_copy_in_one_sentence(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("choreo.runtime.foreign_records._FLUSH_S", 0.0)
+    producer = _Producer(queue=0)  # never any room, nothing ever delivered
+    skipped = SkippedRecords("counter", "p.counter.dlq", lambda: producer)  # type: ignore[arg-type,return-value]
+    with pytest.raises(DeadLetterCopyError) as caught:
+        skipped.skip(_junk(), _foreign())
+    assert str(caught.value) == (
+        "could not copy a skipped record of counter to p.counter.dlq: the producer's queue "
+        "stayed full for 0 s"
+    )
+
+
+def test_a_record_whose_copy_is_in_the_dlq_already_is_not_copied_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    producer = _Producer()
+    asked: list[int] = []
+
+    def copied(partition: int) -> set[int]:
+        asked.append(partition)
+        return {41}
+
+    skipped = SkippedRecords("counter", "p.counter.dlq", lambda: producer, copied=copied)  # type: ignore[arg-type,return-value]
+    with caplog.at_level("ERROR", "choreo.runtime.restore"):
+        skipped.skip(_junk(offset=41), _foreign())
+        skipped.skip(_junk(offset=42), _foreign())
+    skipped.flush()
+    assert [dict(c["headers"])["dlq.source.offset"] for c in producer.produced] == [b"42"]
+    assert skipped.counts == {2: 2} and skipped.copies == {2: 1}
+    assert asked == [2]  # the DLQ is read once per partition
+    assert "(already in p.counter.dlq)" in caplog.records[0].getMessage()
+    assert "(copied to p.counter.dlq)" in caplog.records[1].getMessage()
+
+
+@pytest.mark.parametrize("verify", [True, False])
+def test_rebuild_with_a_state_dir_that_cannot_be_a_folder_is_one_sentence(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, verify: bool,
+) -> None:
+    monkeypatch.setattr(rebuild, "partitions_of", lambda _settings, _service: [0, 1])
+    a_file = tmp_path / "state"
+    a_file.write_text("not a folder")
+    settings = Settings(topic_prefix="p.", state_dir=a_file)
+    with pytest.raises(ConfigurationError) as caught:
+        rebuild.rebuild(settings, toy.COUNTER, _codec()[0], verify=verify, jobs=1)
+    folder = store_path(rebuild.state_dir_of(settings), "counter", 0).parent
+    assert str(caught.value).startswith(f"cannot create the state folder {folder} (")
+    assert str(caught.value).endswith("CHOREO_STATE_DIR must name a folder this process may "
+                                      "write (or one it may create)")
 
 
 @pytest.mark.parametrize("wanted", [[99], [-1], [0, 4]])

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from choreo.kafka.partitioner import partition_for
-from choreo.runtime import routing
+from choreo.kafka import partitioner
+from choreo.kafka.partitioner import misplaced, partition_for
+from choreo.ops.log_reader import LogRecord
 from choreo.runtime.routing import MisroutedRecordError, PartitionRouting
+from producers.audit_log import misrouted
 
 TOPIC = "p1.orders.commands"
 OWN = "p1.orders"
@@ -93,14 +95,30 @@ def test_partitions_are_cached_per_key_and_the_cache_stays_bounded(
         calls.append(key)
         return partition_for(key, partitions)
 
-    monkeypatch.setattr(routing, "partition_for", counted)
-    monkeypatch.setattr(routing, "_CACHE_LIMIT", 3)
+    monkeypatch.setattr(partitioner, "partition_for", counted)
+    monkeypatch.setattr(partitioner, "_CACHE_LIMIT", 3)
+    monkeypatch.setattr(partitioner, "_expected", {})
     r = _routing()
+    home = partition_for(b"hub-north", 6)
     for _ in range(5):
-        assert r.expected_partition(TOPIC, b"hub-north") == partition_for(b"hub-north", 6)
+        r.check(TOPIC, home, b"hub-north", Keyed("hub-north"))
     assert calls == [b"hub-north"]
     for key in (b"a", b"b", b"c", b"d"):
-        r.expected_partition(TOPIC, key)
-    assert r.expected_partition(OWN, b"d") == partition_for(b"d", 6)  # same count: same cache
+        r.check(TOPIC, partition_for(key, 6), key, Unkeyed("x"))
+    r.check_output(OWN, partition_for(b"d", 6), b"d", Keyed("d"))  # same count: same cache
     assert len(calls) == 5
-    assert max(len(c) for c in r._expected.values()) <= 3
+    assert max(len(c) for c in partitioner._expected.values()) <= 3
+
+
+@pytest.mark.parametrize("key", [b"hub-north", b"hub-south", b"", b"\xff" * 9, "h\u00fcb/1".encode()])
+def test_the_worker_and_the_audit_apply_one_rule(key: bytes) -> None:
+    # The worker refuses exactly what the audit reports as misrouted, on every partition.
+    for p in range(6):
+        audit = misrouted(LogRecord(TOPIC, p, 0, 0, key, b"", {}), 6)
+        try:
+            _routing().check(TOPIC, p, key, Unkeyed("x"))
+            refused = False
+        except MisroutedRecordError:
+            refused = True
+        assert refused == (audit is not None)
+        assert misplaced(key, p, 6) == (None if p == partition_for(key, 6) else partition_for(key, 6))
