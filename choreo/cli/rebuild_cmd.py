@@ -24,6 +24,11 @@ def rebuild(
         0, "--jobs", "-j", min=0,
         help="Processes rebuilding partitions side by side (0: one per core, at most one per partition).",
     ),
+    skip_offset: list[int] = typer.Option(
+        None, "--skip-offset",
+        help="Skip the record at this offset of the one --partition as not the service's own "
+             "(repeat for several); only a record that holds the partition back may be named.",
+    ),
 ) -> None:
     """Rebuild SERVICE's local state by replaying its own topic (decide is never called).
 
@@ -35,14 +40,27 @@ def rebuild(
     registry does not know, a type this version does not know), or one whose evolve raises, is
     reported FAILED and its store is kept; the other partitions are rebuilt.
 
+    If you know such a record is not the service's own (junk from a stray producer: a zero byte
+    and a schema id nobody issued), --skip-offset O with exactly one --partition P skips it like
+    a foreign record (error line, DLQ copy, skipped=N); the FAILED line and the worker's hold-back
+    name the command. An offset outside the partition, or one whose record is an own event or
+    is skipped anyway, is refused and nothing is replaced. A worker holding P back has closed
+    its store, so this runs beside it; restart the worker (or let the group rebalance) and it
+    serves P again from the rebuilt store.
+
     Example: choreo rebuild packaging --verify
+
+    Example: choreo rebuild packaging --partition 0 --skip-offset 1234
     """
+    from choreo.ops.rebuild import checked_skips
     from choreo.ops.rebuild import rebuild as run_rebuild
 
+    checked_skips(partition or None, skip_offset or None)  # before anything talks to Kafka
     settings = cli_settings()
     svc = bootstrap.load_service(service)
     codec = bootstrap.build_codec(settings)
-    results = run_rebuild(settings, svc, codec, partition or None, verify=verify, jobs=jobs or None)
+    results = run_rebuild(settings, svc, codec, partition or None, verify=verify, jobs=jobs or None,
+                          skip_offsets=skip_offset or None)
     bad = failed = 0
     for r in results:
         skipped = f" skipped={r.skipped}" if r.skipped else ""
@@ -64,7 +82,7 @@ def rebuild(
             )
     if failed:
         fail(f"{failed} partition(s) of {service} could not be replayed: a record could not be "
-             "read, or evolve raised on an event of its own (see the lines above); fix that and "
-             "run this again")
+             "read, or evolve raised on an event of its own (see the lines above); fix that, or "
+             "skip a record that is not the service's own as its line says, and run this again")
     if bad:
         fail(f"{bad} partition(s) of {service} differ from a rebuild of the log")

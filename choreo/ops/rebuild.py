@@ -8,7 +8,8 @@ worker's restore. A rebuild copies a skipped record to the DLQ only when the DLQ
 it yet (a worker's restore copied most; a live worker's checkpoint can pass one it never read),
 so running it again adds none; verify writes nothing. A partition that holds a record that cannot
 be read now, or one whose `evolve` raises, is reported failed and its live store left as it is;
-the others go on.
+the others go on. `skip_offsets` lets a rebuild of one partition past records of the first kind
+that an operator knows are junk (foreign_records.check_skippable says which may be named).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from choreo.runtime.dead_letters import ERROR_CLASS, SOURCE_OFFSET, SOURCE_PARTI
 from choreo.runtime.foreign_records import (
     ForeignRecordError,
     SkippedRecords,
+    check_skippable,
     installed_types_elsewhere,
 )
 from choreo.runtime.restore import PartitionsNotRestored, restore_partitions
@@ -80,6 +82,18 @@ def checked_partitions(settings: Settings, service: Service, wanted: list[int] |
     return sorted(set(wanted))
 
 
+def checked_skips(partitions: list[int] | None, offsets: list[int] | None) -> dict[int, frozenset[int]]:
+    """--skip-offset's offsets as partition -> offsets: offsets belong to one partition, so
+    they need exactly one --partition."""
+    if not offsets:
+        return {}
+    if partitions is None or len(set(partitions)) != 1:
+        raise ConfigurationError(
+            "--skip-offset needs exactly one --partition, the partition whose offsets it names"
+        )
+    return {partitions[0]: frozenset(offsets)}
+
+
 def rebuild(
     settings: Settings,
     service: Service,
@@ -87,6 +101,7 @@ def rebuild(
     partitions: list[int] | None = None,
     verify: bool = False,
     jobs: int | None = None,
+    skip_offsets: list[int] | None = None,
 ) -> list[PartitionRebuild]:
     """Replay the own topic into fresh stores, in `jobs` processes (default: one per core this
     process may run on, at most one per partition); results in partition order.
@@ -96,14 +111,18 @@ def rebuild(
     (a worker that tries waits, and restarts if the rebuild takes longer than its lock wait).
     verify=True leaves the live store alone and compares hashes up to the live checkpoint, where
     both must be the same fold of the same events.
+
+    `skip_offsets` (with exactly one partition) are offsets of records the rule holds back that
+    are skipped as foreign instead; any other offset is refused before anything is replaced.
     """
+    skips = checked_skips(partitions, skip_offsets)
     parts = checked_partitions(settings, service, partitions)
     jobs = min(len(parts), jobs or len(os.sched_getaffinity(0)))
     if jobs <= 1:
-        return _rebuild_group(settings, service, codec, parts, verify)
+        return _rebuild_group(settings, service, codec, parts, verify, skips)
     global _JOB
     # Handed to the children by fork, not by pickling: a codec holds a registry client.
-    _JOB = (settings, service, codec, verify)
+    _JOB = (settings, service, codec, verify, skips)
     try:
         groups = [parts[i::jobs] for i in range(jobs)]
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
@@ -113,18 +132,19 @@ def rebuild(
     return sorted((r for group in done for r in group), key=lambda r: r.partition)
 
 
-_JOB: tuple[Settings, Service, Codec, bool] | None = None
+_JOB: tuple[Settings, Service, Codec, bool, dict[int, frozenset[int]]] | None = None
 
 
 def _rebuild_in_child(parts: list[int]) -> list[PartitionRebuild]:
     assert _JOB is not None
-    settings, service, codec, verify = _JOB
+    settings, service, codec, verify, skips = _JOB
     codec.reconnect(clients.registry_client(settings))
-    return _rebuild_group(settings, service, codec, parts, verify)
+    return _rebuild_group(settings, service, codec, parts, verify, skips)
 
 
 def _rebuild_group(
-    settings: Settings, service: Service, codec: Codec, parts: list[int], verify: bool
+    settings: Settings, service: Service, codec: Codec, parts: list[int], verify: bool,
+    skips: dict[int, frozenset[int]],
 ) -> list[PartitionRebuild]:
     """Rebuild `parts` together: one reader and one replay over all of them, so the fetches of
     the partitions overlap instead of each paying its own start and end of replay."""
@@ -144,13 +164,16 @@ def _rebuild_group(
                         f"{service.name} partition {p} is held by a running worker; stop it "
                         "first or use --verify"
                     ) from e
+        elsewhere = installed_types_elsewhere(service)
+        reader = clients.reader_consumer(settings)
+        for p, offsets in skips.items():  # refused before any replay or replacement
+            check_skippable(reader, codec, service, own, p, offsets, elsewhere)
         live = {p: _live(paths[p]) for p in parts} if verify else {}
         for p in parts:
             fd, tmp = _temp_file(paths[p].parent)
             os.close(fd)
             temps[p] = Path(tmp)
             fresh[p] = PartitionStore(temps[p], lock=False, owner=StoreOwner.of(settings, service.name))
-        reader = clients.reader_consumer(settings)
         dlq = None if verify else settings.topic(service.dlq_topic)  # verify writes nothing
         skipped = SkippedRecords(
             service.name, dlq, lambda: clients.plain_producer(settings),
@@ -161,7 +184,7 @@ def _rebuild_group(
             applied = restore_partitions(
                 reader, codec, service, own, fresh,
                 stop_at={p: stop for p, (_hash, stop) in live.items()} if verify else None,
-                skipped=skipped, elsewhere=installed_types_elsewhere(service),
+                skipped=skipped, elsewhere=elsewhere, skip_offsets=skips,
             )
         except PartitionsNotRestored as e:
             failed, applied = e.failed, e.applied  # the others are restored all the same

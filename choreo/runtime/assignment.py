@@ -130,7 +130,9 @@ class AssignedStores:
         callback, replaces the assignment the client would make after it, so the pause sticks.
 
         Nothing retries it while the assignment lasts: the cause (a bug in `evolve`, a registry
-        that lost a schema, an older version) rarely goes away by itself. Every assignment
+        that lost a schema, an older version, a junk record only an operator can tell from an own
+        one and skip with the `choreo rebuild ... --skip-offset` its reason names: the store is
+        closed here, so that rebuild can take its lock) rarely goes away by itself. Every assignment
         restores it again, though: the 'range' assignor is eager, so each rebalance revokes the
         whole assignment (`_release` drops the partition from `held_back`) and assigns it anew,
         and a restarted worker starts with a fresh one. /readyz and the gauge
@@ -138,10 +140,11 @@ class AssignedStores:
         consumer.assign(partitions)
         consumer.pause([tp for tp in partitions if tp.partition in failed])
         for p in failed:  # /readyz says so until the partition is released or the worker restarts
-            self.progress.held_back[p] = failed[p][:500]
-        log.error("%s; not serving partition(s) %s until the cause is fixed and the worker "
-                  "restarted (every restart or rebalance tries again), the others go on",
-                  why, sorted(failed))
+            # Bounded, yet long enough for the record's coordinates, reason and skip command.
+            self.progress.held_back[p] = failed[p][:1000]
+        log.error("%s; not serving partition(s) %s until the cause is fixed (or the record "
+                  "skipped as said) and the worker restarted (every restart or rebalance tries "
+                  "again), the others go on", why, sorted(failed))
 
     def on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._release(consumer, partitions, "revoked")

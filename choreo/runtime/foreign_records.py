@@ -19,6 +19,11 @@ dropped from `emits` by a release cannot be told from a stray record). The repla
 partition back instead (HeldBackError, see restore.py); a restore or rebuild after the cause is
 fixed applies it. A registry that does not answer at all fails the replay, as before.
 
+Only a person can tell such a record from real state, so only a person lets a replay past it:
+`choreo rebuild <service> --partition P --skip-offset O` skips the records named, and only
+records this rule holds back (check_skippable refuses any other offset, so an own event is never
+skipped by mistake).
+
 What cannot be told from a record: who produced it. Kafka does not hand the producer id to a
 consumer, and headers are anyone's to set, so a well-formed event of a type the service emits is
 applied whoever wrote it; and an event type moved from one service to another in a release would
@@ -32,21 +37,23 @@ import time
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 from prometheus_client import Counter
 
 from choreo.contract import Service
 from choreo.domain import installation
-from choreo.exceptions import ChoreoError, DecodeError, UnreadableSchemaError
+from choreo.exceptions import ChoreoError, ConfigurationError, DecodeError, UnreadableSchemaError
 from choreo.kafka import clients
 from choreo.kafka.messages import coordinates
 from choreo.runtime.dead_letters import dead_letter
+from choreo.serde.codec import Codec
 
 log = logging.getLogger("choreo.runtime.restore")
 
 # The `reason` label of a skipped record.
 UNDECODABLE = "undecodable"
 NOT_EMITTED = "not_emitted"
+SKIP_OFFSET = "skip_offset"  # held back by the rule, skipped because an operator named it
 
 _FLUSH_S = 30.0
 _QUEUE_WAIT_S = 0.1  # one wait for deliveries while the producer's local queue is full
@@ -111,6 +118,76 @@ def not_own(decoded: object, elsewhere: frozenset[type]) -> ForeignRecordError |
     return HeldBackError(
         f"{name} is not an event type this version of the service emits, yet it may travel on "
         "its topic: written by another version of the service?"
+    )
+
+
+def skipped_by_operator(held_back: HeldBackError) -> ForeignRecordError:
+    """A held-back record whose offset the operator named with --skip-offset: skip it."""
+    return ForeignRecordError(f"named by --skip-offset ({held_back})", SKIP_OFFSET)
+
+
+def skip_command(service: str, partition: int, offset: int) -> str:
+    """The command that skips a held-back record: named in the hold-back's ERROR line and /readyz."""
+    return f"choreo rebuild {service} --partition {partition} --skip-offset {offset}"
+
+
+def check_skippable(
+    consumer: Consumer, codec: Codec, service: Service, topic: str, partition: int,
+    offsets: Iterable[int], elsewhere: frozenset[type], timeout_s: float = 30.0,
+) -> None:
+    """ConfigurationError (one sentence) unless every record at `offsets` of `topic[partition]`
+    is one the rule holds back: an offset outside the partition, one holding no record a
+    read_committed replay sees (a transaction marker, an aborted record), an own event (which
+    is state) or a record skipped anyway is refused before anything is replaced."""
+    low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+    try:
+        for offset in sorted(set(offsets)):
+            where = f"{topic}[{partition}]@{offset}"
+            if not low <= offset < high:
+                raise ConfigurationError(
+                    f"--skip-offset {offset} is outside {topic}[{partition}], whose records are "
+                    f"at offsets {low} to {high - 1}"
+                )
+            msg = _record_at(consumer, TopicPartition(topic, partition, offset), timeout_s)
+            if msg is None or msg.offset() != offset:
+                raise ConfigurationError(
+                    f"{where} is no record a replay reads (a transaction marker or an aborted "
+                    "record), so there is nothing to skip"
+                )
+            try:
+                decoded: object = codec.decode(msg.value())
+            except DecodeError as e:
+                decoded = e
+            if type(decoded) in service.emits:
+                raise ConfigurationError(
+                    f"{where} is a {getattr(type(decoded), 'SCHEMA', type(decoded).__name__)}, an "
+                    f"event {service.name} emits and part of its state: it is never skipped"
+                )
+            verdict = not_own(decoded, elsewhere)
+            if isinstance(verdict, ForeignRecordError):
+                raise ConfigurationError(
+                    f"{where} is skipped without --skip-offset ({verdict}): name only records "
+                    "that hold the partition back"
+                )
+    finally:
+        consumer.unassign()
+
+
+def _record_at(consumer: Consumer, tp: TopicPartition, timeout_s: float) -> Message | None:
+    """The first record a read_committed consumer sees from `tp`'s offset; None at the end."""
+    consumer.assign([tp])
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for msg in consumer.consume(num_messages=1, timeout=0.5):
+            err = msg.error()
+            if err is None:
+                return msg
+            if err.code() == KafkaError._PARTITION_EOF:
+                return None
+            if err.fatal():
+                raise ConfigurationError(f"reading {tp.topic}[{tp.partition}] failed: {err.str()}")
+    raise ConfigurationError(
+        f"{tp.topic}[{tp.partition}]@{tp.offset} could not be read in {timeout_s:.0f} s"
     )
 
 

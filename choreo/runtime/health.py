@@ -9,7 +9,8 @@ for `stall_s`; `/readyz` answers 200 once the worker has restored its state and 
 a partition is held back: its state could not be restored (an `evolve` that raises on the
 service's own event, or a record that may be its own but names a schema this process cannot
 read), so the worker serves its other partitions and says which one it does not serve instead of
-restarting for ever; a restart or a rebalance tries it again.
+restarting for ever (and, for a record that may be junk, the `choreo rebuild --skip-offset` that
+gets past it); a restart or a rebalance tries it again.
 """
 
 from __future__ import annotations

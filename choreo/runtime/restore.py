@@ -9,7 +9,8 @@ A record the service cannot have written (foreign_records.py) is skipped and rep
 checkpoint moves past it. A record that may be the service's own but cannot be read by this
 process (an unknown schema id, say), or an own event whose `evolve` raises (a bug in the
 service), stops its partition where it was (PartitionsNotRestored names it) while the others
-finish, because applying the events after it would give a state the live worker never had.
+finish, because applying the events after it would give a state the live worker never had. For
+the former the reason names the command that skips it, should an operator know it is junk.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
@@ -28,7 +30,14 @@ from choreo.exceptions import (
     StoreDamagedError,
     StoreError,
 )
-from choreo.runtime.foreign_records import ForeignRecordError, SkippedRecords, not_own
+from choreo.runtime.foreign_records import (
+    ForeignRecordError,
+    HeldBackError,
+    SkippedRecords,
+    not_own,
+    skip_command,
+    skipped_by_operator,
+)
 from choreo.runtime.store import PartitionStore
 from choreo.runtime.watchdog import NoWatchdog, Watchdog
 from choreo.serde.codec import Codec
@@ -41,6 +50,7 @@ log = logging.getLogger("choreo.runtime.restore")
 _COMMIT_EVERY = 20_000
 _RETRY_PAUSE_S = 0.5
 _STALL_S = 5.0
+_WHY_CHARS = 300  # of a held-back record's reason: the command after it must survive clipping
 
 
 class RestoreError(ChoreoError):
@@ -110,6 +120,7 @@ def restore_partitions(
     written_end: Consumer | None = None,
     skipped: SkippedRecords | None = None,
     elsewhere: frozenset[type] = frozenset(),
+    skip_offsets: Mapping[int, AbstractSet[int]] | None = None,
 ) -> dict[int, int]:
     """Apply every committed own event after each store's checkpoint; return events applied.
 
@@ -129,10 +140,15 @@ def restore_partitions(
     default, so any type the service does not emit holds its partition back). When a record
     cannot be read now, or `evolve` raises on an own event, that partition is left before it
     and, once the others are restored, PartitionsNotRestored names it.
+
+    `skip_offsets` (partition -> offsets; `choreo rebuild --skip-offset`) skips a record there
+    that would hold its partition back, as foreign: an operator said it is not the service's
+    own. Any other record at such an offset is handled as without it (an own event is applied).
     """
     watchdog = watchdog or NoWatchdog()
     skipped = skipped or SkippedRecords(service.name)
     stop_at = stop_at or {}
+    skip_offsets = skip_offsets or {}
     if not stores:
         return {}
     applied = dict.fromkeys(stores, 0)
@@ -215,13 +231,20 @@ def restore_partitions(
                     raise RestoreError(f"{topic}[{p}]@{offset} cannot be decoded now: {e}") from e
                 if type(event) not in emits:
                     verdict = not_own(event, elsewhere)
+                    if isinstance(verdict, HeldBackError) and offset in skip_offsets.get(p, ()):
+                        verdict = skipped_by_operator(verdict)
                     if isinstance(verdict, ForeignRecordError):
                         skipped.skip(msg, verdict)
                         restored_to[p] = offset + 1  # the checkpoint moves past it: copied once
                         continue
                     # Maybe the service's own: the partition stops before it. What came before
                     # is sound, so it is kept (a restart need not read it again).
-                    failed[p] = f"{topic}[{p}]@{offset}: {verdict}"
+                    # Says what to run when the record is junk: the only way past it.
+                    failed[p] = (
+                        f"{topic}[{p}]@{offset}: {str(verdict)[:_WHY_CHARS]}; only if that record "
+                        f"is not {service.name}'s own (junk from a stray producer), "
+                        f"`{skip_command(service.name, p, offset)}` skips it"
+                    )
                     log.error("%s; partition %d stays at offset %d", failed[p], p, restored_to[p])
                     skipped.flush()  # the copies first: the checkpoint moves past their records
                     store.commit(next_offset=restored_to[p])

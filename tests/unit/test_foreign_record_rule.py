@@ -23,11 +23,13 @@ from choreo.ops import rebuild
 from choreo.runtime.assignment import AssignedStores
 from choreo.runtime.foreign_records import (
     NOT_EMITTED,
+    SKIP_OFFSET,
     UNDECODABLE,
     DeadLetterCopyError,
     ForeignRecordError,
     HeldBackError,
     SkippedRecords,
+    check_skippable,
     not_own,
     types_elsewhere,
 )
@@ -242,6 +244,11 @@ def test_restore_skips_junk_and_holds_back_only_the_partition_with_an_unknown_sc
 
     assert set(caught.value.failed) == {0}
     assert "p.counter[0]@1: cannot be read by this process (unknown schema id 9999)" in caught.value.failed[0]
+    # The reason says what an operator who knows the record is junk runs to get past it.
+    assert caught.value.failed[0].endswith(
+        "only if that record is not counter's own (junk from a stray producer), "
+        "`choreo rebuild counter --partition 0 --skip-offset 1` skips it"
+    )
     # Partition 0 keeps what came before the record and stays there; nothing of it is skipped.
     assert stores[0].checkpoint() == 1 and caught.value.applied[0] == 1
     assert stores[0].get("totals", "hub-0") is not None
@@ -284,6 +291,7 @@ def test_a_held_back_partition_shows_in_readyz_and_the_gauge_and_the_next_assign
     assigned.on_assign(log, inputs)  # type: ignore[arg-type]
     assert sorted(assigned.stores) == [1] and log.paused == [0]
     assert "unknown schema id" in progress.held_back[0]
+    assert "`choreo rebuild counter --partition 0 --skip-offset 1`" in progress.held_back[0]
     assert progress.report()["ready"] is False
     assert metrics.registry.get_sample_value("choreo_partitions_held_back", held) == 1
 
@@ -469,3 +477,86 @@ def test_rebuild_takes_every_partition_or_the_ones_named_once(monkeypatch: pytes
     settings = Settings(topic_prefix="p.")
     assert rebuild.checked_partitions(settings, toy.COUNTER, None) == [0, 1, 2, 3]
     assert rebuild.checked_partitions(settings, toy.COUNTER, [3, 1, 3]) == [1, 3]
+
+
+# -- the operator's way past a held-back record: rebuild --partition P --skip-offset O -------------
+
+
+def test_restore_skips_a_held_back_record_whose_offset_is_named_and_applies_an_own_one(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    codec, _ = _codec()
+    own = [codec.encode(OWN, _counted(v)) for v in (1, 2, 3)]
+    log = _Log(OWN, {0: [own[0], _with_schema_id(own[1], 9999), own[2]], 1: [own[0], own[1]]})
+    stores = _stores(tmp_path, [0, 1])
+    skipped = SkippedRecords("counter")
+    # Offset 1 of partition 1 is an own event: naming it changes nothing, it is state.
+    applied = restore_partitions(log, codec, toy.COUNTER, OWN, stores,  # type: ignore[arg-type]
+                                 skipped=skipped, elsewhere=ELSEWHERE,
+                                 skip_offsets={0: frozenset({1}), 1: frozenset({1})})
+    assert applied == {0: 2, 1: 2}
+    assert stores[0].checkpoint() == 3 and stores[1].checkpoint() == 2
+    assert skipped.counts == {0: 1}
+    assert "skipping p.counter[0]@1 while restoring counter: named by --skip-offset (cannot be " \
+           "read by this process (unknown schema id 9999)" in caplog.text
+
+
+def test_an_operator_skip_is_copied_to_the_dlq_with_its_own_reason() -> None:
+    codec, _ = _codec()
+    producer = _Producer()
+    metrics = WorkerMetrics("counter")
+    skipped = SkippedRecords("counter", "p.counter.dlq", lambda: producer, metrics.restore_skipped)  # type: ignore[arg-type,return-value]
+    log = _Log(OWN, {0: [_with_schema_id(codec.encode(OWN, COUNTED), 9999)]})
+    restore_partitions(log, codec, toy.COUNTER, OWN, {0: PartitionStore(Path(":memory:"), lock=False)},  # type: ignore[arg-type]
+                       skipped=skipped, elsewhere=ELSEWHERE, skip_offsets={0: frozenset({0})})
+    assert skipped.copies == {0: 1} and len(producer.produced) == 1
+    assert producer.produced[0]["partition"] == 0
+    labels = {"service": "counter", "partition": "0", "reason": SKIP_OFFSET}
+    assert metrics.registry.get_sample_value("choreo_restore_skipped_records_total", labels) == 1
+
+
+def _skippable(offsets: list[int]) -> None:
+    codec, _ = _codec()
+    own = codec.encode(OWN, COUNTED)
+    log = _Log(OWN, {0: [own, _with_schema_id(own, 9999), b"junk, not a record"]})
+    check_skippable(log, codec, toy.COUNTER, OWN, 0, offsets, ELSEWHERE)  # type: ignore[arg-type]
+
+
+def test_only_a_record_the_rule_holds_back_may_be_skipped() -> None:
+    _skippable([1])  # an unknown schema id: held back, so it may be named
+
+
+@pytest.mark.parametrize(("offset", "says"), [
+    (0, "p.counter[0]@0 is a toy.counter.NumberCounted, an event counter emits and part of its "
+        "state: it is never skipped"),
+    (2, "p.counter[0]@2 is skipped without --skip-offset (cannot be decoded: unknown magic byte "
+        "106): name only records that hold the partition back"),
+    (3, "--skip-offset 3 is outside p.counter[0], whose records are at offsets 0 to 2"),
+    (-1, "--skip-offset -1 is outside p.counter[0], whose records are at offsets 0 to 2"),
+], ids=["own-event", "skipped-anyway", "past-the-end", "negative"])
+def test_any_other_offset_is_refused_in_one_sentence(offset: int, says: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        _skippable([1, offset])
+    assert str(caught.value) == says
+
+
+def test_skip_offsets_need_exactly_one_partition() -> None:
+    assert rebuild.checked_skips(None, None) == {}
+    assert rebuild.checked_skips([0, 1], []) == {}
+    assert rebuild.checked_skips([2, 2], [7, 9, 7]) == {2: frozenset({7, 9})}
+    for partitions in (None, [0, 1]):
+        with pytest.raises(ConfigurationError, match=r"^--skip-offset needs exactly one --partition, "
+                                                     r"the partition whose offsets it names$"):
+            rebuild.checked_skips(partitions, [7])
+
+
+def test_the_cli_refuses_skip_offsets_without_one_partition_before_talking_to_kafka() -> None:
+    from typer.testing import CliRunner
+
+    from choreo.cli.main import app
+
+    result = CliRunner().invoke(app, ["rebuild", "counter", "--skip-offset", "7"])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: --skip-offset needs exactly one --partition, the partition whose offsets it names"
+    ]
