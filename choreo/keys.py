@@ -7,7 +7,8 @@ joined with '/': an escaped part holds no '/', so the key splits back into exact
 escaping is reversible, so the key is injective over tuples of parts (of any text, empty too).
 
 Parts without '%' or '/' are left as they are: the key of ordinary ids is byte for byte the plain
-"a/b" join, so stores written before keys were escaped stay valid for them.
+"a/b" join. A store written before keys were escaped is restored anew all the same (the store
+records no owner, see choreo/runtime/store.py), since ids with '/' or '%' may sit in it unescaped.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from choreo.exceptions import ConfigurationError
+from choreo.kafka.partitioner import LIBRDKAFKA_PARTITIONER
 from choreo.settings import Settings
 
 C = TypeVar("C", Producer, Consumer, AdminClient)
@@ -105,7 +106,7 @@ def plain_producer(settings: Settings, **extra: Any) -> Producer:
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": 5,
-        "partitioner": "murmur2_random",
+        "partitioner": LIBRDKAFKA_PARTITIONER,
         **extra,
     }, settings)
 

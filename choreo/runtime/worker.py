@@ -323,4 +323,20 @@ def run_worker_safely(worker: Worker) -> int:
         # clear line and let the supervisor (`choreo run`, systemd, k8s) start us again.
         log.error("stopping after a Kafka error: %s", e.args[0] if e.args else e)
         return 1
+    except SystemError as e:
+        # confluent-kafka's way of surfacing a fatal client error (a fenced producer) inside a
+        # flush or poll: the SystemError is caused by the KafkaException that says what happened.
+        if not _caused_by_kafka(e):
+            raise
+        log.error("stopping after a Kafka error: %s", clients.client_error_text(e))
+        return 1
     return 0
+
+
+def _caused_by_kafka(e: BaseException) -> bool:
+    cause = e.__cause__ or e.__context__
+    while cause is not None:
+        if isinstance(cause, KafkaException):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False

@@ -1,5 +1,5 @@
-"""`choreo audit` on the real stack cannot pass without reading the log (issue 19, finding 5), and
-the tools show a record's own type, not its header's (finding 8).
+"""`choreo audit` on the real stack cannot pass without reading the log, and
+the tools show a record's own type, not its header's.
 
 No workers run: the records are written as a service, a stranger or a dead-lettering service
 would have written them, so each outcome follows from the log alone.

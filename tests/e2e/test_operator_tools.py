@@ -343,7 +343,8 @@ def _ends(ran: Ran, logical: str) -> list[int]:
 
 
 def test_dlq_retry_of_a_letter_from_an_event_topic_reaches_orders_alone(ran: Ran) -> None:
-    """Issue 19: a retried letter from delivery's topic was appended to delivery's own log."""
+    """A retried letter from delivery's topic goes to the retrying service only, never back into
+    delivery's own log."""
     saga = ran.saga
     junk, p = b"\x00\x00\x00\x00\x07 junk that orders dead-lettered", partition_for(b"hub-north", 4)
     producer = clients.plain_producer(saga.settings)

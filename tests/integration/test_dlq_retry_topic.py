@@ -1,5 +1,5 @@
 """`choreo dlq retry` re-delivers to the service that dead-lettered a record, never into the log of
-the service that owns the record's topic (issue 19, finding 6), also on a deployment made before
+the service that owns the record's topic, also on a deployment made before
 retry topics existed."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A command on another partition than murmur2 gives its key is dead-lettered, never decided.
 
-Issue 19, finding 2: the same PlaceOrder produced by the edge (murmur2) and by a plain
+The same PlaceOrder produced by the edge (murmur2) and by a plain
 confluent_kafka.Producer (librdkafka's default partitioner, consistent_random = CRC32) landed on
 two partitions, two stores each took it for new, and the order was accepted twice.
 """
@@ -26,7 +26,7 @@ from tests.support.saga_run import SagaRun
 pytestmark = pytest.mark.integration
 
 PARTITIONS = 6
-HUB = "hub-north"  # murmur2 puts it on partition 3 of 6, CRC32 on 5: the issue's two sagas
+HUB = "hub-north"  # murmur2 puts it on partition 3 of 6, CRC32 on 5: two sagas before the check
 
 
 @pytest.fixture()

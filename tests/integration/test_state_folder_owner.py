@@ -1,5 +1,5 @@
 """A worker that finds another prefix's store in its state folder stops with one sentence; it
-neither reuses nor "heals" it (issue 19, finding 4)."""
+neither reuses nor "heals" it."""
 
 from __future__ import annotations
 

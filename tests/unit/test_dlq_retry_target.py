@@ -1,6 +1,6 @@
-"""`dlq retry` sends a letter back to the service that dead-lettered it, never to its source topic
-(issue 19, finding 6): where a letter goes, which letters cannot go back, and how the worker reads
-a record from its retry topic."""
+"""`dlq retry` sends a letter back to the service that dead-lettered it, never to its source
+topic: where a letter goes, which letters cannot go back, and how the worker reads a record from
+its retry topic."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def test_a_letter_from_an_event_topic_goes_to_the_services_retry_topic_on_its_pa
 
 
 def test_a_misrouted_letter_goes_to_its_keys_partition_so_the_worker_can_decide_it() -> None:
-    # Issue 19's PlaceOrder from librdkafka's default partitioner: on another partition than its
+    # A PlaceOrder from librdkafka's default partitioner: on another partition than its
     # key's, dead-lettered there; sent back to that partition it would be dead-lettered for ever.
     elsewhere = (HOME + 1) % PARTITIONS
     target = retry_target(SETTINGS, PACKAGING, _letter("p.orders", partition=elsewhere), PARTITIONS)

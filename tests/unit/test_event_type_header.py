@@ -1,5 +1,5 @@
 """The tools show the type of the decoded record, as the worker acts on it, and flag an
-`event_type` header that claims another one (issue 19, finding 8)."""
+`event_type` header that claims another one."""
 
 from __future__ import annotations
 

@@ -37,7 +37,8 @@ def test_the_murmur2_partition_passes() -> None:
 
 
 def test_the_crc32_partition_is_refused_with_the_expected_one() -> None:
-    # librdkafka's default (consistent_random) puts hub-north elsewhere: issue 19's double order.
+    # librdkafka's default (consistent_random) puts hub-north elsewhere: before the check, the
+    # order was accepted twice.
     right, crc = partition_for(b"hub-north", 6), zlib.crc32(b"hub-north") % 6
     assert right != crc
     with pytest.raises(MisroutedRecordError) as e:

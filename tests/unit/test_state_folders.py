@@ -1,5 +1,5 @@
 """One state folder per topic prefix, stores that name their owner, and a state folder that cannot
-be made is one sentence (issue 19, findings 4 and 9)."""
+be made is one sentence."""
 
 from __future__ import annotations
 
@@ -206,6 +206,6 @@ def test_a_state_dir_that_cannot_be_written_is_one_sentence() -> None:
 
 
 def test_a_state_dir_that_cannot_be_created_is_one_sentence() -> None:
-    # /proc takes no new folders, not even from root: the FileNotFoundError of the issue.
+    # /proc takes no new folders, not even from root: it used to surface as a FileNotFoundError.
     with pytest.raises(ConfigurationError, match="cannot create the state folder /proc/x"):
         PartitionStore(store_path(Path("/proc/x"), "orders", 0))

@@ -1,4 +1,4 @@
-"""Keys that cannot collide: ids holding the key separator, blank ids, clipped stand-ins (issue 19).
+"""Keys that cannot collide: ids holding the key separator, blank ids, clipped stand-ins.
 
 Reproduced on decide/evolve alone: before keys were escaped, ("hub-north/y", "col-1") and
 ("hub-north", "y/col-1") shared the key "hub-north/y/col-1".
