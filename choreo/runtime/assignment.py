@@ -61,6 +61,9 @@ class AssignedStores:
         self.cancelled = cancelled
         self.stores: dict[int, PartitionStore] = {}
         self.changes = 0  # assignments and releases so far: what was read before may not be ours
+        # Whether a partition was paused by an earlier assignment (a retry partition without its
+        # inputs, or one held back): librdkafka keeps the pause, so the next one resumes.
+        self._paused_before = False
 
     def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.changes += 1
@@ -105,6 +108,12 @@ class AssignedStores:
         inputs = {tp.partition for tp in partitions if tp.topic != self.retry_topic}
         waiting = [tp for tp in partitions
                    if tp.topic == self.retry_topic and tp.partition not in inputs]
+        if not waiting and not self._paused_before:
+            # The usual case: nothing to pause or resume, so the client assigns as it always
+            # does once the callback returns. (Assigning inside the callback on every rebalance
+            # made a worker stopped in a rebalance storm hang in close: only when needed.)
+            return inputs
+        self._paused_before = bool(waiting)
         # Assigned here, inside the callback, so that pause and resume act on this assignment.
         consumer.assign(partitions)
         # librdkafka keeps a partition paused across reassignments: each assignment starts with
@@ -139,6 +148,7 @@ class AssignedStores:
         choreo_partitions_held_back say it is held back meanwhile."""
         consumer.assign(partitions)
         consumer.pause([tp for tp in partitions if tp.partition in failed])
+        self._paused_before = True  # the next assignment resumes what it serves
         for p in failed:  # /readyz says so until the partition is released or the worker restarts
             # Bounded, yet long enough for the record's coordinates, reason and skip command.
             self.progress.held_back[p] = failed[p][:1000]
