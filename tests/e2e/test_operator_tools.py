@@ -6,7 +6,7 @@ import json
 import subprocess
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from choreo.kafka import clients
 from choreo.kafka.partitioner import partition_for
 from choreo.ops.dlq_retry import retry
+from choreo.ops.log_reader import to_millis
 from choreo.settings import Settings
 from consumers.orders.service import SERVICE as ORDERS
 from harness.processes import run_cli, wait_until
@@ -147,7 +148,7 @@ def test_replay_filters_by_order_hub_type_offset_and_time(ran: Ran) -> None:
     want = []
     for q in sorted({r.partition for r in expected}):
         first = next((x["offset"] for x in uncommitted if x["partition"] == q
-                      and _millis(x["timestamp"]) >= middle.timestamp_ms), None)
+                      and to_millis(datetime.fromisoformat(x["timestamp"])) >= middle.timestamp_ms), None)
         want += [(q, r.offset) for r in expected
                  if r.partition == q and first is not None and r.offset >= first]
     assert [(x["partition"], x["offset"]) for x in from_time] == want
@@ -444,8 +445,3 @@ def test_reset_dry_run_changes_nothing_and_execute_moves_to_the_computed_offsets
     assert earliest.returncode == 0, earliest.stderr
     assert set(_group_offsets(ran, group, inputs).values()) == {0}
     _one_sentence(saga.choreo("reset", "packaging"), "--to-datetime", "--to-earliest")
-
-
-def _millis(iso: str) -> int:
-    """Epoch milliseconds of a replay timestamp, in integers (a float can be 1 ms off)."""
-    return (datetime.fromisoformat(iso) - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
