@@ -47,7 +47,9 @@ class Settings:
     # batches fail; the worker exits (code 4) after twice as long.
     stall_s: int = 60
     # Added by the watchdog to a blocking call's own timeout before it ends the worker (code 3).
-    watchdog_grace_s: int = 30
+    # librdkafka keeps its timeouts but for the known wedges; 5 s covers a call that returns a
+    # little late on a loaded box, and a wedged one costs its timeout + 5 s and a restart.
+    watchdog_grace_s: int = 5
     kafka_extra: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __repr__(self) -> str:

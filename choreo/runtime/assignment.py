@@ -13,7 +13,7 @@ from choreo.contract import Service
 from choreo.exceptions import StoreDamagedError
 from choreo.runtime.foreign_records import SkippedRecords, installed_types_elsewhere
 from choreo.runtime.health import Progress
-from choreo.runtime.restore import PartitionsNotRestored, restore_partitions
+from choreo.runtime.restore import UNDECIDED_S, PartitionsNotRestored, restore_partitions
 from choreo.runtime.store import PartitionStore, StoreOwner, store_path
 from choreo.runtime.watchdog import Watchdog
 from choreo.serde.codec import Codec
@@ -43,8 +43,10 @@ class AssignedStores:
         cancelled: Callable[[], bool],
         skipped: SkippedRecords | None = None,
         elsewhere: frozenset[type] | None = None,
+        undecided_s: float = UNDECIDED_S,
     ) -> None:
         self.service = service
+        self.undecided_s = undecided_s  # restore's wait for open transactions (restore.py)
         self.skipped = skipped or SkippedRecords(service.name)  # foreign records on the own topic
         # The types that mark a record on the own topic as someone else's (foreign_records.py).
         self.elsewhere = installed_types_elsewhere(service) if elsewhere is None else elsewhere
@@ -169,7 +171,7 @@ class AssignedStores:
                 restore_partitions(
                     self.reader, self.codec, self.service, self.own_topic, stores,
                     cancelled=self.cancelled, watchdog=self.watchdog, written_end=self.written_end,
-                    skipped=self.skipped, elsewhere=self.elsewhere,
+                    skipped=self.skipped, elsewhere=self.elsewhere, undecided_s=self.undecided_s,
                 )
                 return
             except StoreDamagedError as e:

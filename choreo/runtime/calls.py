@@ -19,11 +19,13 @@ def guarded_call(
     fn: Callable[..., Any],
     *args: Any,
     attempts: int = RETRIES,
+    grace_s: float | None = None,
 ) -> Any:
-    """`fn(*args)`; each attempt has its own deadline, since a retry is a new wait."""
+    """`fn(*args)`; each attempt has its own deadline, since a retry is a new wait. `grace_s`
+    replaces the watchdog's grace (Watchdog.guard)."""
 
     def attempt() -> Any:
-        with watchdog.guard(name, timeout_s):
+        with watchdog.guard(name, timeout_s, grace_s):
             faults.wedge(name)
             return fn(*args)
 

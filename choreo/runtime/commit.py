@@ -48,8 +48,19 @@ log = logging.getLogger("choreo.runtime.worker")
 # librdkafka does not always keep them (see choreo/runtime/watchdog.py).
 BEGIN_TIMEOUT_S = 5.0
 TXN_CALL_S = 30.0
-# Few attempts: giving up on send_offsets only aborts a batch that is then redone.
-SEND_OFFSETS_ATTEMPTS = 3
+# send_offsets_to_transaction is two round trips (AddOffsetsToTxn to the transaction
+# coordinator, TxnOffsetCommit to the group coordinator): milliseconds on a healthy cluster. It
+# is also the call librdkafka is known to leave waiting for ever once the group coordinator is
+# gone or has moved (issues #5456 and #5511, unfixed in 2.16): the wait for the coordinator has
+# no timer. So it gets a short timeout of its own and a short grace, whatever
+# CHOREO_WATCHDOG_GRACE_S says: after SEND_OFFSETS_S + SEND_OFFSETS_GRACE_S the watchdog ends the
+# worker, and a restart (about 3 s; the next instance's init_transactions fences this one and
+# aborts its transaction) costs less than any wait for a call that may never return.
+SEND_OFFSETS_S = 3.0
+SEND_OFFSETS_GRACE_S = 2.0
+# An attempt that librdkafka does end (a retriable timeout while a coordinator loads, say) is
+# tried again; giving up only aborts a batch that is then redone.
+SEND_OFFSETS_ATTEMPTS = 5
 
 ProcessRecord = Callable[[Message, TransactionalStore, Batch], None]
 
@@ -225,11 +236,11 @@ class CommitProtocol:
             # The group metadata is read again on each attempt: after a rebalance the old
             # generation can never commit.
             self.producer.send_offsets_to_transaction(
-                offsets, self.consumer.consumer_group_metadata(), TXN_CALL_S
+                offsets, self.consumer.consumer_group_metadata(), SEND_OFFSETS_S
             )
 
-        guarded_call(self.watchdog, self.faults, "send_offsets_to_transaction", TXN_CALL_S, send,
-                     attempts=SEND_OFFSETS_ATTEMPTS)
+        guarded_call(self.watchdog, self.faults, "send_offsets_to_transaction", SEND_OFFSETS_S,
+                     send, attempts=SEND_OFFSETS_ATTEMPTS, grace_s=SEND_OFFSETS_GRACE_S)
 
     def _commit_transaction(self) -> float:
         started = self.clock()

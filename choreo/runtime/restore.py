@@ -50,6 +50,17 @@ log = logging.getLogger("choreo.runtime.restore")
 _COMMIT_EVERY = 20_000
 _RETRY_PAUSE_S = 0.5
 _STALL_S = 5.0
+# How long a partition read to its stable offset waits for the transactions beyond it: longer
+# than the shipped transaction timeout (30 s) plus the coordinator's check for expired
+# transactions (transaction.abort.timed.out.transaction.cleanup.interval.ms, 10 s). The worker
+# passes its own from CHOREO_TRANSACTION_TIMEOUT_MS (undecided_wait_s).
+UNDECIDED_S = 45.0
+EXPIRED_TXN_CHECK_S = 15.0
+
+
+def undecided_wait_s(transaction_timeout_ms: int) -> float:
+    """The longest a transaction of the service's own producers can stay open, and then some."""
+    return transaction_timeout_ms / 1000 + EXPIRED_TXN_CHECK_S
 _WHY_CHARS = 300  # of a held-back record's reason: the command after it must survive clipping
 
 
@@ -107,6 +118,18 @@ def _refresh_metadata(consumer: Consumer, topic: str, watchdog: Watchdog) -> Non
         log.warning("metadata refresh for %s failed: %s", topic, e)
 
 
+def _hanging(topic: str, p: int, position: int, end: int, waited_s: float) -> str:
+    return (
+        f"{topic}[{p}]@{position}: the records from offset {position} to {end} are in a "
+        f"transaction still open after {waited_s:.0f} s, longer than the service's transaction "
+        "timeout (CHOREO_TRANSACTION_TIMEOUT_MS) and the coordinator's check for expired ones: a "
+        "hanging transaction, which holds the partition's stable offset for ever. `choreo kafka "
+        f"transactions find-hanging --broker-id <leader of {topic}[{p}]>` shows it and `choreo "
+        f"kafka transactions abort --topic {topic} --partition {p} --start-offset {position}` "
+        "ends it"
+    )
+
+
 def restore_partitions(
     consumer: Consumer,
     codec: Codec,
@@ -121,6 +144,7 @@ def restore_partitions(
     skipped: SkippedRecords | None = None,
     elsewhere: frozenset[type] = frozenset(),
     skip_offsets: Mapping[int, AbstractSet[int]] | None = None,
+    undecided_s: float = UNDECIDED_S,
 ) -> dict[int, int]:
     """Apply every committed own event after each store's checkpoint; return events applied.
 
@@ -144,6 +168,12 @@ def restore_partitions(
     `skip_offsets` (partition -> offsets; `choreo rebuild --skip-offset`) skips a record there
     that would hold its partition back, as foreign: an operator said it is not the service's
     own. Any other record at such an offset is handled as without it (an own event is applied).
+
+    A partition read to its stable offset but short of the end written waits for the
+    transactions there to be decided, `undecided_s` at most, and then is held back: a transaction
+    open for longer than any of the service's producers may keep one open (their transaction
+    timeout, after which the coordinator aborts it) will never end by itself (a hanging
+    transaction), and its reason names the command that aborts it.
     """
     watchdog = watchdog or NoWatchdog()
     skipped = skipped or SkippedRecords(service.name)
@@ -178,22 +208,45 @@ def restore_partitions(
     uncommitted = dict.fromkeys(pending, 0)
     restored_to = {p: stores[p].checkpoint() for p in pending}
     at_end: set[int] = set()  # partitions that reported their end, maybe short of the target
+    # Partitions at their stable offset, short of the target: since when, at which position.
+    undecided: dict[int, tuple[float, int]] = {}
     last_progress = time.monotonic()
     try:
         while pending:
+            now = time.monotonic()
             for p in sorted(at_end & pending):
-                if consumer.position([TopicPartition(topic, p)])[0].offset >= target[p]:
+                position = consumer.position([TopicPartition(topic, p)])[0].offset
+                if position >= target[p]:
+                    pending.discard(p)
+                    continue
+                since, where = undecided.get(p, (now, -1))
+                if where != position:
+                    undecided[p] = (now, position)  # moved on: the wait starts again
+                elif now - since > undecided_s:
+                    failed[p] = _hanging(topic, p, position, target[p], now - since)
+                    log.error("%s; partition %d stays at offset %d", failed[p], p, position)
+                    skipped.flush()  # the copies first: the checkpoint moves past their records
+                    stores[p].commit(next_offset=max(position, restored_to[p]))
+                    uncommitted.pop(p)
                     pending.discard(p)
             if cancelled():
                 raise RestoreCancelled(f"restore of {topic} stopped")
-            now = time.monotonic()
             if now > deadline:
                 raise RestoreError(f"restoring {topic} partitions {sorted(pending)} timed out")
             if now - last_progress > _STALL_S:
-                # No record and no end for a while: typically a leader that died; the client
-                # keeps fetching from the old address until it asks for metadata again.
-                log.warning("restore of %s%s stalled; refreshing metadata", topic, sorted(pending))
-                _refresh_metadata(consumer, topic, watchdog)
+                waiting = sorted(p for p in pending if p in undecided)
+                fetching = sorted(pending - set(waiting))
+                if waiting:
+                    log.warning(
+                        "restore of %s%s waits for transactions still open there (read to the "
+                        "stable offset, short of the end written); %.0f s at most",
+                        topic, waiting, undecided_s,
+                    )
+                if fetching:
+                    # No record and no end for a while: typically a leader that died; the client
+                    # keeps fetching from the old address until it asks for metadata again.
+                    log.warning("restore of %s%s stalled; refreshing metadata", topic, fetching)
+                    _refresh_metadata(consumer, topic, watchdog)
                 last_progress = now
             # A short wait: consume() only returns early with a full batch, and the end-of-
             # partition event must not cost half a second per restore.

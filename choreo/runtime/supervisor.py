@@ -26,6 +26,9 @@ from choreo.runtime.watchdog import EXIT_NO_PROGRESS, EXIT_WEDGED
 # Set in each worker's environment: the worker stops once its parent is no longer this pid.
 SUPERVISOR_PID_ENV = "CHOREO_SUPERVISOR_PID"
 _MAX_BACKOFF_S = 30.0
+# The first restart is almost at once: every second between a worker's exit and its successor
+# is a second its sagas wait. The pause doubles while it keeps dying.
+_FIRST_PAUSE_S = 0.25
 # A child that ran this long was healthy: its next crash restarts it after the shortest pause.
 _HEALTHY_RUN_S = 60.0
 _MAX_PORT = 65_535
@@ -95,7 +98,7 @@ class _Child:
     restarts: int = 0
     started_at: float = 0.0
     next_start: float = 0.0
-    backoff: float = 1.0
+    backoff: float = _FIRST_PAUSE_S
     pump: threading.Thread | None = field(default=None, repr=False)
 
     @property
@@ -177,13 +180,13 @@ class Supervisor:
                 child.restarts += 1
                 child.proc = None
                 if now - child.started_at >= _HEALTHY_RUN_S:
-                    child.backoff = 1.0
+                    child.backoff = _FIRST_PAUSE_S
                 child.next_start = now + child.backoff
                 meaning = _EXIT_MEANINGS.get(code, "")
                 self._say(
                     child.label,
                     f"exited with {code}{f' ({meaning})' if meaning else ''}; "
-                    f"restart #{child.restarts} in {child.backoff:.0f}s",
+                    f"restart #{child.restarts} in {child.backoff:g}s",
                 )
                 child.backoff = min(child.backoff * 2, _MAX_BACKOFF_S)
         return self._shutdown()

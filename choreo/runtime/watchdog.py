@@ -67,12 +67,14 @@ class Watchdog:
     # -- what the worker calls ------------------------------------------------------------------
 
     @contextmanager
-    def guard(self, name: str, timeout_s: float) -> Iterator[None]:
-        """Run the body with a deadline of `timeout_s` (the call's own timeout) plus the grace."""
+    def guard(self, name: str, timeout_s: float, grace_s: float | None = None) -> Iterator[None]:
+        """Run the body with a deadline of `timeout_s` (the call's own timeout) plus the grace;
+        `grace_s` replaces the grace for a call known to overrun (send_offsets_to_transaction)."""
         ident = threading.get_ident()
         now = self._clock()
+        grace = self.grace_s if grace_s is None else grace_s
         with self._lock:
-            self._calls.setdefault(ident, []).append(_Call(name, now, now + timeout_s + self.grace_s))
+            self._calls.setdefault(ident, []).append(_Call(name, now, now + timeout_s + grace))
         try:
             yield
         finally:

@@ -40,6 +40,7 @@ from choreo.runtime.poison import PoisonTracker
 
 # Re-exported: the exceptions a dead letter names, importable from here as before.
 from choreo.runtime.processing import BlamedRecordError, OutputTooLargeError, RecordProcessor
+from choreo.runtime.restore import undecided_wait_s
 from choreo.runtime.routing import PartitionRouting
 from choreo.runtime.store import state_dir_of
 from choreo.runtime.watchdog import EXIT_NO_PROGRESS, NoWatchdog, Watchdog
@@ -194,6 +195,7 @@ class Worker:
                 self.service.name, self.dlq_topic, lambda: clients.plain_producer(self.settings),
                 self.metrics.restore_skipped,
             ),
+            undecided_s=undecided_wait_s(self.settings.transaction_timeout_ms),
         )
         consumer = self._consumer = clients.group_consumer(
             self.settings, self.group_id, self.transactional_id

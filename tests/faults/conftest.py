@@ -17,7 +17,7 @@ import pytest
 from choreo.stack.layout import StackLayout
 from choreo.stack.ports import free_ports, port_is_free
 from harness.stack import StackEndpoints, throwaway_stack
-from tests.support.fault_saga import RESULTS, format_table
+from tests.support.fault_saga import RESULTS, format_table, format_timelines
 
 
 @dataclass(frozen=True)
@@ -66,3 +66,5 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if RESULTS:
         terminalreporter.section("fault suite")
         terminalreporter.write_line(format_table(RESULTS))
+        terminalreporter.section("fault suite: where the seconds went")
+        terminalreporter.write_line(format_timelines(RESULTS))

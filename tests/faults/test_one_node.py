@@ -4,6 +4,7 @@ a hostile command, damaged stores and a wedged worker. Nobody restarts anything 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +17,7 @@ from harness.processes import ChildProcess, wait_until
 from producers import commands, seed
 from tests.faults.conftest import KillableStack
 from tests.support import fault_injection as faults
-from tests.support.fault_saga import FAULT_ENV, FaultySaga, assert_clean
+from tests.support.fault_saga import RESULTS, FaultySaga, assert_clean
 
 pytestmark = pytest.mark.integration
 
@@ -36,6 +37,39 @@ def test_broker_killed_and_restarted(saga: FaultySaga, one_node: KillableStack) 
         faults.bring_back(one_node.layout)
 
     assert_clean(saga.run_scenario("1 node: broker kill -9, restarted", inject))
+
+
+def test_broker_killed_then_registry_stopped_under_load(
+    saga: FaultySaga, one_node: KillableStack
+) -> None:
+    """1,000 orders at 100/s; 3 s in, the broker is killed and started again 10 s later, then
+    the registry is stopped for 15 s. Every saga ends; resumed counts from the broker's return."""
+    saga.start_supervised()
+    first = saga.wave(100)
+    saga.wait_ended(first, 240)
+    load, placed = saga.load(1000, rate=100)
+    wait_until(lambda: len(placed) >= 300, 60, "3 s of load placed")
+    killed_at = time.monotonic()
+    saga.mark("fault: broker kill -9")
+    faults.kill_component(one_node.layout, "kafka-1")
+    wait_until(lambda: time.monotonic() - killed_at >= 10, 20, "the broker down for 10 s")
+    faults.bring_back(one_node.layout)
+    back_at = time.monotonic()
+    saga.mark("broker back; registry stopped")
+    processes.stop(one_node.layout, ["registry"], grace_seconds=10)
+    wait_until(lambda: time.monotonic() - back_at >= 15, 30, "the registry down for 15 s")
+    faults.bring_back(one_node.layout)
+    saga.mark("registry back")
+    load.join(120)
+    assert not load.is_alive(), "the load did not finish placing its orders"
+    after_kill = [order for at, order in placed if at >= killed_at]
+    recovery = saga.first_end_after(after_kill, back_at, 120) if after_kill else 0.0
+    order_ids = [order for _, order in placed]
+    saga.wait_ended(order_ids, 300)
+    saga.stop_supervised()
+    result = saga.verdict("1 node: broker kill, registry stop, under load", first + order_ids, recovery)
+    RESULTS.append(result)
+    assert_clean(result)
 
 
 def test_registry_down_for_15_seconds(saga: FaultySaga, one_node: KillableStack) -> None:
@@ -75,7 +109,7 @@ def test_rebalance_storm(saga: FaultySaga) -> None:
     def extra_instances() -> None:
         for round_ in range(2):
             extra = [
-                saga.start(service, instance=str(1 + round_), **FAULT_ENV)
+                saga.start(service, instance=str(1 + round_))
                 for service in ("orders", "packaging", "drones", "delivery")
             ]
             def all_started(extra: list[ChildProcess] = extra) -> bool:

@@ -10,14 +10,20 @@ first end of a second-wave order are how long progress stopped.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from confluent_kafka import TopicPartition
+
 from choreo.bootstrap import service_names
+from choreo.exceptions import ChoreoError
+from choreo.kafka import clients
+from choreo.settings import Settings
 from consumers.audit import audit
 from consumers.domain import SAGA_ENDS
 from harness.processes import ChildProcess, start_run
@@ -25,9 +31,7 @@ from producers.load_plan import plan_orders
 from producers.report import saga_events
 from producers.saga_watch import SagaWatcher
 from tests.support.saga_run import SagaRun
-
-# Settings that make faults show quickly; the watchdog's grace is short so a wedge ends in seconds.
-FAULT_ENV = {"CHOREO_WATCHDOG_GRACE_S": "5", "CHOREO_STALL_S": "30"}
+from tests.support.timeline import Step, format_timeline, log_steps
 
 
 @dataclass(frozen=True)
@@ -38,28 +42,50 @@ class ScenarioResult:
     lost: int
     violations: int
     recovery_s: float
+    timeline: tuple[str, ...] = ()  # the recovery steps, seconds from the fault (timeline.py)
 
 
 RESULTS: list[ScenarioResult] = []  # printed as a table at the end of the run (conftest)
 
 
 class FaultySaga(SagaRun):
-    """A test's own saga (topics, schemas, seed) run by a supervisor, ready for a fault."""
+    """A test's own saga (topics, schemas, seed) run by a supervisor, ready for a fault.
+
+    Every setting is the shipped default (timeouts, watchdog grace, batch size, partitions): the
+    seconds the suite prints are the seconds a user's sagas wait.
+    """
+
+    quick_timeouts: dict[str, int] = {}
 
     def __init__(
         self, bootstrap: str, registry_url: str, prefix: str, tmp: Path, replication_factor: int = 1
     ) -> None:
-        super().__init__(bootstrap, registry_url, prefix, tmp, replication_factor=replication_factor)
+        super().__init__(
+            bootstrap, registry_url, prefix, tmp, replication_factor=replication_factor,
+            partitions=Settings.partitions,
+        )
         self.run_log = tmp / "run.log"
         self.supervisor: ChildProcess | None = None
         self.watcher: SagaWatcher | None = None
         self._waves = 0
+        self.marks: list[Step] = []  # the scenario's own steps: the fault, the first end after it
 
     def start_supervised(self, **env: str) -> None:
         self.seed(datetime.now(UTC))
-        self.supervisor = start_run(self.settings, self.run_log, self.domains, **{**FAULT_ENV, **env})
+        self.supervisor = start_run(self.settings, self.run_log, self.domains, **env)
         self.wait_seeded(180)
         self.watcher = SagaWatcher(self.settings, self.codec)
+
+    def mark(self, what: str) -> None:
+        """Note a step of the scenario for its timeline (the first mark is the fault)."""
+        self.marks.append(Step(datetime.now(), "scenario", what))
+
+    def timeline(self) -> tuple[str, ...]:
+        if not self.marks:
+            return ()
+        fault, end = self.marks[0].at, self.marks[-1].at
+        steps = log_steps(self.run_log, fault - timedelta(seconds=1), end + timedelta(seconds=1))
+        return tuple(format_timeline(fault, [*self.marks, *steps]))
 
     def wave(self, n: int) -> list[str]:
         """Place `n` orders, most of which complete (stock and drones are plentiful)."""
@@ -69,9 +95,35 @@ class FaultySaga(SagaRun):
         self.send(commands)
         return [c.order_id for c in commands]
 
+    def load(self, n: int, rate: float) -> tuple[threading.Thread, list[tuple[float, str]]]:
+        """Place `n` orders at `rate` per second in a thread, paced open-loop like `choreo load`
+        (order i leaves at start + i/rate however slow the broker is); the list fills with
+        (monotonic time placed, order id)."""
+        self._waves += 1
+        plan = plan_orders(n, 0.05, 0.05, seed=self._waves, at=datetime.now(UTC))
+        placed: list[tuple[float, str]] = []
+
+        def place() -> None:
+            started = time.monotonic()
+            for i, planned in enumerate(plan):
+                delay = started + i / rate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)  # pacing the load, not waiting for an outcome
+                self.sender.send(planned.command)
+                placed.append((time.monotonic(), planned.command.order_id))
+            self.sender.flush()
+
+        thread = threading.Thread(target=place, name="load", daemon=True)
+        thread.start()
+        return thread, placed
+
     def wait_ended(self, order_ids: list[str], timeout_s: float) -> None:
         assert self.watcher is not None
-        self.watcher.wait_ended(set(order_ids), timeout_s)
+        try:
+            self.watcher.wait_ended(set(order_ids), timeout_s)
+        except ChoreoError as e:
+            self.mark("gave up waiting")
+            raise AssertionError("\n".join([str(e), *self.timeline(), *self.undecided()])) from e
 
     def first_end_after(self, order_ids: list[str], since: float, timeout_s: float) -> float:
         """Seconds from `since` until the first of `order_ids` ends."""
@@ -79,9 +131,38 @@ class FaultySaga(SagaRun):
         ids, deadline = set(order_ids), time.monotonic() + timeout_s
         while not ids & self.watcher.ended.keys():
             if time.monotonic() > deadline:
-                raise AssertionError(f"no order ended within {timeout_s:.0f} s of the fault:\n{self.tail()}")
+                self.mark("gave up waiting")
+                raise AssertionError(
+                    f"no order ended within {timeout_s:.0f} s of the fault:\n{self.tail()}\n"
+                    + "\n".join([*self.timeline(), *self.undecided()])
+                )
             self.watcher.poll(0.2)
+        self.mark("first order placed after the fault ended")
         return time.monotonic() - since
+
+    def undecided(self) -> list[str]:
+        """The test's partitions whose stable offset is short of their end (transactions not
+        decided), and what the brokers say of hanging ones: why a saga may wait."""
+        committed = clients.reader_consumer(self.settings)
+        written = clients.reader_consumer(self.settings, committed_only=False)
+        found = []
+        try:
+            topics = committed.list_topics(timeout=10).topics
+            for topic in sorted(t for t in topics if t.startswith(self.settings.topic_prefix)):
+                for p in sorted(topics[topic].partitions):
+                    tp = TopicPartition(topic, p)
+                    stable = committed.get_watermark_offsets(tp, timeout=10)[1]
+                    end = written.get_watermark_offsets(tp, timeout=10)[1]
+                    if stable < end:
+                        found.append(f"{topic}[{p}]: stable offset {stable} < end {end}")
+        finally:
+            committed.close()
+            written.close()
+        if found:
+            hanging = self.choreo("kafka", "transactions", "find-hanging", "--broker-id", "1",
+                                  timeout=120)
+            found.append(hanging.stdout + hanging.stderr)
+        return found
 
     def tail(self, lines: int = 60) -> str:
         return "\n".join(self.run_log.read_text(errors="replace").splitlines()[-lines:])
@@ -108,6 +189,7 @@ class FaultySaga(SagaRun):
         first = self.wave(before)
         self.wait_ended(first, 240)
         started = time.monotonic()
+        self.mark(f"fault: {name}")
         inject()
         second = self.wave(after)
         recovery = self.first_end_after(second, started, bound_s)
@@ -139,6 +221,7 @@ class FaultySaga(SagaRun):
             lost=sum(1 for o in order_ids if ends[o] == 0),
             violations=violations,
             recovery_s=round(recovery_s, 1),
+            timeline=self.timeline(),
         )
 
 
@@ -153,3 +236,12 @@ def format_table(results: list[ScenarioResult]) -> str:
         for r in results
     ]
     return "\n".join([head, "-" * len(head), *rows])
+
+
+def format_timelines(results: list[ScenarioResult]) -> str:
+    """Each scenario's recovery steps, the slowest first."""
+    blocks = [
+        "\n".join([f"{r.name} (resumed after {r.recovery_s:.1f} s)", *r.timeline])
+        for r in sorted(results, key=lambda r: -r.recovery_s)
+    ]
+    return "\n\n".join(blocks)

@@ -43,6 +43,7 @@ from choreo.serde.schemas import load_event_schemas
 from choreo.settings import Settings
 from tests.support import toy
 from tests.support.fake_registry import FakeRegistry
+from tests.support.memory_log import MemoryLog
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 COUNTED = toy.NumberCounted("e-1", "hub-0", T0, "c-1", 2, 2)
@@ -167,58 +168,6 @@ def test_without_knowing_the_other_services_no_type_is_skipped() -> None:
 # -- restore_partitions on a log in memory ---------------------------------------------------------
 
 
-class _Log:
-    """The reader consumer of restore_partitions over `records` (partition -> values)."""
-
-    def __init__(self, topic: str, records: dict[int, list[bytes | None]]) -> None:
-        self.topic = topic
-        self.records = records
-        self.positions: dict[int, int] = {}
-        self.paused: list[int] = []
-        self._assigned: list[TopicPartition] = []
-
-    def get_watermark_offsets(self, tp: TopicPartition, timeout: float) -> tuple[int, int]:
-        return 0, len(self.records.get(tp.partition, []))
-
-    def assign(self, tps: list[TopicPartition]) -> None:
-        self._assigned = list(tps)
-        for tp in tps:
-            if tp.topic == self.topic:
-                self.positions[tp.partition] = max(tp.offset, 0)
-
-    def assignment(self) -> list[TopicPartition]:
-        return self._assigned
-
-    def pause(self, tps: list[TopicPartition]) -> None:
-        self.paused += [tp.partition for tp in tps]
-
-    def resume(self, tps: list[TopicPartition]) -> None:
-        self.paused = [p for p in self.paused if p not in {tp.partition for tp in tps}]
-
-    def consume(self, num_messages: int, timeout: float) -> list[Message]:
-        out = []
-        for p, at in sorted(self.positions.items()):
-            values = self.records.get(p, [])
-            if at < len(values):
-                out.append(Message(topic=self.topic, partition=p, offset=at, key=b"hub-0",
-                                   value=values[at]))
-                self.positions[p] = at + 1
-            elif at == len(values):
-                out.append(Message(topic=self.topic, partition=p, offset=at,
-                                   error=KafkaError(KafkaError._PARTITION_EOF)))
-                self.positions[p] = at + 1  # the end is reported once
-        return out
-
-    def position(self, tps: list[TopicPartition]) -> list[TopicPartition]:
-        return [TopicPartition(self.topic, tp.partition,
-                               min(self.positions.get(tp.partition, 0),
-                                   len(self.records.get(tp.partition, []))))
-                for tp in tps]
-
-    def unassign(self) -> None:
-        self.positions.clear()
-
-
 def _stores(tmp_path: Path, partitions: list[int]) -> dict[int, PartitionStore]:
     return {p: PartitionStore(tmp_path / f"{p}.sqlite", lock=False) for p in partitions}
 
@@ -232,7 +181,7 @@ def test_restore_skips_junk_and_holds_back_only_the_partition_with_an_unknown_sc
 ) -> None:
     codec, _ = _codec()
     own = [codec.encode(OWN, _counted(v)) for v in (1, 2, 3)]
-    log = _Log(OWN, {
+    log = MemoryLog(OWN, {
         0: [own[0], _with_schema_id(own[1], 9999), own[2]],
         1: [own[0], b"junk, not a record", codec.encode("p.doubler", DOUBLED), own[2]],
     })
@@ -264,7 +213,7 @@ def test_restore_fails_when_the_registry_does_not_answer(tmp_path: Path) -> None
     fresh, _ = _codec(_Unreachable())
     stores = _stores(tmp_path, [0])
     with pytest.raises(RestoreError, match="cannot be decoded now: schema registry unreachable"):
-        restore_partitions(_Log(OWN, {0: [record]}), fresh, toy.COUNTER, OWN, stores,  # type: ignore[arg-type]
+        restore_partitions(MemoryLog(OWN, {0: [record]}), fresh, toy.COUNTER, OWN, stores,  # type: ignore[arg-type]
                            elsewhere=ELSEWHERE)
     assert stores[0].checkpoint() == 0
 
@@ -276,7 +225,7 @@ def test_a_held_back_partition_shows_in_readyz_and_the_gauge_and_the_next_assign
     own = codec.encode(OWN, _counted(1))
     # A schema the registry will know once it is "fixed": the id its next registration gets.
     missing = len(registry.by_id) + 1
-    log = _Log(OWN, {0: [own, _with_schema_id(own, missing)], 1: [own]})
+    log = MemoryLog(OWN, {0: [own, _with_schema_id(own, missing)], 1: [own]})
     progress = Progress()
     metrics = WorkerMetrics("counter")
     metrics.follow(progress)
@@ -487,7 +436,7 @@ def test_restore_skips_a_held_back_record_whose_offset_is_named_and_applies_an_o
 ) -> None:
     codec, _ = _codec()
     own = [codec.encode(OWN, _counted(v)) for v in (1, 2, 3)]
-    log = _Log(OWN, {0: [own[0], _with_schema_id(own[1], 9999), own[2]], 1: [own[0], own[1]]})
+    log = MemoryLog(OWN, {0: [own[0], _with_schema_id(own[1], 9999), own[2]], 1: [own[0], own[1]]})
     stores = _stores(tmp_path, [0, 1])
     skipped = SkippedRecords("counter")
     # Offset 1 of partition 1 is an own event: naming it changes nothing, it is state.
@@ -506,7 +455,7 @@ def test_an_operator_skip_is_copied_to_the_dlq_with_its_own_reason() -> None:
     producer = _Producer()
     metrics = WorkerMetrics("counter")
     skipped = SkippedRecords("counter", "p.counter.dlq", lambda: producer, metrics.restore_skipped)  # type: ignore[arg-type,return-value]
-    log = _Log(OWN, {0: [_with_schema_id(codec.encode(OWN, COUNTED), 9999)]})
+    log = MemoryLog(OWN, {0: [_with_schema_id(codec.encode(OWN, COUNTED), 9999)]})
     restore_partitions(log, codec, toy.COUNTER, OWN, {0: PartitionStore(Path(":memory:"), lock=False)},  # type: ignore[arg-type]
                        skipped=skipped, elsewhere=ELSEWHERE, skip_offsets={0: frozenset({0})})
     assert skipped.copies == {0: 1} and len(producer.produced) == 1
@@ -518,7 +467,7 @@ def test_an_operator_skip_is_copied_to_the_dlq_with_its_own_reason() -> None:
 def _skippable(offsets: list[int]) -> None:
     codec, _ = _codec()
     own = codec.encode(OWN, COUNTED)
-    log = _Log(OWN, {0: [own, _with_schema_id(own, 9999), b"junk, not a record"]})
+    log = MemoryLog(OWN, {0: [own, _with_schema_id(own, 9999), b"junk, not a record"]})
     check_skippable(log, codec, toy.COUNTER, OWN, 0, offsets, ELSEWHERE)  # type: ignore[arg-type]
 
 
