@@ -42,6 +42,7 @@ class ScenarioResult:
     lost: int
     violations: int
     recovery_s: float
+    watchdog_exits: int = 0  # workers the watchdog ended (exit code 3) during the scenario
     timeline: tuple[str, ...] = ()  # the recovery steps, seconds from the fault (timeline.py)
 
 
@@ -221,6 +222,7 @@ class FaultySaga(SagaRun):
             lost=sum(1 for o in order_ids if ends[o] == 0),
             violations=violations,
             recovery_s=round(recovery_s, 1),
+            watchdog_exits=self.run_log.read_text(errors="replace").count("exited with 3 "),
             timeline=self.timeline(),
         )
 
@@ -230,9 +232,11 @@ def assert_clean(result: ScenarioResult) -> None:
 
 
 def format_table(results: list[ScenarioResult]) -> str:
-    head = f"{'scenario':<44} {'orders':>6} {'dupl.':>5} {'lost':>5} {'viol.':>5} {'resumed (s)':>11}"
+    head = (f"{'scenario':<48} {'orders':>6} {'dupl.':>5} {'lost':>5} {'viol.':>5} "
+            f"{'watchdog':>8} {'resumed (s)':>11}")
     rows = [
-        f"{r.name:<44} {r.orders:>6} {r.duplicates:>5} {r.lost:>5} {r.violations:>5} {r.recovery_s:>11.1f}"
+        f"{r.name:<48} {r.orders:>6} {r.duplicates:>5} {r.lost:>5} {r.violations:>5} "
+        f"{r.watchdog_exits:>8} {r.recovery_s:>11.1f}"
         for r in results
     ]
     return "\n".join([head, "-" * len(head), *rows])

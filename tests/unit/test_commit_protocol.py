@@ -7,7 +7,8 @@ checkpoint. Fakes record every call in one list, so each test reads as the seque
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -24,7 +25,7 @@ from choreo.runtime.batch import Batch
 from choreo.runtime.commit import SEND_OFFSETS_ATTEMPTS, CommitProtocol
 from choreo.runtime.faults import FaultInjector
 from choreo.runtime.outputs import TransactionalOutput
-from choreo.runtime.watchdog import NoWatchdog
+from choreo.runtime.watchdog import NoWatchdog, Watchdog
 from choreo.testing import MemoryState
 from tests.support.fake_clock import FakeClock
 
@@ -202,7 +203,7 @@ class RecordingFaults(FaultInjector):
 class Rig:
     """A CommitProtocol wired to fakes, with two assigned partitions (0 and 1)."""
 
-    def __init__(self, carry_s: float = 0.0) -> None:
+    def __init__(self, carry_s: float = 0.0, watchdog: Watchdog | None = None) -> None:
         self.calls: list[str] = []
         self.failures = Failures(self.calls)
         self.producer = FakeProducer(self.calls, self.failures)
@@ -218,7 +219,7 @@ class Rig:
             producer=self.producer,  # type: ignore[arg-type]
             consumer=self.consumer,  # type: ignore[arg-type]
             stores=self.stores, process=self.process, restore=self.restore,
-            faults=self.faults, watchdog=NoWatchdog(), flush_timeout_s=1.0,
+            faults=self.faults, watchdog=watchdog or NoWatchdog(), flush_timeout_s=1.0,
             transactional_id="svc-0", clock=self.clock, carry_s=carry_s,
             assignment=lambda: self.assignments,
         )
@@ -347,6 +348,29 @@ def test_an_output_refused_at_produce_time_aborts_and_blames_its_input() -> None
     assert_aborted(rig, outcome)
     assert set(outcome.batch.refused) == {(INPUT, 0, 5)}
     assert "flush" not in rig.calls
+
+
+class DeadlineBook(NoWatchdog):
+    """Writes down each guarded call's deadline (its timeout plus the grace that applies)."""
+
+    def __init__(self, grace_s: float) -> None:
+        super().__init__(grace_s=grace_s)
+        self.deadlines: dict[str, float] = {}
+
+    @contextmanager
+    def guard(self, name: str, timeout_s: float, grace_s: float | None = None) -> Iterator[None]:
+        self.deadlines[name] = timeout_s + (self.grace_s if grace_s is None else grace_s)
+        yield
+
+
+def test_send_offsets_has_a_short_deadline_of_its_own_whatever_the_grace() -> None:
+    # librdkafka can leave send_offsets_to_transaction waiting for ever (issues #5456, #5511):
+    # the worker is ended and restarted 5 s into it, however generous the configured grace.
+    book = DeadlineBook(grace_s=30.0)
+    rig = Rig(watchdog=book)
+    assert rig.protocol.commit(records((0, 5))).committed
+    assert book.deadlines["send_offsets_to_transaction"] == 5.0
+    assert book.deadlines["commit_transaction"] == 30.0 + 30.0  # librdkafka keeps this timeout
 
 
 def test_send_offsets_retriable_error_is_retried_and_the_batch_commits() -> None:

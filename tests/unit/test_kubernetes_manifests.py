@@ -36,7 +36,7 @@ OVERLAY = K8S / "overlays" / "example"
 KUBERNETES_VERSION = "1.35.0"
 SERVICES = [service.name for service in DOMAIN.services]
 METRICS_PORT = 9100
-# The worker honours SIGTERM within CHOREO_WATCHDOG_GRACE_S; the pod must get that plus a batch.
+# The worker honours SIGTERM within its watchdog's 30 s stop deadline; the pod must get that plus a batch.
 MIN_GRACE_S = 60
 # librdkafka settings the manifests may pass through as CHOREO_KAFKA_<NAME>.
 KNOWN_LIBRDKAFKA = {

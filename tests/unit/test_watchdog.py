@@ -57,6 +57,17 @@ def test_guarded_call_is_fine_until_timeout_plus_grace_then_named() -> None:
     assert wd.check() is None  # the call returned: nothing is overdue any more
 
 
+def test_a_call_given_its_own_grace_is_ended_by_that_one() -> None:
+    clock = FakeClock()
+    wd = _watchdog(clock, grace_s=30.0)
+    with wd.guard("send_offsets_to_transaction", 3.0, grace_s=2.0):
+        clock.advance(5.0)
+        assert wd.check() is None
+        clock.advance(0.1)
+        verdict = wd.check()
+    assert verdict is not None and "send_offsets_to_transaction" in verdict
+
+
 def test_a_returned_call_leaves_no_deadline_behind() -> None:
     clock = FakeClock()
     wd = _watchdog(clock)
