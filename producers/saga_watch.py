@@ -8,7 +8,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
-from choreo.exceptions import ChoreoError
+from choreo.exceptions import ChoreoError, RegistryUnavailableError
 from choreo.kafka import clients
 from choreo.serde.codec import Codec
 from choreo.settings import Settings
@@ -38,11 +38,21 @@ class SagaWatcher:
 
     def poll(self, timeout_s: float = 0.5) -> int:
         msgs = self._consumer.consume(1000, timeout_s)
+        later: set[tuple[str, int]] = set()  # partitions to read again from a record not read yet
         for msg in msgs:
             if msg.error() is not None:
                 continue
+            where = (msg.topic() or "", msg.partition() or 0)
+            if where in later:
+                continue
             try:
                 event: Any = self.codec.decode(msg.value())
+            except RegistryUnavailableError:
+                # Not read yet, not unreadable: a saga's end must not be missed because the
+                # registry was down when it went by. Read again from here on the next poll.
+                self._consumer.seek(TopicPartition(*where, msg.offset() or 0))
+                later.add(where)
+                continue
             except ChoreoError:
                 continue
             name = type(event).__name__

@@ -124,7 +124,9 @@ class FaultySaga(SagaRun):
             self.watcher.wait_ended(set(order_ids), timeout_s)
         except ChoreoError as e:
             self.mark("gave up waiting")
-            raise AssertionError("\n".join([str(e), *self.timeline(), *self.undecided()])) from e
+            raise AssertionError("\n".join(
+                [str(e), *self.timeline(), *self.undecided(), self.ended_in_log(order_ids)]
+            )) from e
 
     def first_end_after(self, order_ids: list[str], since: float, timeout_s: float) -> float:
         """Seconds from `since` until the first of `order_ids` ends."""
@@ -135,11 +137,18 @@ class FaultySaga(SagaRun):
                 self.mark("gave up waiting")
                 raise AssertionError(
                     f"no order ended within {timeout_s:.0f} s of the fault:\n{self.tail()}\n"
-                    + "\n".join([*self.timeline(), *self.undecided()])
+                    + "\n".join([*self.timeline(), *self.undecided(), self.ended_in_log(order_ids)])
                 )
             self.watcher.poll(0.2)
         self.mark("first order placed after the fault ended")
         return time.monotonic() - since
+
+    def ended_in_log(self, order_ids: list[str]) -> str:
+        """How many of `order_ids` a fresh read of the log finds ended: tells a saga that did
+        not end from a watcher that did not see it end."""
+        events = saga_events(self.settings)
+        ended = {e.order_id for e in events if type(e) in SAGA_ENDS}  # type: ignore[attr-defined]
+        return f"a fresh read of the log finds {len(ended & set(order_ids))} of {len(order_ids)} ended"
 
     def undecided(self) -> list[str]:
         """The test's partitions whose stable offset is short of their end (transactions not
