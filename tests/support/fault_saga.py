@@ -169,9 +169,18 @@ class FaultySaga(SagaRun):
             committed.close()
             written.close()
         if found:
-            hanging = self.choreo("kafka", "transactions", "find-hanging", "--broker-id", "1",
-                                  timeout=120)
-            found.append(hanging.stdout + hanging.stderr)
+            # Who holds them: the producers with open transactions there, and what each
+            # transactional id's coordinator says.
+            topic, _, rest = found[0].partition("[")
+            said = [self.choreo("kafka", "transactions", "describe-producers", "--topic", topic,
+                                "--partition", rest.split("]")[0], timeout=120)]
+            listed = self.choreo("kafka", "transactions", "list", timeout=120)
+            said.append(listed)
+            for tid in sorted({w for line in listed.stdout.splitlines() for w in line.split()
+                               if w.startswith(self.settings.topic_prefix)}):
+                said.append(self.choreo("kafka", "transactions", "describe",
+                                        "--transactional-id", tid, timeout=120))
+            found += [r.stdout + r.stderr for r in said]
         return found
 
     def tail(self, lines: int = 60) -> str:
