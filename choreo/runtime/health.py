@@ -39,6 +39,8 @@ class Progress:
     last_commit_wall: float = 0.0  # epoch seconds of the last committed batch, 0 = none yet
     failing_since: float | None = None  # first failed batch since the last commit
     held_back: dict[int, str] = field(default_factory=dict)  # partition -> why it is not served
+    # Own partitions with a transaction that never ends (stable_watch.py): partition -> why.
+    hanging: dict[int, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.last_poll = self.clock()
@@ -75,10 +77,12 @@ class Progress:
 
     def report(self) -> dict[str, Any]:
         held_back = dict(self.held_back)  # copied: the loop's thread changes it
+        hanging = dict(self.hanging)
         return {
             "live": self.problem() is None,
-            "ready": self.ready and not held_back,
+            "ready": self.ready and not held_back and not hanging,
             "held_back_partitions": {str(p): why for p, why in sorted(held_back.items())},
+            "hanging_transactions": {str(p): why for p, why in sorted(hanging.items())},
             "problem": self.problem(),
             "last_commit_at": self.last_commit_wall or None,
             "seconds_since_poll": round(self.clock() - self.last_poll, 3),

@@ -61,6 +61,12 @@ class WorkerMetrics:
             "Partitions assigned but not served: their state could not be restored (see /readyz)",
             labels, registry=self.registry,
         )
+        self.hanging = Gauge(
+            "choreo_hanging_transactions",
+            "Own partitions whose stable offset has not moved for longer than any transaction of "
+            "the service may last: a hanging transaction that stalls every reader (see /readyz)",
+            labels, registry=self.registry,
+        )
         self.service = service
 
     def serve(self, port: int, progress: Progress, host: str = "127.0.0.1") -> int:
@@ -77,3 +83,4 @@ class WorkerMetrics:
         self.last_commit.labels(self.service).set_function(lambda: progress.last_commit_wall)
         self.failing_seconds.labels(self.service).set_function(progress.failing_for)
         self.held_back.labels(self.service).set_function(lambda: len(progress.held_back))
+        self.hanging.labels(self.service).set_function(lambda: len(progress.hanging))

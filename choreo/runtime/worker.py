@@ -42,6 +42,7 @@ from choreo.runtime.poison import PoisonTracker
 from choreo.runtime.processing import BlamedRecordError, OutputTooLargeError, RecordProcessor
 from choreo.runtime.restore import undecided_wait_s
 from choreo.runtime.routing import PartitionRouting
+from choreo.runtime.stable_watch import HangingTransactionWatch
 from choreo.runtime.store import state_dir_of
 from choreo.runtime.watchdog import EXIT_NO_PROGRESS, NoWatchdog, Watchdog
 from choreo.serde.codec import Codec
@@ -129,7 +130,7 @@ class Worker:
         """Process batches until stopped. `max_idle_s` stops after that long with no input."""
         idle_since = time.monotonic()
         try:
-            consumer, lag = self._start()
+            consumer, lag, hanging = self._start()
             size, wait_s = self.settings.batch_size, self.settings.commit_interval_ms / 1000
             while not self._stopping:
                 if self._orphaned():
@@ -137,6 +138,7 @@ class Worker:
                 msgs = next_batch(consumer, self.watchdog, size, wait_s)
                 self.progress.polled()
                 lag.report()
+                hanging.check(self._assigned.stores if self._assigned is not None else ())
                 if not msgs:
                     self._commit_carried()
                     self.progress.idle()
@@ -162,8 +164,9 @@ class Worker:
         log.warning("the supervisor (pid %d) is gone: stopping", self.supervisor_pid)
         return True
 
-    def _start(self) -> tuple[Consumer, LagReporter]:
-        """Create the clients and wire the parts together; returns the consumer and lag reporter."""
+    def _start(self) -> tuple[Consumer, LagReporter, HangingTransactionWatch]:
+        """Create the clients and wire the parts together; returns the consumer and the two
+        reporters the loop calls on every turn (lag, hanging transactions)."""
         admin = clients.admin_client(self.settings)
         with self.watchdog.guard("creating the retry topic", 3 * _TOPIC_CALL_S):
             # Deployments made before retry topics existed have none: made like the own topic.
@@ -224,6 +227,10 @@ class Worker:
         self._protocol = protocol
         self._commit_batch = protocol.commit if tracing is None else tracing.commits(protocol.commit)
         lag = LagReporter(consumer, self.metrics)
+        hanging = HangingTransactionWatch(
+            self.own_topic, reader, written_end, self.watchdog, self.progress,
+            limit_s=undecided_wait_s(self.settings.transaction_timeout_ms),
+        )
         try:
             port = self.metrics.serve(
                 self.settings.metrics_port, self.progress, self.settings.metrics_host
@@ -239,7 +246,7 @@ class Worker:
             self.transactional_id, sorted(self._logical), self.own_topic,
             f"{self.settings.metrics_host}:{port}" if port else "off",
         )
-        return consumer, lag
+        return consumer, lag, hanging
 
     def _close(self) -> None:
         """Release stores and clients, each step on its own, and never raise.
