@@ -18,7 +18,7 @@ from harness.processes import ChildProcess, wait_until
 from producers import commands, seed
 from tests.faults.conftest import KillableStack
 from tests.support import fault_injection as faults
-from tests.support.fault_saga import RESULTS, FaultySaga, assert_clean
+from tests.support.fault_saga import RESULTS, FaultySaga, ScenarioResult, assert_clean
 
 pytestmark = pytest.mark.integration
 
@@ -71,9 +71,23 @@ def test_broker_killed_then_registry_stopped_under_load(
     # (the broker's return can wedge a call, see the timeline) cannot read its input at all.
     recovery = saga.first_end_after(after_kill, registry_back_at, 120) if after_kill else 0.0
     order_ids = [order for _, order in placed]
-    saga.wait_ended(order_ids, 300)
+    name = "1 node: broker kill, registry stop, under load"
+    try:
+        saga.wait_ended(order_ids, 300)
+    except AssertionError as stalled:
+        # Kafka can lose the markers of a transaction that was being committed or aborted when
+        # its only broker died (docs/adr/0006-nothing-stalls.md, 7): its partition's readers
+        # wait for ever. No worker can end it; the one that owns the topic must say so, for
+        # exactly the partitions that hang, with the command that ends them.
+        stuck, reported = saga.stuck_partitions(), saga.hanging_reported()
+        assert stuck and reported == stuck, f"sagas stalled, and not for a reported reason: {stalled}"
+        RESULTS.append(ScenarioResult(
+            f"{name}: stalled, hanging transaction reported on {', '.join(sorted(stuck))}",
+            len(first + order_ids), 0, 0, 0, recovery, timeline=saga.timeline(),
+        ))
+        return
     saga.stop_supervised()
-    result = saga.verdict("1 node: broker kill, registry stop, under load", first + order_ids, recovery)
+    result = saga.verdict(name, first + order_ids, recovery)
     RESULTS.append(result)
     assert_clean(result)
 

@@ -10,6 +10,7 @@ first end of a second-wave order are how long progress stopped.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import Counter
@@ -32,6 +33,9 @@ from producers.report import saga_events
 from producers.saga_watch import SagaWatcher
 from tests.support.saga_run import SagaRun
 from tests.support.timeline import Step, format_timeline, log_steps
+
+# What a worker logs for a hanging transaction on its own topic (choreo/runtime/stable_watch.py).
+_HANGING_LINE = re.compile(r"ERROR .*?(\S+\[\d+\])@(\d+): a transaction open for \d+ s")
 
 
 @dataclass(frozen=True)
@@ -150,30 +154,34 @@ class FaultySaga(SagaRun):
         ended = {e.order_id for e in events if type(e) in SAGA_ENDS}  # type: ignore[attr-defined]
         return f"a fresh read of the log finds {len(ended & set(order_ids))} of {len(order_ids)} ended"
 
-    def undecided(self) -> list[str]:
-        """The test's partitions whose stable offset is short of their end (transactions not
-        decided), and what the brokers say of hanging ones: why a saga may wait."""
+    def stuck_partitions(self) -> dict[str, int]:
+        """`topic[p]` -> stable offset, for the test's partitions whose stable offset is short
+        of their end (transactions not decided)."""
         committed = clients.reader_consumer(self.settings)
         written = clients.reader_consumer(self.settings, committed_only=False)
-        found = []
+        stuck = {}
         try:
             topics = committed.list_topics(timeout=10).topics
             for topic in sorted(t for t in topics if t.startswith(self.settings.topic_prefix)):
                 for p in sorted(topics[topic].partitions):
                     tp = TopicPartition(topic, p)
                     stable = committed.get_watermark_offsets(tp, timeout=10)[1]
-                    end = written.get_watermark_offsets(tp, timeout=10)[1]
-                    if stable < end:
-                        found.append(f"{topic}[{p}]: stable offset {stable} < end {end}")
+                    if stable < written.get_watermark_offsets(tp, timeout=10)[1]:
+                        stuck[f"{topic}[{p}]"] = stable
         finally:
             committed.close()
             written.close()
-        if found:
-            # Who holds them: the producers with open transactions there, and what each
-            # transactional id's coordinator says.
-            topic, _, rest = found[0].partition("[")
+        return stuck
+
+    def undecided(self) -> list[str]:
+        """The partitions whose stable offset lags, and what the brokers say of the producers
+        and transactions behind them: why a saga may wait."""
+        stuck = self.stuck_partitions()
+        found = [f"{where}: stable offset {stable}, short of its end" for where, stable in stuck.items()]
+        if stuck:
+            topic, _, rest = next(iter(stuck)).partition("[")
             said = [self.choreo("kafka", "transactions", "describe-producers", "--topic", topic,
-                                "--partition", rest.split("]")[0], timeout=120)]
+                                "--partition", rest.rstrip("]"), timeout=120)]
             listed = self.choreo("kafka", "transactions", "list", timeout=120)
             said.append(listed)
             for tid in sorted({w for line in listed.stdout.splitlines() for w in line.split()
@@ -182,6 +190,11 @@ class FaultySaga(SagaRun):
                                         "--transactional-id", tid, timeout=120))
             found += [r.stdout + r.stderr for r in said]
         return found
+
+    def hanging_reported(self) -> dict[str, int]:
+        """`topic[p]` -> offset, for each hanging transaction a worker reported (stable_watch)."""
+        text = self.run_log.read_text(errors="replace")
+        return {m.group(1): int(m.group(2)) for m in _HANGING_LINE.finditer(text)}
 
     def tail(self, lines: int = 60) -> str:
         return "\n".join(self.run_log.read_text(errors="replace").splitlines()[-lines:])

@@ -106,8 +106,8 @@ def test_a_transaction_open_past_the_bound_holds_its_partition_back_naming_the_a
         )
     assert set(caught.value.failed) == {0}
     why = caught.value.failed[0]
-    assert why.startswith("p.counter[0]@1: the records from offset 1 to 3 are in a transaction")
-    assert "a hanging transaction" in why
+    assert why.startswith("p.counter[0]@1: a transaction open for ")
+    assert "a hanging transaction; the records from offset 1 to 3 cannot be read" in why
     assert why.endswith(
         "`choreo kafka transactions abort --topic p.counter --partition 0 --start-offset 1` ends it"
     )
