@@ -5,8 +5,9 @@ coordinator aborts any of theirs still open at the transaction timeout. So a par
 last stable offset stays at one place, short of the end written, for longer than that (plus the
 coordinator's check for expired transactions) holds a hanging transaction: a read_committed
 consumer of that partition (every service downstream) cannot read past it, and nothing inside
-Kafka's clients ends it. Seen with Kafka 4.x after a broker is killed (transaction.version 2:
-docs/adr/0006-nothing-stalls.md). The worker cannot abort it through the client library
+Kafka's clients ends it. Seen when a lone Kafka 4.3 node killed with SIGKILL restarts and its
+coordinator skips the markers of the transactions it finds prepared (docs/adr/0006-nothing-
+stalls.md, 7). The worker cannot end it through the client library
 (librdkafka has no admin call for KIP-664), so it says so where an operator looks: one ERROR
 line naming the partition, the offset and the command that ends it, `/readyz` 503 with
 `hanging_transactions`, and the gauge `choreo_hanging_transactions`.

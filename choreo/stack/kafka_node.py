@@ -99,12 +99,6 @@ def format_storage(layout: StackLayout, info: StackInfo, java: Java, node_id: in
         # Share groups (KIP-932) are not used by this project; keep the feature off.
         "--feature",
         "share.version=0",
-        # The transaction protocol librdkafka speaks (it has no client side of KIP-890 part 2).
-        # With version 2, an abort the coordinator starts itself (a fenced or timed-out
-        # transaction) can leave a partition's transaction open for ever: see
-        # docs/adr/0006-nothing-stalls.md.
-        "--feature",
-        "transaction.version=1",
     ]
     if info.brokers == 1:
         cmd.append("--standalone")
