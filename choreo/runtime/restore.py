@@ -38,6 +38,7 @@ from choreo.runtime.foreign_records import (
     skip_command,
     skipped_by_operator,
 )
+from choreo.runtime.stable_watch import ending
 from choreo.runtime.store import PartitionStore
 from choreo.runtime.watchdog import NoWatchdog, Watchdog
 from choreo.serde.codec import Codec
@@ -124,8 +125,8 @@ def _hanging(topic: str, p: int, position: int, end: int, waited_s: float) -> st
         f"{topic}[{p}]@{position}: a transaction open for {waited_s:.0f} s, longer than any of "
         "the service's may be (its transaction timeout, CHOREO_TRANSACTION_TIMEOUT_MS, and the "
         "coordinator's check for expired ones): a hanging transaction; the records from offset "
-        f"{position} to {end} cannot be read, so the state stops before them. `choreo kafka "
-        f"transactions abort --topic {topic} --partition {p} --start-offset {position}` ends it"
+        f"{position} to {end} cannot be read, so the state stops before them. "
+        + ending(topic, p, position)
     )
 
 

@@ -27,6 +27,16 @@ from choreo.runtime.watchdog import Watchdog
 log = logging.getLogger("choreo.runtime.worker")
 
 CHECK_EVERY_S = 10.0
+
+
+def ending(topic: str, p: int, offset: int) -> str:
+    """What an operator runs for a hanging transaction at `topic[p]@offset`."""
+    return (
+        f"`choreo kafka transactions describe-producers --topic {topic} --partition {p}` names "
+        "its producer and `... describe --transactional-id <id>` what became of it; if it was "
+        f"aborted (or fenced), `choreo kafka transactions abort --topic {topic} --partition {p} "
+        f"--start-offset {offset}` ends it (aborting one that committed would drop its events)"
+    )
 _QUERY_S = 2.0  # short: while a broker is away the loop must not wait here
 
 
@@ -85,8 +95,8 @@ class HangingTransactionWatch:
             why = (
                 f"{self.topic}[{p}]@{stable}: a transaction open for {now - since:.0f} s, "
                 "longer than any of the service's may be (a hanging transaction): the services "
-                f"that read {self.topic} wait behind it. `choreo kafka transactions abort "
-                f"--topic {self.topic} --partition {p} --start-offset {stable}` ends it"
+                f"that read {self.topic} wait behind it. "
+                + ending(self.topic, p, stable)
             )
             self.progress.hanging[p] = why
             log.error("%s", why)
