@@ -216,13 +216,20 @@ class FaultySaga(SagaRun):
     def run_scenario(
         self, name: str, inject: Callable[[], None], before: int = 100, after: int = 200,
         bound_s: float = 120.0, after_fault: Callable[[], None] | None = None,
+        from_repair: bool = False,
     ) -> ScenarioResult:
-        """Orders, the fault, more orders, every end, then the verdict (recorded in RESULTS)."""
+        """Orders, the fault, more orders, every end, then the verdict (recorded in RESULTS).
+
+        The seconds count from the fault, or with `from_repair` from when `inject` returns (it
+        killed something and brought it back: the wait before that is the fault's own)."""
         first = self.wave(before)
         self.wait_ended(first, 240)
         started = time.monotonic()
         self.mark(f"fault: {name}")
         inject()
+        if from_repair:
+            started = time.monotonic()
+            self.mark("repaired: the seconds count from here")
         second = self.wave(after)
         recovery = self.first_end_after(second, started, bound_s)
         if after_fault is not None:
