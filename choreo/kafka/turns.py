@@ -16,6 +16,7 @@ commit one after the other, and the group coordinator keeps the consumed offsets
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -41,8 +42,28 @@ class TakingTurns:
         self.produce = self.current.produce  # rebound per turn: produce is called per record
 
     def init_transactions(self, timeout_s: float) -> None:
-        for producer in self.producers:
-            producer.init_transactions(timeout_s)
+        """Initialise every producer, side by side: each waits for its coordinator to fence the
+        previous instance and abort what it left open, and a restarted worker serves nothing
+        until all have (the first error raised, after all have returned)."""
+        if len(self.producers) == 1:
+            self.producers[0].init_transactions(timeout_s)
+            return
+        errors: list[BaseException] = []
+
+        def init(producer: Producer) -> None:
+            try:
+                producer.init_transactions(timeout_s)
+            except BaseException as e:  # noqa: BLE001 - raised below, in the caller's thread
+                errors.append(e)
+
+        threads = [threading.Thread(target=init, args=(p,), name="init-transactions", daemon=True)
+                   for p in self.producers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()  # each call is bounded by timeout_s; the caller's watchdog guards all
+        if errors:
+            raise errors[0]
 
     def begin_transaction(self) -> None:
         self._turn = (self._turn + 1) % len(self.producers)
