@@ -164,7 +164,8 @@ class Supervisor:
         for raw in proc.stdout:
             self._say(label, raw.decode(errors="replace"))
 
-    def run(self, poll_s: float = 0.5) -> int:
+    def run(self, poll_s: float = 0.1) -> int:
+        # A short poll: an exit is seen, and the restart made, within a tenth of a second.
         for child in self.children:
             self._start(child)
         while not self._stopping.wait(poll_s):
