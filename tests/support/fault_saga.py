@@ -240,15 +240,20 @@ class FaultySaga(SagaRun):
         RESULTS.append(result)
         return result
 
-    def verdict(self, name: str, order_ids: list[str], recovery_s: float) -> ScenarioResult:
+    def verdict(
+        self, name: str, order_ids: list[str], recovery_s: float, stalled: bool = False
+    ) -> ScenarioResult:
+        """What the log says of the scenario's orders. `stalled`: sagas wait behind a reported
+        hanging transaction, so one without an end is counted (as lost), not a violation, and
+        the rebuilds are not compared (a store stops where its partition does)."""
         events = saga_events(self.settings)
         ends = Counter(
             e.order_id for e in events if type(e) in SAGA_ENDS  # type: ignore[attr-defined]
         )
         ids = Counter(e.event_id for e in events)  # type: ignore[attr-defined]
-        report = audit(events)
+        report = audit(events, in_flight_ok=stalled)
         violations = sum(len(i.violations) for i in report.invariants)
-        for service in service_names():
+        for service in () if stalled else service_names():
             verify = self.rebuild_verify(service)
             assert verify.returncode == 0, verify.stdout + verify.stderr
             violations += verify.stdout.count("MISMATCH")
