@@ -157,12 +157,11 @@ def test_avro_round_trip_through_the_registry(
     )
     assert decoded == record
     subject = f"{topic}-choreo.stacktest.Ping"  # TopicRecordNameStrategy
-    subjects = httpx.get(f"{stack.schema_registry_url}/subjects", timeout=10).json()
-    assert subject in subjects
-    versions = httpx.get(
-        f"{stack.schema_registry_url}/subjects/{subject}/versions/latest", timeout=10
-    ).json()
-    assert versions["id"] == _schema_id(payload)
+    # Asked by name: the registry lists subjects a page at a time, and a shared stack holds
+    # every other test's too.
+    latest = httpx.get(f"{stack.schema_registry_url}/subjects/{subject}/versions/latest", timeout=10)
+    assert latest.status_code == 200, latest.text
+    assert latest.json()["id"] == _schema_id(payload)
 
 
 def _assert_id_resolves(stack: StackEndpoints, topic: str, payload: bytes) -> None:
