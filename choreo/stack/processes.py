@@ -59,11 +59,31 @@ def read_pid(layout: StackLayout, component: str) -> int | None:
     return pid if is_ours(layout, component, pid) else None
 
 
+# How long an empty command line may last before we take the process for someone else's.
+EXEC_SETTLE_S = 1.0
+
+
+def _settled_cmdline(pid: int) -> str | None:
+    """The command line, waiting out the moment an exec leaves it empty.
+
+    `Popen` returns once the child's close-on-exec descriptors are closed, which the kernel does
+    before it writes the new program's arguments: for that instant /proc/PID/cmdline reads empty.
+    A probe right after a spawn (the registry restart) took that for an exit. A live process we
+    started always has arguments, so an empty read is retried for a bounded moment.
+    """
+    deadline = time.monotonic() + EXEC_SETTLE_S
+    while True:
+        cmdline = _cmdline(pid)
+        if cmdline != "" or time.monotonic() >= deadline or _is_zombie(pid):
+            return cmdline
+        time.sleep(0.01)
+
+
 def is_ours(layout: StackLayout, component: str, pid: int) -> bool:
     _reap(pid)
     if _is_zombie(pid):
         return False
-    cmdline = _cmdline(pid)
+    cmdline = _settled_cmdline(pid)
     # Whole-argument match: the marker of kafka-1 must not match kafka-1-format.
     return cmdline is not None and f" {marker(layout, component)} " in f" {cmdline} "
 
