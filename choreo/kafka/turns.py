@@ -65,6 +65,17 @@ class TakingTurns:
         if errors:
             raise errors[0]
 
+    def replace(self, fresh: Sequence[Producer]) -> list[Producer]:
+        """Take `fresh` producers (the same transactional ids, not yet initialised) in place of
+        the current ones, which are returned; the next `begin_transaction` takes the first."""
+        if len(fresh) != len(self.producers):
+            raise ValueError("a replacement has one producer per turn")
+        old, self.producers = self.producers, list(fresh)
+        self._turn = len(self.producers) - 1
+        self.current = self.producers[0]
+        self.produce = self.current.produce
+        return old
+
     def begin_transaction(self) -> None:
         self._turn = (self._turn + 1) % len(self.producers)
         self.current = self.producers[self._turn]

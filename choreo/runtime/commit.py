@@ -38,6 +38,7 @@ from choreo.runtime.batch import Batch, RecordRefused, TransactionalStore
 from choreo.runtime.calls import guarded_call
 from choreo.runtime.faults import FaultInjector
 from choreo.runtime.poison import Coordinates
+from choreo.runtime.renewal import ProducerRenewal, RenewProducers
 from choreo.runtime.triage import is_fatal
 from choreo.runtime.watchdog import Watchdog
 
@@ -52,21 +53,19 @@ TXN_CALL_S = 30.0
 # coordinator, TxnOffsetCommit to the group coordinator): milliseconds on a healthy cluster. It
 # is also the call librdkafka is known to leave waiting for ever once the group coordinator is
 # gone or has moved (issues #5456 and #5511, unfixed in 2.16): the wait for the coordinator has
-# no timer. So it gets a short timeout of its own and a short grace, whatever
-# CHOREO_WATCHDOG_GRACE_S says: after SEND_OFFSETS_S + SEND_OFFSETS_GRACE_S the watchdog ends the
-# worker, and a restart (about 3 s; the next instance's init_transactions fences this one and
-# aborts its transaction) costs less than any wait for a call that may never return.
+# no timer. So it gets a short timeout of its own, runs with a bounded wait, and when it fails
+# or overruns, the batch is redone on new producers (choreo/runtime/renewal.py): a retry on the
+# same producer is what wedges. Only when wedged calls pile up does it run under the watchdog
+# again, with SEND_OFFSETS_GRACE_S whatever CHOREO_WATCHDOG_GRACE_S says.
 SEND_OFFSETS_S = 3.0
 SEND_OFFSETS_GRACE_S = 2.0
-# An attempt that librdkafka does end (a retriable timeout while a coordinator loads, say) is
-# tried again; giving up only aborts a batch that is then redone.
-SEND_OFFSETS_ATTEMPTS = 5
 
 ProcessRecord = Callable[[Message, TransactionalStore, Batch], None]
 
 # What fails a batch without stopping the worker: abort, roll back, rewind, try again.
 _BATCH_FAILURES = (
-    KafkaException, RecordRefused, RegistryUnavailableError, SchemaNotRegisteredError, StoreError
+    KafkaException, RecordRefused, RegistryUnavailableError, SchemaNotRegisteredError, StoreError,
+    RenewProducers,
 )
 
 
@@ -89,6 +88,7 @@ class CommitProtocol:
         self,
         *,
         producer: TransactionalProducer,
+        renewal: ProducerRenewal,
         consumer: Consumer,
         stores: Mapping[int, TransactionalStore],
         process: ProcessRecord,
@@ -102,6 +102,7 @@ class CommitProtocol:
         assignment: Callable[[], int] = lambda: 0,
     ) -> None:
         self.producer = producer
+        self.renewal = renewal  # replaces the producer's clients when a call fails or wedges
         self.consumer = consumer
         self.stores = stores  # the assigned partitions' stores; changes only between batches
         self.process = process
@@ -133,6 +134,8 @@ class CommitProtocol:
         # 1. Consume: the loop hands over what one consume() returned. Rebalance callbacks run
         #    only inside consume(), so the stores cannot change while the batch runs.
         # 2. Begin the Kafka transaction, then BEGIN IMMEDIATE on each touched partition's store.
+        #    New producers first, if the last batch or a lost session asked for them.
+        self.renewal.renew_if_requested()
         self._call("begin_transaction", BEGIN_TIMEOUT_S, self.producer.begin_transaction)
         try:
             self._begin_stores(msgs, batch)
@@ -239,8 +242,8 @@ class CommitProtocol:
                 offsets, self.consumer.consumer_group_metadata(), SEND_OFFSETS_S
             )
 
-        guarded_call(self.watchdog, self.faults, "send_offsets_to_transaction", SEND_OFFSETS_S,
-                     send, attempts=SEND_OFFSETS_ATTEMPTS, grace_s=SEND_OFFSETS_GRACE_S)
+        self.renewal.call("send_offsets_to_transaction", SEND_OFFSETS_S, send,
+                          grace_s=SEND_OFFSETS_GRACE_S)
 
     def _commit_transaction(self) -> float:
         started = self.clock()
@@ -269,17 +272,24 @@ class CommitProtocol:
         log.warning("aborting the batch after %s", why)
         self.carried.clear()  # the rewind below reads their records again
         self._rollback_stores(batch)
+        if isinstance(error, RenewProducers):
+            # The new producers' init_transactions aborts what the old one left open.
+            self.renewal.renew(why)
+        else:
+            self._abort_transaction()
+        self._rewind()
+        damaged = error.partition if isinstance(error, StoreDamagedError) else None
+        if damaged is not None and damaged in self.stores:
+            self._heal(damaged)
+        return BatchOutcome(batch, committed=False, error=kafka_error, why=why)
+
+    def _abort_transaction(self) -> None:
         try:
             self._call("abort_transaction", TXN_CALL_S, self.producer.abort_transaction, TXN_CALL_S)
         except KafkaException as e:
             if e.args[0].fatal():
                 raise FencedError(f"abort failed with a fatal error: {e.args[0].str()}") from e
             raise
-        self._rewind()
-        damaged = error.partition if isinstance(error, StoreDamagedError) else None
-        if damaged is not None and damaged in self.stores:
-            self._heal(damaged)
-        return BatchOutcome(batch, committed=False, error=kafka_error, why=why)
 
     def _triage(self, batch: Batch, error: Exception) -> tuple[KafkaError | None, str]:
         """The Kafka error to blame (if any) and why the batch failed; raises when fatal."""
@@ -292,6 +302,8 @@ class CommitProtocol:
                     "another instance with the same id took over, or the producer hit a fatal error"
                 ) from error
             return err, f"{err.name()}: {err.str()}"
+        if isinstance(error, RenewProducers):
+            return error.error, error.why
         if isinstance(error, RecordRefused):
             batch.refused[error.record] = error.err
             return error.err, f"{error.err.name()} for an output of {_at(error.record)}"

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from confluent_kafka import Consumer, KafkaException, Message
+from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
 from choreo.contract import Service
 from choreo.exceptions import ChoreoError, ConfigurationError, StopRequested
@@ -40,6 +40,7 @@ from choreo.runtime.poison import PoisonTracker
 
 # Re-exported: the exceptions a dead letter names, importable from here as before.
 from choreo.runtime.processing import BlamedRecordError, OutputTooLargeError, RecordProcessor
+from choreo.runtime.renewal import ProducerRenewal
 from choreo.runtime.restore import undecided_wait_s
 from choreo.runtime.routing import PartitionRouting
 from choreo.runtime.stable_watch import HangingTransactionWatch
@@ -176,10 +177,12 @@ class Worker:
             partitions = require_copartitioned(admin, [*self._logical, self.own_topic, self.dlq_topic])
         # Read once: the routing check runs on every record and must not ask the cluster.
         routing = PartitionRouting({t: partitions for t in [*self._logical, self.own_topic]})
-        producer = self._producer = TakingTurns([
-            clients.transactional_producer(self.settings, tid)
-            for tid in turn_ids(self.transactional_id, self.settings.txn_producers)
-        ])
+        def make_producers() -> list[Producer]:
+            return [clients.transactional_producer(self.settings, tid)
+                    for tid in turn_ids(self.transactional_id, self.settings.txn_producers)]
+
+        producer = self._producer = TakingTurns(make_producers())
+        renewal = ProducerRenewal(producer, make_producers, self.watchdog, self.faults, _INIT_TXN_S)
         # init_transactions fences any older producer with our transactional.ids and aborts
         # their open transactions, so restore below never sees a half-written batch of ours.
         guarded_call(
@@ -203,9 +206,16 @@ class Worker:
         consumer = self._consumer = clients.group_consumer(
             self.settings, self.group_id, self.transactional_id
         )
+
+        def on_lost(consumer: Consumer, partitions: list[TopicPartition]) -> None:
+            assigned.on_lost(consumer, partitions)
+            # The producers lived through the same outage, and may keep a coordinator that is
+            # gone (librdkafka #5511): the first batch of the next assignment starts on new ones.
+            renewal.request("the group session was lost")
+
         consumer.subscribe(
             list(self._logical),
-            on_assign=assigned.on_assign, on_revoke=assigned.on_revoke, on_lost=assigned.on_lost,
+            on_assign=assigned.on_assign, on_revoke=assigned.on_revoke, on_lost=on_lost,
         )
         tracing = self.tracing
         output = (TransactionalOutput(producer, self.watchdog) if tracing is None
@@ -216,7 +226,7 @@ class Worker:
             saga_id=self.saga_id, routing=routing,
         )
         protocol = CommitProtocol(
-            producer=producer, consumer=consumer, stores=assigned.stores,
+            producer=producer, renewal=renewal, consumer=consumer, stores=assigned.stores,
             process=processor.process if tracing is None else tracing.decisions(processor.process),
             restore=assigned.restore_partition,
             faults=self.faults, watchdog=self.watchdog,

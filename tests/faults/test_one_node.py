@@ -204,15 +204,18 @@ def test_damaged_stores_heal_from_the_log(saga: FaultySaga) -> None:
     assert len(moved) >= len(damaged)  # each damaged file kept for inspection
 
 
-def test_a_wedged_worker_is_ended_by_its_watchdog(saga: FaultySaga, tmp_path: Path) -> None:
+def test_a_wedged_send_offsets_is_left_behind_and_the_batch_redone_on_new_producers(
+    saga: FaultySaga, tmp_path: Path
+) -> None:
     armed_marker = tmp_path / "wedge-fired"
     armed_marker.touch()  # present = disarmed; the fault fires once it is removed
     saga.start_supervised(
         CHOREO_FAULT_POINT="wedge:send_offsets_to_transaction",
         CHOREO_FAULT_ONCE_FILE=str(armed_marker),
     )
-    result = saga.run_scenario("worker wedged in send_offsets (watchdog)", armed_marker.unlink)
+    result = saga.run_scenario("worker wedged in send_offsets (producers renewed)", armed_marker.unlink)
     assert_clean(result)
     log = saga.run_log.read_text()
-    assert "send_offsets_to_transaction has not returned" in log
-    assert "exited with 3" in log
+    assert "renewing the transactional producers: send_offsets_to_transaction has not returned" in log
+    # No restart was needed: the worker went on with new producers.
+    assert "exited with 3" not in log and result.watchdog_exits == 0

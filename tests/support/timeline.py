@@ -3,8 +3,9 @@
 Each worker line carries its time (the log format's asctime, the watchdog's last words, or
 librdkafka's epoch seconds); a supervisor line has none and takes its previous line's. The
 timeline keeps the steps that explain a wait (session loss, fatal client errors, the watchdog,
-exits and restarts, assignment and restore, aborted batches) beside the scenario's own marks
-(the fault, the first order that ended after it), each in seconds from the fault.
+exits and restarts, assignment and restore, renewed producers, aborted batches) beside the
+scenario's own marks (the fault, the first order that ended after it), each in seconds from the
+fault.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ _STEPS = (
     ("waits for transactions", "restore waits for open transactions"),
     ("stalled; refreshing", "restore stalled"),
     ("not serving partition", "partition held back"),
+    ("renewing the transactional producers", "producers renewed"),
     ("aborting the batch", "batch aborted"),
     ("retrying ", "call retried"),
 )

@@ -7,6 +7,7 @@ checkpoint. Fakes record every call in one list, so each test reads as the seque
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -21,10 +22,13 @@ from choreo.exceptions import (
     StoreDamagedError,
     StoreError,
 )
+from choreo.kafka.turns import TakingTurns
+from choreo.runtime import commit
 from choreo.runtime.batch import Batch
-from choreo.runtime.commit import SEND_OFFSETS_ATTEMPTS, CommitProtocol
+from choreo.runtime.commit import CommitProtocol
 from choreo.runtime.faults import FaultInjector
 from choreo.runtime.outputs import TransactionalOutput
+from choreo.runtime.renewal import ProducerRenewal
 from choreo.runtime.watchdog import NoWatchdog, Watchdog
 from choreo.testing import MemoryState
 from tests.support.fake_clock import FakeClock
@@ -99,6 +103,9 @@ class FakeProducer:
         self.delivery_errors: list[KafkaError] = []  # handed to the next deliveries, in order
         self.undelivered = 0  # what flush() reports as still queued
         self.sent_offsets: list[tuple[list[tuple[str, int, int]], object]] = []
+
+    def init_transactions(self, timeout: float) -> None:
+        self.failures.call("init_transactions")
 
     def begin_transaction(self) -> None:
         self.failures.call("begin_transaction")
@@ -210,13 +217,17 @@ class Rig:
         self.consumer = FakeConsumer(self.calls, self.failures, committed={0: 5, 1: -1001})
         self.stores = {p: RecordingStore(p, self.calls) for p in (0, 1)}
         self.faults = RecordingFaults(self.calls)
-        self.output = TransactionalOutput(self.producer, NoWatchdog())  # type: ignore[arg-type]
+        self.turns = TakingTurns([self.producer])  # type: ignore[list-item]
+        self.renewal = ProducerRenewal(
+            self.turns, self.new_producers, watchdog or NoWatchdog(), self.faults, 1.0
+        )
+        self.output = TransactionalOutput(self.turns, NoWatchdog())
         self.process_error: dict[int, BaseException] = {}  # input offset -> raised by "decide"
         self.silent: set[int] = set()  # input offsets whose decision is to emit nothing
         self.clock = FakeClock()
         self.assignments = 0  # what the worker's AssignedStores.changes counts
         self.protocol = CommitProtocol(
-            producer=self.producer,  # type: ignore[arg-type]
+            producer=self.turns, renewal=self.renewal,
             consumer=self.consumer,  # type: ignore[arg-type]
             stores=self.stores, process=self.process, restore=self.restore,
             faults=self.faults, watchdog=watchdog or NoWatchdog(), flush_timeout_s=1.0,
@@ -237,6 +248,10 @@ class Rig:
 
     def restore(self, partition: int) -> None:
         self.calls.append(f"restore {partition}")
+
+    def new_producers(self) -> list[Any]:
+        self.calls.append("new producers")
+        return [FakeProducer(self.calls, self.failures)]
 
     def committed_state(self, p: int) -> list[str]:
         return [key for key, _ in self.stores[p].scan("seen")]
@@ -363,40 +378,98 @@ class DeadlineBook(NoWatchdog):
         yield
 
 
-def test_send_offsets_has_a_short_deadline_of_its_own_whatever_the_grace() -> None:
-    # librdkafka can leave send_offsets_to_transaction waiting for ever (issues #5456, #5511):
-    # the worker is ended and restarted 5 s into it, however generous the configured grace.
-    book = DeadlineBook(grace_s=30.0)
-    rig = Rig(watchdog=book)
-    assert rig.protocol.commit(records((0, 5))).committed
-    assert book.deadlines["send_offsets_to_transaction"] == 5.0
-    assert book.deadlines["commit_transaction"] == 30.0 + 30.0  # librdkafka keeps this timeout
+RENEWED = ["store[0] rollback", "new producers", "init_transactions", "committed",
+           f"seek {INPUT}[0]@5", f"seek {INPUT}[1]@{OFFSET_BEGINNING}"]
 
 
-def test_send_offsets_retriable_error_is_retried_and_the_batch_commits() -> None:
+def test_a_failed_send_offsets_aborts_the_batch_on_new_producers_and_the_next_commits() -> None:
+    # A retry on the same producer is what wedges after a coordinator moved (librdkafka #5511):
+    # the batch is redone on new producers, whose init_transactions aborts the old transaction.
     rig = Rig()
+    old = rig.turns.current
     rig.failures.add("send_offsets_to_transaction", retriable())
     outcome = rig.protocol.commit(records((0, 5)))
-    assert outcome.committed
+
+    assert not outcome.committed
+    assert abort_tail(rig.calls) == RENEWED
+    assert "abort_transaction" not in rig.calls and "commit_transaction" not in rig.calls
+    assert rig.committed_state(0) == []
+    assert outcome.error is not None and outcome.error.code() == KafkaError._TIMED_OUT
+    assert "send_offsets_to_transaction failed" in outcome.why
+    assert rig.turns.current is not old and rig.renewal.renewals == 1
+
+    assert rig.protocol.commit(records((0, 5))).committed
     assert rig.calls.count("send_offsets_to_transaction") == 2
-    assert rig.calls[-1] == "store[0] commit checkpoint=101"
 
 
-def test_send_offsets_still_retriable_after_its_attempts_aborts_the_batch() -> None:
-    rig = Rig()
-    rig.failures.add("send_offsets_to_transaction", *[retriable()] * SEND_OFFSETS_ATTEMPTS)
-    outcome = rig.protocol.commit(records((0, 5)))
-    assert_aborted(rig, outcome)
-    assert rig.calls.count("send_offsets_to_transaction") == SEND_OFFSETS_ATTEMPTS
-
-
-def test_send_offsets_abortable_error_aborts_the_batch() -> None:
+def test_an_abortable_send_offsets_error_is_redone_on_new_producers() -> None:
     rig = Rig()
     rig.failures.add("send_offsets_to_transaction", abortable())
     outcome = rig.protocol.commit(records((0, 5)))
-    assert_aborted(rig, outcome)
-    assert rig.calls.count("send_offsets_to_transaction") == 1
+    assert abort_tail(rig.calls) == RENEWED
     assert outcome.error is not None and outcome.error.txn_requires_abort()
+
+
+class WedgingProducer(FakeProducer):
+    """send_offsets_to_transaction never returns, as librdkafka's can after a coordinator moved."""
+
+    def __init__(self, calls: list[str], failures: Failures) -> None:
+        super().__init__(calls, failures)
+        self.released = threading.Event()
+
+    def send_offsets_to_transaction(self, offsets: list[TopicPartition], metadata: object,
+                                    timeout: float) -> None:
+        self.calls.append("send_offsets_to_transaction (wedged)")
+        self.released.wait(60)
+
+
+def test_a_wedged_send_offsets_is_left_behind_and_the_batch_redone_on_new_producers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(commit, "SEND_OFFSETS_S", 0.05)
+    rig = Rig()
+    wedged = WedgingProducer(rig.calls, rig.failures)
+    rig.turns.replace([wedged])  # type: ignore[list-item]
+    try:
+        outcome = rig.protocol.commit(records((0, 5)))
+
+        assert not outcome.committed
+        assert "send_offsets_to_transaction has not returned" in outcome.why
+        assert abort_tail(rig.calls) == RENEWED
+        assert rig.turns.current is not wedged
+        assert rig.protocol.commit(records((0, 5))).committed  # no restart needed
+    finally:
+        wedged.released.set()
+
+
+def test_once_wedged_calls_pile_up_the_call_runs_under_the_watchdog_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Each wedged call holds a thread and an old producer; past max_wedged the worker stops
+    # leaving them behind, and a call that never returns ends the process (watchdog.py).
+    monkeypatch.setattr(commit, "SEND_OFFSETS_S", 0.05)
+    book = DeadlineBook(grace_s=30.0)
+    rig = Rig(watchdog=book)
+    rig.renewal.max_wedged = 1
+    wedged = WedgingProducer(rig.calls, rig.failures)
+    rig.turns.replace([wedged])  # type: ignore[list-item]
+    try:
+        assert not rig.protocol.commit(records((0, 5))).committed
+        assert "send_offsets_to_transaction" not in book.deadlines  # waited in a thread
+        assert rig.protocol.commit(records((0, 5))).committed
+        # The grace of its own, whatever CHOREO_WATCHDOG_GRACE_S says.
+        assert book.deadlines["send_offsets_to_transaction"] == 0.05 + commit.SEND_OFFSETS_GRACE_S
+    finally:
+        wedged.released.set()
+
+
+def test_a_lost_session_has_the_next_batch_start_on_new_producers() -> None:
+    rig = Rig()
+    rig.renewal.request("the group session was lost")
+    assert rig.protocol.commit(records((0, 5))).committed
+    assert rig.calls[:3] == ["new producers", "init_transactions", "begin_transaction"]
+    assert rig.protocol.commit(records((0, 6))).committed
+    assert rig.calls.count("new producers") == 1
 
 
 @pytest.mark.parametrize("error", [fatal(), fatal(KafkaError._FENCED),

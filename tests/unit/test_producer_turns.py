@@ -135,3 +135,16 @@ def test_a_failed_initialisation_is_raised_once_every_producer_has_returned() ->
     with pytest.raises(KafkaException):
         producer.init_transactions(1)
     assert log == [("b", "init")]
+
+
+def test_replaced_producers_take_the_turns_from_the_first_and_the_old_are_handed_back() -> None:
+    producer, log = turns(2)
+    one_batch(producer)  # "a" had the last turn
+    fresh = [RecordingProducer("c", log), RecordingProducer("d", log)]
+    old = producer.replace(fresh)  # type: ignore[arg-type]
+    one_batch(producer)
+    one_batch(producer)
+    assert [p.name for p in old] == ["a", "b"]  # type: ignore[attr-defined]
+    assert [name for name, call in log if call == "begin"] == ["a", "c", "d"]
+    with pytest.raises(ValueError, match="one producer per turn"):
+        producer.replace(fresh[:1])  # type: ignore[arg-type]
