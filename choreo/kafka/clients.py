@@ -111,8 +111,18 @@ def plain_producer(settings: Settings, **extra: Any) -> Producer:
     }, settings)
 
 
+# How often a group member asks which broker coordinates its group (librdkafka's default: every
+# 10 min, a tenth of that once the coordinator's connection is down). A coordinator that hangs
+# without closing its connections (paused, or swapping) keeps the member heartbeating into
+# silence until its session expires and the group rebalances; asking every 2 s finds the broker
+# that took the group over within seconds of the controller fencing the silent one, and the
+# member moves there with its session intact. One small request per member every 2 s.
+COORDINATOR_QUERY_MS = 2000
+
+
 def group_consumer(settings: Settings, group_id: str, instance_id: str, **extra: Any) -> Consumer:
     return _built(Consumer, {
+        "coordinator.query.interval.ms": COORDINATOR_QUERY_MS,  # a CHOREO_KAFKA_* setting wins
         **base_config(settings),
         "group.id": group_id,
         "group.instance.id": instance_id,
