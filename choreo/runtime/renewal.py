@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
 from choreo.kafka.turns import TakingTurns
-from choreo.runtime.calls import guarded_call
+from choreo.runtime.calls import guarded_call, note_if_slow
 from choreo.runtime.faults import FaultInjector
 from choreo.runtime.triage import is_fatal
 from choreo.runtime.watchdog import Watchdog
@@ -94,6 +95,7 @@ class ProducerRenewal:
             )
         outcome: list[tuple[bool, Any]] = []
         done = threading.Event()
+        started = time.monotonic()
 
         def run() -> None:
             try:
@@ -109,6 +111,7 @@ class ProducerRenewal:
         if not done.wait(timeout_s + WEDGE_MARGIN_S):
             self._wedged.append(thread)
             raise RenewProducers(f"{name} has not returned after {timeout_s + WEDGE_MARGIN_S:.1f} s")
+        note_if_slow(name, started)
         ok, value = outcome[0]
         if ok:
             return value

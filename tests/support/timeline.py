@@ -31,6 +31,7 @@ _STEPS = (
     ("renewing the transactional producers", "producers renewed"),
     ("aborting the batch", "batch aborted"),
     ("retrying ", "call retried"),
+    (" returned after ", "slow call"),
 )
 _PER_WORKER = 3  # occurrences of a step kept per worker: enough to see a restart loop
 _ASCTIME = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?:,(\d{3}))?")

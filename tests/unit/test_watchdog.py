@@ -13,6 +13,8 @@ import time
 
 import pytest
 
+from choreo.runtime import calls
+from choreo.runtime.faults import FaultInjector
 from choreo.runtime.watchdog import EXIT_WEDGED, NoWatchdog, Watchdog
 from harness.paths import REPO
 from tests.support.fake_clock import FakeClock
@@ -336,3 +338,19 @@ def test_a_call_that_returns_in_time_does_not_end_the_process() -> None:
     rc, stderr = _finish(proc, timeout=20)
     assert rc == 0, stderr
     assert _error_lines(stderr) == []
+
+
+def test_a_call_slower_than_a_healthy_cluster_allows_is_logged(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def run(slow_after_s: float) -> list[str]:
+        monkeypatch.setattr(calls, "SLOW_CALL_S", slow_after_s)
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="choreo.runtime.worker"):
+            assert calls.guarded_call(NoWatchdog(), FaultInjector({}), "commit_transaction", 1.0,
+                                      lambda: "done") == "done"
+        return [r.getMessage() for r in caplog.records]
+
+    assert run(60.0) == []
+    (line,) = run(-1.0)
+    assert line.startswith("commit_transaction returned after ")
