@@ -105,7 +105,7 @@ def docker_stack() -> Iterator[StackEndpoints]:
     from testcontainers.core.waiting_utils import wait_for_logs
     from testcontainers.kafka import KafkaContainer
 
-    kafka = KafkaContainer("apache/kafka:4.3.0").with_kraft()
+    kafka = KafkaContainer("apache/kafka:4.2.2").with_kraft()
     registry = DockerContainer("apicurio/apicurio-registry:3.3.3").with_exposed_ports(8080)
     with kafka, registry:
         wait_for_logs(registry, "Listening on", timeout=180)

@@ -165,6 +165,8 @@ def up(
     else:
         info = _plan(layout, existing, brokers, kafka_port, registry_port)
     ensure_jars(layout)
+    if not running:
+        _refuse_downgrade(layout, existing, kafka_node.kafka_version(layout))
     info = StackInfo(
         **{
             **info.__dict__,
@@ -222,6 +224,24 @@ def up(
     return UpResult(
         info=info, started=to_start, seconds=time.monotonic() - begin
     )
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(".") if part.isdigit())
+
+
+def _refuse_downgrade(layout: StackLayout, existing: StackInfo | None, kafka: str) -> None:
+    """Kafka cannot read metadata written by a newer version: say so before it fails to start."""
+    if existing is None or not existing.kafka_version or existing.kafka_version == "unknown":
+        return
+    if not any(kafka_node.is_formatted(layout, n) for n in existing.node_ids):
+        return
+    if _version(kafka) < _version(existing.kafka_version):
+        raise StackError(
+            f"The data in {layout.state_dir} was written by Kafka {existing.kafka_version}, and "
+            f"this version of choreo runs Kafka {kafka}, which cannot read it; run `choreo stack "
+            "down --purge` (it deletes the topics) or use another --dir."
+        )
 
 
 def restart_registry(layout: StackLayout, timeout: float = START_TIMEOUT_SECONDS) -> float:
