@@ -55,9 +55,11 @@ TXN_CALL_S = 30.0
 # gone or has moved (issues #5456 and #5511, unfixed in 2.16): the wait for the coordinator has
 # no timer. So it gets a short timeout of its own, runs with a bounded wait, and when it fails
 # or overruns, the batch is redone on new producers (choreo/runtime/renewal.py): a retry on the
-# same producer is what wedges. Only when wedged calls pile up does it run under the watchdog
-# again, with SEND_OFFSETS_GRACE_S whatever CHOREO_WATCHDOG_GRACE_S says.
-SEND_OFFSETS_S = 3.0
+# same producer is what wedges. The timeout doubles after each such failure in a row (up to
+# renewal.MAX_TIMEOUT_S), so a cluster that is merely slow still gets its calls through. Only
+# when wedged calls pile up does it run under the watchdog again, with SEND_OFFSETS_GRACE_S
+# whatever CHOREO_WATCHDOG_GRACE_S says.
+SEND_OFFSETS_S = 1.5
 SEND_OFFSETS_GRACE_S = 2.0
 
 ProcessRecord = Callable[[Message, TransactionalStore, Batch], None]
@@ -235,11 +237,11 @@ class CommitProtocol:
     def _send_offsets(self, positions: dict[tuple[str, int], int]) -> None:
         offsets = [TopicPartition(t, p, o) for (t, p), o in positions.items()]
 
-        def send() -> None:
+        def send(timeout_s: float) -> None:
             # The group metadata is read again on each attempt: after a rebalance the old
             # generation can never commit.
             self.producer.send_offsets_to_transaction(
-                offsets, self.consumer.consumer_group_metadata(), SEND_OFFSETS_S
+                offsets, self.consumer.consumer_group_metadata(), timeout_s
             )
 
         self.renewal.call("send_offsets_to_transaction", SEND_OFFSETS_S, send,

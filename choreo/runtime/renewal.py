@@ -41,6 +41,8 @@ log = logging.getLogger("choreo.runtime.worker")
 WEDGE_MARGIN_S = 0.5
 # Wedged calls (each a thread and an old producer) that may be left behind at once.
 MAX_WEDGED = 2
+# The longest a call's timeout grows to after failures in a row (it doubles each time).
+MAX_TIMEOUT_S = 12.0
 
 
 class RenewProducers(Exception):  # noqa: N818 - an instruction, as the abort path reads it
@@ -72,6 +74,7 @@ class ProducerRenewal:
         self.max_wedged = max_wedged
         self.pending = ""  # why the next batch must start on new producers ("" if it need not)
         self.renewals = 0
+        self.strikes = 0  # calls in a row that failed or wedged: each doubles the next timeout
         self._wedged: list[threading.Thread] = []
 
     def request(self, why: str) -> None:
@@ -83,16 +86,23 @@ class ProducerRenewal:
         if self.pending:
             self.renew(self.pending)
 
-    def call(self, name: str, timeout_s: float, fn: Callable[[], Any], grace_s: float) -> Any:
-        """`fn()` bounded by `timeout_s` plus a small margin. Raises RenewProducers when it fails
-        (a fatal error is raised as it is: this instance is fenced) or has not returned."""
+    def call(
+        self, name: str, timeout_s: float, fn: Callable[[float], Any], grace_s: float
+    ) -> Any:
+        """`fn(timeout)` bounded by that timeout plus a small margin; the timeout is `timeout_s`,
+        doubled for each call before it that failed. Raises RenewProducers when it fails (a fatal
+        error is raised as it is: this instance is fenced) or has not returned."""
+        timeout_s = min(timeout_s * 2 ** self.strikes, max(timeout_s, MAX_TIMEOUT_S))
+        self.strikes += 1  # until it has returned well
         self._wedged = [t for t in self._wedged if t.is_alive()]
         if len(self._wedged) >= self.max_wedged:
             # Enough left behind: wait here, under the watchdog, as for any other call.
-            return self._raising_for_renewal(
+            value = self._raising_for_renewal(
                 name, lambda: guarded_call(self.watchdog, self.faults, name, timeout_s, fn,
-                                           attempts=1, grace_s=grace_s)
+                                           timeout_s, attempts=1, grace_s=grace_s)
             )
+            self.strikes = 0
+            return value
         outcome: list[tuple[bool, Any]] = []
         done = threading.Event()
         started = time.monotonic()
@@ -100,7 +110,7 @@ class ProducerRenewal:
         def run() -> None:
             try:
                 self.faults.wedge(name)
-                outcome.append((True, fn()))
+                outcome.append((True, fn(timeout_s)))
             except BaseException as e:  # noqa: BLE001 - handed to the waiting thread
                 outcome.append((False, e))
             finally:
@@ -114,6 +124,7 @@ class ProducerRenewal:
         note_if_slow(name, started)
         ok, value = outcome[0]
         if ok:
+            self.strikes = 0
             return value
         return self._raising_for_renewal(name, lambda: _reraise(value))
 

@@ -23,7 +23,7 @@ from choreo.exceptions import (
     StoreError,
 )
 from choreo.kafka.turns import TakingTurns
-from choreo.runtime import commit
+from choreo.runtime import commit, renewal
 from choreo.runtime.batch import Batch
 from choreo.runtime.commit import CommitProtocol
 from choreo.runtime.faults import FaultInjector
@@ -457,10 +457,41 @@ def test_once_wedged_calls_pile_up_the_call_runs_under_the_watchdog_again(
         assert not rig.protocol.commit(records((0, 5))).committed
         assert "send_offsets_to_transaction" not in book.deadlines  # waited in a thread
         assert rig.protocol.commit(records((0, 5))).committed
-        # The grace of its own, whatever CHOREO_WATCHDOG_GRACE_S says.
-        assert book.deadlines["send_offsets_to_transaction"] == 0.05 + commit.SEND_OFFSETS_GRACE_S
+        # Its timeout doubled after the wedge, and the grace is its own, whatever
+        # CHOREO_WATCHDOG_GRACE_S says.
+        assert book.deadlines["send_offsets_to_transaction"] == 0.1 + commit.SEND_OFFSETS_GRACE_S
     finally:
         wedged.released.set()
+
+
+class TimeoutBook(FakeProducer):
+    """Writes down the timeout each send_offsets_to_transaction was given."""
+
+    def __init__(self, calls: list[str], failures: Failures, timeouts: list[float]) -> None:
+        super().__init__(calls, failures)
+        self.timeouts = timeouts
+
+    def send_offsets_to_transaction(self, offsets: list[TopicPartition], metadata: object,
+                                    timeout: float) -> None:
+        self.timeouts.append(timeout)
+        super().send_offsets_to_transaction(offsets, metadata, timeout)
+
+
+def test_the_timeout_doubles_after_each_failure_in_a_row_and_resets_once_a_call_returns() -> None:
+    # A cluster that is slow rather than gone must still get its offsets through: each redo
+    # waits twice as long as the last, up to a bound.
+    rig = Rig()
+    timeouts: list[float] = []
+    rig.renewal.make = lambda: [TimeoutBook(rig.calls, rig.failures, timeouts)]  # type: ignore[list-item]
+    rig.turns.replace(rig.renewal.make())
+    rig.failures.add("send_offsets_to_transaction", *[retriable()] * 5)
+    for _ in range(6):
+        rig.protocol.commit(records((0, 5)))
+    assert rig.protocol.commit(records((0, 5))).committed
+    base = commit.SEND_OFFSETS_S
+    doubled = [min(base * 2**strikes, renewal.MAX_TIMEOUT_S) for strikes in range(6)]
+    assert timeouts == [*doubled, base]
+    assert timeouts[1] == 2 * base and timeouts[5] == renewal.MAX_TIMEOUT_S
 
 
 def test_a_lost_session_has_the_next_batch_start_on_new_producers() -> None:
