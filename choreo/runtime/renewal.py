@@ -78,9 +78,20 @@ class ProducerRenewal:
         self._wedged: list[threading.Thread] = []
 
     def request(self, why: str) -> None:
-        """Renew before the next batch (e.g. after the group session was lost: the producers
-        lived through the same outage and may hold a coordinator that is gone)."""
+        """Renew before the next batch."""
         self.pending = self.pending or why
+
+    # After an outage the producers lived through, their first send_offsets is the call that
+    # wedges (they may keep a coordinator that is gone): the next batch starts on new ones.
+
+    def on_session_lost(self) -> None:
+        """The consumer's rebalance callback for lost partitions calls this."""
+        self.request("the group session was lost")
+
+    def on_client_error(self, err: KafkaError) -> None:
+        """The consumer's error callback."""
+        if err.code() == KafkaError._ALL_BROKERS_DOWN:
+            self.request("every broker was unreachable")
 
     def renew_if_requested(self) -> None:
         if self.pending:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
 from choreo.contract import Service
 from choreo.exceptions import ChoreoError, ConfigurationError, StopRequested
@@ -203,21 +203,13 @@ class Worker:
             ),
             undecided_s=undecided_wait_s(self.settings.transaction_timeout_ms),
         )
-        def on_client_error(err: KafkaError) -> None:
-            if err.code() == KafkaError._ALL_BROKERS_DOWN:
-                # The producers lost every broker too: after such an outage their first
-                # send_offsets is the call that wedges (librdkafka #5511), so start afresh.
-                renewal.request("every broker was unreachable")
-
         consumer = self._consumer = clients.group_consumer(
-            self.settings, self.group_id, self.transactional_id, error_cb=on_client_error
+            self.settings, self.group_id, self.transactional_id, error_cb=renewal.on_client_error
         )
 
         def on_lost(consumer: Consumer, partitions: list[TopicPartition]) -> None:
             assigned.on_lost(consumer, partitions)
-            # The producers lived through the same outage, and may keep a coordinator that is
-            # gone (librdkafka #5511): the first batch of the next assignment starts on new ones.
-            renewal.request("the group session was lost")
+            renewal.on_session_lost()
 
         consumer.subscribe(
             list(self._logical),

@@ -496,7 +496,7 @@ def test_the_timeout_doubles_after_each_failure_in_a_row_and_resets_once_a_call_
 
 def test_a_lost_session_has_the_next_batch_start_on_new_producers() -> None:
     rig = Rig()
-    rig.renewal.request("the group session was lost")
+    rig.renewal.on_session_lost()
     assert rig.protocol.commit(records((0, 5))).committed
     assert rig.calls[:3] == ["new producers", "init_transactions", "begin_transaction"]
     assert rig.protocol.commit(records((0, 6))).committed
@@ -748,3 +748,17 @@ def test_without_a_commit_interval_nothing_is_carried() -> None:
     outcome = rig.protocol.commit(records((0, 10)))
     assert not outcome.carried
     assert rig.producer.sent_offsets == [([(INPUT, 0, 11)], GROUP_METADATA)]
+
+
+@pytest.mark.parametrize(("error", "renews"), [
+    (KafkaError(KafkaError._ALL_BROKERS_DOWN), True),
+    (KafkaError(KafkaError._TRANSPORT), False),  # one broker: the others still answer
+    (KafkaError(KafkaError._RESOLVE), False),
+])
+def test_the_next_batch_starts_on_new_producers_once_every_broker_was_unreachable(
+    error: KafkaError, renews: bool
+) -> None:
+    rig = Rig()
+    rig.renewal.on_client_error(error)
+    assert rig.protocol.commit(records((0, 5))).committed
+    assert ("new producers" in rig.calls) is renews
