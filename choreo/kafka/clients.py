@@ -23,12 +23,18 @@ MAX_RECORD_BYTES = 1_000_000
 RECORD_FRAMING_BYTES = 1024
 
 
+METADATA_REFRESH_MS = 2000
+
+
 def base_config(settings: Settings) -> dict[str, Any]:
     # Security settings (SASL, TLS) pass through from settings.kafka_extra unchanged.
     return {
         "bootstrap.servers": settings.bootstrap_servers,
-        # Find a partition's new leader within seconds after a broker dies (default: 5 min).
-        "topic.metadata.refresh.interval.ms": 10000,
+        # Find a partition's new leader within seconds after a broker dies or hangs (default:
+        # 5 min). A hung broker answers nothing, so no error prompts a refresh: requests wait on
+        # it until this timer shows the leaders the controller moved away. One small request
+        # per client every 2 s, for the topics it uses.
+        "topic.metadata.refresh.interval.ms": METADATA_REFRESH_MS,
         **settings.kafka_extra,
     }
 
