@@ -6,8 +6,8 @@ last stable offset stays at one place, short of the end written, for longer than
 coordinator's check for expired transactions) holds a hanging transaction: a read_committed
 consumer of that partition (every service downstream) cannot read past it, and nothing inside
 Kafka's clients ends it. Seen when a lone Kafka 4.3 node killed with SIGKILL restarts and its
-coordinator skips the markers of the transactions it finds prepared (docs/adr/0006-nothing-
-stalls.md, 7). The worker cannot end it through the client library
+coordinator skips the markers of the transactions it finds prepared (KAFKA-20734, in 4.3.0 to
+4.4.0; docs/adr/0006-nothing-stalls.md, 7). The worker cannot end it through the client library
 (librdkafka has no admin call for KIP-664), so it says so where an operator looks: one ERROR
 line naming the partition, the offset and the command that ends it, `/readyz` 503 with
 `hanging_transactions`, and the gauge `choreo_hanging_transactions`.
@@ -37,6 +37,8 @@ def ending(topic: str, p: int, offset: int) -> str:
         f"aborted (or fenced), `choreo kafka transactions abort --topic {topic} --partition {p} "
         f"--start-offset {offset}` ends it (aborting one that committed would drop its events)"
     )
+
+
 _QUERY_S = 2.0  # short: while a broker is away the loop must not wait here
 
 
