@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
@@ -14,6 +15,8 @@ from choreo.kafka.partitioner import LIBRDKAFKA_PARTITIONER
 from choreo.settings import Settings
 
 C = TypeVar("C", Producer, Consumer, AdminClient)
+
+log = logging.getLogger("choreo.kafka")
 
 REGISTRY_TIMEOUT_S = 10
 # The largest record our producers send (librdkafka's message.max.bytes, also its default;
@@ -41,6 +44,18 @@ def base_config(settings: Settings) -> dict[str, Any]:
 
 # Properties whose values are secrets even when they do not come from CHOREO_KAFKA_*.
 _SECRET_WORDS = ("password", "secret", "token", "basic.auth", "jaas", "sasl.username", "key.pem")
+
+
+def logged_errors(then: Callable[[KafkaError], None]) -> Callable[[KafkaError], None]:
+    """An `error_cb` that logs each client error, as librdkafka does when none is set (an
+    error_cb replaces that line), then hands it on."""
+
+    def on_error(err: KafkaError) -> None:
+        level = logging.ERROR if err.fatal() else logging.WARNING
+        log.log(level, "client error: %s: %s", err.name(), err.str())
+        then(err)
+
+    return on_error
 
 
 def _built(make: Callable[[dict[str, Any]], C], config: dict[str, Any], settings: Settings) -> C:

@@ -35,7 +35,7 @@ from choreo.exceptions import (
 from choreo.kafka.messages import coordinates
 from choreo.kafka.turns import TransactionalProducer
 from choreo.runtime.batch import Batch, RecordRefused, TransactionalStore
-from choreo.runtime.calls import guarded_call
+from choreo.runtime.calls import guarded_call, note_if_slow
 from choreo.runtime.faults import FaultInjector
 from choreo.runtime.poison import Coordinates
 from choreo.runtime.renewal import ProducerRenewal, RenewProducers
@@ -226,9 +226,11 @@ class CommitProtocol:
             store.write_back()
 
     def _flush(self, batch: Batch) -> None:
+        started = time.monotonic()
         with self.watchdog.guard("flush", self.flush_timeout_s):
             self.faults.wedge("flush")
             left = self.producer.flush(self.flush_timeout_s)
+        note_if_slow("flush", started)
         if batch.delivery_error is not None:
             raise KafkaException(batch.delivery_error)
         if left:
@@ -237,12 +239,15 @@ class CommitProtocol:
     def _send_offsets(self, positions: dict[tuple[str, int], int]) -> None:
         offsets = [TopicPartition(t, p, o) for (t, p), o in positions.items()]
 
+        # Both read here, in this thread: a helper thread that only got to run after its deadline
+        # (a starved machine) must still send this batch's offsets to this batch's transaction,
+        # never to whatever producer took over meanwhile. The group metadata is read per batch:
+        # after a rebalance the old generation can never commit.
+        producer = self.renewal.producers.current
+        metadata = self.consumer.consumer_group_metadata()
+
         def send(timeout_s: float) -> None:
-            # The group metadata is read again on each attempt: after a rebalance the old
-            # generation can never commit.
-            self.producer.send_offsets_to_transaction(
-                offsets, self.consumer.consumer_group_metadata(), timeout_s
-            )
+            producer.send_offsets_to_transaction(offsets, metadata, timeout_s)
 
         self.renewal.call("send_offsets_to_transaction", SEND_OFFSETS_S, send,
                           grace_s=SEND_OFFSETS_GRACE_S)

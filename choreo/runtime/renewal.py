@@ -28,6 +28,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
+from choreo.exceptions import FencedError
 from choreo.kafka.turns import TakingTurns
 from choreo.runtime.calls import guarded_call, note_if_slow
 from choreo.runtime.faults import FaultInjector
@@ -43,6 +44,7 @@ WEDGE_MARGIN_S = 0.5
 MAX_WEDGED = 2
 # The longest a call's timeout grows to after failures in a row (it doubles each time).
 MAX_TIMEOUT_S = 12.0
+_MAX_STRIKES = 16
 
 
 class RenewProducers(Exception):  # noqa: N818 - an instruction, as the abort path reads it
@@ -89,7 +91,7 @@ class ProducerRenewal:
         self.request("the group session was lost")
 
     def on_client_error(self, err: KafkaError) -> None:
-        """The consumer's error callback."""
+        """Given the consumer's errors (clients.logged_errors logs them first)."""
         if err.code() == KafkaError._ALL_BROKERS_DOWN:
             self.request("every broker was unreachable")
 
@@ -104,7 +106,8 @@ class ProducerRenewal:
         doubled for each call before it that failed. Raises RenewProducers when it fails (a fatal
         error is raised as it is: this instance is fenced) or has not returned."""
         timeout_s = min(timeout_s * 2 ** self.strikes, max(timeout_s, MAX_TIMEOUT_S))
-        self.strikes += 1  # until it has returned well
+        # Counted until it has returned well; bounded, since the timeout stops growing anyway.
+        self.strikes = min(self.strikes + 1, _MAX_STRIKES)
         self._wedged = [t for t in self._wedged if t.is_alive()]
         if len(self._wedged) >= self.max_wedged:
             # Enough left behind: wait here, under the watchdog, as for any other call.
@@ -144,13 +147,23 @@ class ProducerRenewal:
         left open), in place of the current ones; the old ones are released off this thread."""
         log.warning("renewing the transactional producers: %s", why)
         old = self.producers.replace(self.make())
-        self.pending = ""
         threading.Thread(target=_release, args=(old,), name="choreo-release", daemon=True).start()
-        guarded_call(
-            self.watchdog, self.faults, "init_transactions",
-            self.init_timeout_s * len(self.producers.producers),
-            self.producers.init_transactions, self.init_timeout_s,
-        )
+        try:
+            guarded_call(
+                self.watchdog, self.faults, "init_transactions",
+                self.init_timeout_s * len(self.producers.producers),
+                self.producers.init_transactions, self.init_timeout_s,
+            )
+        except KafkaException as e:
+            # Raised out of the batch: the worker exits and its successor initialises again.
+            err: KafkaError = e.args[0]
+            if is_fatal(err):
+                raise FencedError(
+                    f"new producers could not be initialised ({err.name()}: {err.str()}); "
+                    "another instance with the same id took over"
+                ) from e
+            raise
+        self.pending = ""
         self.renewals += 1
         log.info("transactional producers renewed (%d so far)", self.renewals)
 

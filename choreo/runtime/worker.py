@@ -204,7 +204,8 @@ class Worker:
             undecided_s=undecided_wait_s(self.settings.transaction_timeout_ms),
         )
         consumer = self._consumer = clients.group_consumer(
-            self.settings, self.group_id, self.transactional_id, error_cb=renewal.on_client_error
+            self.settings, self.group_id, self.transactional_id,
+            error_cb=clients.logged_errors(renewal.on_client_error),
         )
 
         def on_lost(consumer: Consumer, partitions: list[TopicPartition]) -> None:

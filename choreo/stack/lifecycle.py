@@ -165,12 +165,13 @@ def up(
     else:
         info = _plan(layout, existing, brokers, kafka_port, registry_port)
     ensure_jars(layout)
-    if not running:
-        _refuse_downgrade(layout, existing, kafka_node.kafka_version(layout))
+    kafka = kafka_node.kafka_version(layout)
+    if any(f"kafka-{n}" not in running for n in info.node_ids):
+        _refuse_downgrade(layout, existing, kafka)
     info = StackInfo(
         **{
             **info.__dict__,
-            "kafka_version": kafka_node.kafka_version(layout),
+            "kafka_version": _written_by(layout, existing, kafka),
             "apicurio_version": registry.apicurio_version(layout),
             "java": {"kafka": str(java_kafka.path), "registry": str(java_registry.path)},
         }
@@ -228,6 +229,16 @@ def up(
 
 def _version(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split(".") if part.isdigit())
+
+
+def _written_by(layout: StackLayout, existing: StackInfo | None, kafka: str) -> str:
+    """The Kafka version the stack file records: the newest that has written its data, so a
+    stack started while an older one still ran never hides data a newer Kafka wrote."""
+    if existing is None or not existing.kafka_version or existing.kafka_version == "unknown":
+        return kafka
+    if not any(kafka_node.is_formatted(layout, n) for n in existing.node_ids):
+        return kafka
+    return max(kafka, existing.kafka_version, key=_version)
 
 
 def _refuse_downgrade(layout: StackLayout, existing: StackInfo | None, kafka: str) -> None:

@@ -762,3 +762,55 @@ def test_the_next_batch_starts_on_new_producers_once_every_broker_was_unreachabl
     rig.renewal.on_client_error(error)
     assert rig.protocol.commit(records((0, 5))).committed
     assert ("new producers" in rig.calls) is renews
+
+
+class LateStart(RecordingFaults):
+    """Holds the helper thread of send_offsets_to_transaction back until released, as a starved
+    machine can: it then runs only after the worker has given up on it and renewed."""
+
+    def __init__(self, calls: list[str]) -> None:
+        super().__init__(calls)
+        self.released = threading.Event()
+
+    def wedge(self, call: str) -> None:
+        if call == "send_offsets_to_transaction" and not self.released.is_set():
+            self.released.wait(60)
+
+
+def test_a_late_helper_thread_sends_to_its_own_batchs_producer_never_to_the_new_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(commit, "SEND_OFFSETS_S", 0.05)
+    rig = Rig()
+    late = LateStart(rig.calls)
+    rig.renewal.faults = late
+    old = rig.turns.current
+    assert not rig.protocol.commit(records((0, 5))).committed
+    new = rig.turns.current
+    assert new is not old
+
+    late.released.set()  # the abandoned call runs now, after the renewal
+    (thread,) = rig.renewal._wedged
+    thread.join(10)
+    assert old.sent_offsets == [([(INPUT, 0, 6)], GROUP_METADATA)]  # type: ignore[attr-defined]
+    assert new.sent_offsets == []  # type: ignore[attr-defined]
+
+
+def test_new_producers_fenced_at_their_initialisation_stop_the_worker_as_fenced() -> None:
+    rig = Rig()
+    rig.failures.add("send_offsets_to_transaction", retriable())
+    rig.failures.add("init_transactions", fatal())
+    with pytest.raises(FencedError, match="new producers could not be initialised"):
+        rig.protocol.commit(records((0, 5)))
+    assert rig.committed_state(0) == []
+
+
+def test_a_renewal_whose_initialisation_fails_is_still_asked_for() -> None:
+    # The error ends the worker (its successor initialises again); nothing pretends it renewed.
+    rig = Rig()
+    rig.renewal.on_session_lost()
+    rig.failures.add("init_transactions", KafkaException(KafkaError(KafkaError._TIMED_OUT)))
+    with pytest.raises(KafkaException):
+        rig.protocol.commit(records((0, 5)))
+    assert rig.renewal.pending and rig.renewal.renewals == 0
+    assert "begin_transaction" not in rig.calls

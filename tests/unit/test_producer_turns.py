@@ -148,3 +148,16 @@ def test_replaced_producers_take_the_turns_from_the_first_and_the_old_are_handed
     assert [name for name, call in log if call == "begin"] == ["a", "c", "d"]
     with pytest.raises(ValueError, match="one producer per turn"):
         producer.replace(fresh[:1])  # type: ignore[arg-type]
+
+
+def test_client_errors_are_logged_then_handed_on(caplog: pytest.LogCaptureFixture) -> None:
+    from confluent_kafka import KafkaError
+
+    from choreo.kafka.clients import logged_errors
+
+    seen: list[int] = []
+    on_error = logged_errors(lambda err: seen.append(err.code()))
+    with caplog.at_level("WARNING", logger="choreo.kafka"):
+        on_error(KafkaError(KafkaError._ALL_BROKERS_DOWN, "3/3 brokers are down"))
+    assert seen == [KafkaError._ALL_BROKERS_DOWN]
+    assert "client error: _ALL_BROKERS_DOWN: 3/3 brokers are down" in caplog.text

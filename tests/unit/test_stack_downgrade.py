@@ -38,3 +38,13 @@ def test_data_of_the_same_or_an_older_kafka_starts(tmp_path: Path, written_by: s
 def test_a_stack_never_formatted_starts_whatever_its_file_says(tmp_path: Path) -> None:
     layout, info = _stack(tmp_path, "4.3.0", formatted=False)
     lifecycle._refuse_downgrade(layout, info, "4.2.2")
+
+
+def test_the_stack_file_keeps_the_newest_kafka_that_wrote_its_data(tmp_path: Path) -> None:
+    # A stack started while a 4.3.0 one still ran must not record 4.2.2: the next start would
+    # then let 4.2.2 at data it cannot read.
+    layout, info = _stack(tmp_path, "4.3.0")
+    assert lifecycle._written_by(layout, info, "4.2.2") == "4.3.0"
+    assert lifecycle._written_by(layout, info, "4.4.0") == "4.4.0"
+    fresh, never_formatted = _stack(tmp_path / "fresh", "4.3.0", formatted=False)
+    assert lifecycle._written_by(fresh, never_formatted, "4.2.2") == "4.2.2"
