@@ -111,6 +111,9 @@ def transactional_producer(settings: Settings, transactional_id: str, **extra: A
     return _built(Producer, {
         **base_config(settings),
         "transactional.id": transactional_id,
+        # While a coordinator moves, its calls are refused and retried: at most 250 ms apart
+        # (librdkafka: backoff doubling to 1 s), so a saga resumes soon after the move.
+        "retry.backoff.max.ms": 250,
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": 5,
