@@ -27,6 +27,7 @@ from choreo.kafka.messages import coordinates
 from choreo.kafka.topics import create_like, require_copartitioned
 from choreo.kafka.turns import TakingTurns, turn_ids
 from choreo.runtime.assignment import AssignedStores
+from choreo.runtime.broker_watch import BrokerWatch
 from choreo.runtime.calls import guarded_call
 from choreo.runtime.commit import TXN_CALL_S, BatchOutcome, CommitProtocol
 from choreo.runtime.faults import FaultInjector
@@ -111,6 +112,7 @@ class Worker:
         self._assigned: AssignedStores | None = None
         self._commit_batch: Callable[[list[Message]], BatchOutcome] | None = None
         self._protocol: CommitProtocol | None = None
+        self._broker_watch: BrokerWatch | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -183,6 +185,8 @@ class Worker:
 
         producer = self._producer = TakingTurns(make_producers())
         renewal = ProducerRenewal(producer, make_producers, self.watchdog, self.faults, _INIT_TXN_S)
+        self._broker_watch = BrokerWatch(admin, self.own_topic, renewal.request)
+        self._broker_watch.start()
         # init_transactions fences any older producer with our transactional.ids and aborts
         # their open transactions, so restore below never sees a half-written batch of ours.
         guarded_call(
@@ -267,6 +271,8 @@ class Worker:
         `clients.client_error_text`). Nothing left here matters once the worker stops: what a
         transactional producer still holds is aborted by the broker anyway.
         """
+        if self._broker_watch is not None:
+            self._broker_watch.close()
         if self._assigned is not None:
             self._close_step("the state stores", self._assigned.close)
         with self.watchdog.guard("close", TXN_CALL_S):
