@@ -92,6 +92,7 @@ def run(
     """Run every service as supervised worker processes until Ctrl-C or SIGTERM.
 
     A worker that dies is restarted; log lines are prefixed with service/instance.
+    Exit code: 0 once every worker has stopped, 1 if one had to be killed after 60 s.
     With CHOREO_METRICS_PORT=P, instance I of service number S (from 0, in order)
     serves on CHOREO_METRICS_HOST:P+S*N+I, so no two collide.
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -115,3 +117,28 @@ def test_log_lines_name_the_service_and_instance() -> None:
         "orders/0    | worker started", "orders/1    | worker started",
         "packaging/0 | worker started", "packaging/1 | worker started",
     ]
+
+
+def _supervised(code_on_sigterm: str) -> Supervisor:
+    sup = Supervisor(plan_children(["orders"], 1, 0), env={}, out=io.StringIO())
+    child = sup.children[0]
+    child.proc = subprocess.Popen([sys.executable, "-c", (
+        "import signal, sys, time\n"
+        f"signal.signal(signal.SIGTERM, lambda *_: {code_on_sigterm})\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )], stdout=subprocess.PIPE)
+    assert child.proc.stdout is not None and child.proc.stdout.readline() == b"ready\n"
+    return sup
+
+
+def test_a_worker_ending_with_an_error_of_its_own_while_stopping_is_a_clean_stop() -> None:
+    # A fenced worker would have been restarted: the stop went as asked, and its line says 1.
+    sup = _supervised("sys.exit(1)")
+    assert sup._shutdown(timeout_s=30) == 0
+    assert isinstance(sup.out, io.StringIO) and "stopped (1)" in sup.out.getvalue()
+
+
+def test_a_worker_that_has_to_be_killed_fails_the_stop() -> None:
+    sup = _supervised("None")  # ignores SIGTERM
+    assert sup._shutdown(timeout_s=0.5) == 1
