@@ -27,12 +27,6 @@ RECORD_FRAMING_BYTES = 1024
 
 
 METADATA_REFRESH_MS = 2000
-# How long a producer waits for any answer of a broker (librdkafka: 60 s). A broker that hangs
-# (paused, swapping) holds every request sent to it, the metadata requests that would show the
-# leaders moved away among them, and an idempotent producer sends nothing more to a partition
-# until its request there has ended. Past this the request is retried elsewhere, which
-# idempotence makes safe; a healthy broker answers in milliseconds.
-PRODUCER_SOCKET_TIMEOUT_MS = 5000
 
 
 def base_config(settings: Settings) -> dict[str, Any]:
@@ -120,7 +114,6 @@ def transactional_producer(settings: Settings, transactional_id: str, **extra: A
         # While a coordinator moves, its calls are refused and retried: at most 250 ms apart
         # (librdkafka: backoff doubling to 1 s), so a saga resumes soon after the move.
         "retry.backoff.max.ms": 250,
-        "socket.timeout.ms": PRODUCER_SOCKET_TIMEOUT_MS,
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": 5,
@@ -138,7 +131,6 @@ def plain_producer(settings: Settings, **extra: Any) -> Producer:
         "acks": "all",
         "linger.ms": 5,
         "partitioner": LIBRDKAFKA_PARTITIONER,
-        "socket.timeout.ms": PRODUCER_SOCKET_TIMEOUT_MS,
         **extra,
     }, settings)
 
