@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
@@ -111,10 +111,11 @@ class ProducerRenewal:
         self._wedged = [t for t in self._wedged if t.is_alive()]
         if len(self._wedged) >= self.max_wedged:
             # Enough left behind: wait here, under the watchdog, as for any other call.
-            value = self._raising_for_renewal(
-                name, lambda: guarded_call(self.watchdog, self.faults, name, timeout_s, fn,
-                                           timeout_s, attempts=1, grace_s=grace_s)
-            )
+            try:
+                value = guarded_call(self.watchdog, self.faults, name, timeout_s, fn, timeout_s,
+                                     attempts=1, grace_s=grace_s)
+            except KafkaException as e:
+                _raise_for_renewal(name, e)
             self.strikes = 0
             return value
         outcome: list[tuple[bool, Any]] = []
@@ -140,7 +141,9 @@ class ProducerRenewal:
         if ok:
             self.strikes = 0
             return value
-        return self._raising_for_renewal(name, lambda: _reraise(value))
+        if isinstance(value, KafkaException):
+            _raise_for_renewal(name, value)
+        raise value
 
     def renew(self, why: str) -> None:
         """New producers, initialised side by side (fencing the old ones and aborting what they
@@ -167,19 +170,14 @@ class ProducerRenewal:
         self.renewals += 1
         log.info("transactional producers renewed (%d so far)", self.renewals)
 
-    @staticmethod
-    def _raising_for_renewal(name: str, fn: Callable[[], Any]) -> Any:
-        try:
-            return fn()
-        except KafkaException as e:
-            err: KafkaError = e.args[0]
-            if is_fatal(err):
-                raise
-            raise RenewProducers(f"{name} failed: {err.name()}: {err.str()}", err) from e
 
-
-def _reraise(error: BaseException) -> Any:
-    raise error
+def _raise_for_renewal(name: str, e: KafkaException) -> NoReturn:
+    """A failed call as the commit protocol reads it: fatal as it is (this instance is fenced),
+    anything else as RenewProducers."""
+    err: KafkaError = e.args[0]
+    if is_fatal(err):
+        raise e
+    raise RenewProducers(f"{name} failed: {err.name()}: {err.str()}", err) from e
 
 
 def _release(producers: list[Producer]) -> None:
