@@ -27,6 +27,15 @@ RECORD_FRAMING_BYTES = 1024
 
 
 METADATA_REFRESH_MS = 2000
+# How long a client waits for a broker's answer before it gives up on that connection
+# (librdkafka's socket.timeout.ms; its default is 60 s). A broker that hangs without closing its
+# connections (paused, swapping) holds every request sent to it. A client asks one broker at a
+# time for metadata and sends no new request while one is open, so a metadata request sent to
+# the hung broker would hide, until it woke, that the controller had moved its leaders and
+# coordinators away; fetches and transaction calls to it would wait as long. Past this the
+# request fails, the connection closes, and the client asks another broker. A healthy broker
+# answers in milliseconds; requests that wait on purpose (fetch, join) add their own wait.
+REQUEST_TIMEOUT_MS = 5000
 
 
 def base_config(settings: Settings) -> dict[str, Any]:
@@ -38,6 +47,7 @@ def base_config(settings: Settings) -> dict[str, Any]:
         # it until this timer shows the leaders the controller moved away. One small request
         # per client every 2 s, for the topics it uses.
         "topic.metadata.refresh.interval.ms": METADATA_REFRESH_MS,
+        "socket.timeout.ms": REQUEST_TIMEOUT_MS,
         **settings.kafka_extra,
     }
 
@@ -103,8 +113,8 @@ def client_error_text(e: BaseException) -> str:
     return str(e)
 
 
-def admin_client(settings: Settings) -> AdminClient:
-    return _built(AdminClient, base_config(settings), settings)
+def admin_client(settings: Settings, **extra: Any) -> AdminClient:
+    return _built(AdminClient, {**base_config(settings), **extra}, settings)
 
 
 def transactional_producer(settings: Settings, transactional_id: str, **extra: Any) -> Producer:

@@ -8,7 +8,10 @@ first batch, at the cost of the call's deadline (choreo/runtime/renewal.py). See
 service renews right after the broker leaves, before its first send, and the saga goes through.
 
 A daemon thread asks for the metadata of the worker's own topic once a second (a small request:
-one topic, and the broker list), bounded by a short timeout, and compares the broker ids.
+one topic, and the broker list), bounded by a short timeout, and compares the broker ids. Its
+client of its own gives up on a broker after `QUERY_S` (`watch_client`): a request sent to the
+hung broker itself would otherwise hold the question until the client's request timeout, and
+the watch would see the broker leave seconds after the controller fenced it.
 """
 
 from __future__ import annotations
@@ -20,10 +23,18 @@ from collections.abc import Callable
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
+from choreo.kafka import clients
+from choreo.settings import Settings
+
 log = logging.getLogger("choreo.runtime.worker")
 
 EVERY_S = 1.0
-_QUERY_S = 1.0
+QUERY_S = 1.0
+
+
+def watch_client(settings: Settings) -> AdminClient:
+    """The watch's own admin client: an answer within `QUERY_S` or the next broker is asked."""
+    return clients.admin_client(settings, **{"socket.timeout.ms": int(QUERY_S * 1000)})
 
 
 class BrokerWatch:
@@ -51,12 +62,12 @@ class BrokerWatch:
     def close(self) -> None:
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(2 * _QUERY_S)
+            self._thread.join(2 * QUERY_S)
 
     def _run(self) -> None:
         while not self._stop.wait(self.every_s):
             try:
-                brokers = set(self.admin.list_topics(self.topic, timeout=_QUERY_S).brokers)
+                brokers = set(self.admin.list_topics(self.topic, timeout=QUERY_S).brokers)
             except KafkaException as e:  # no answer now (the cluster is away): look again
                 log.debug("cluster metadata not known now: %s", e)
                 continue

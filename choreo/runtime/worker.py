@@ -27,7 +27,7 @@ from choreo.kafka.messages import coordinates
 from choreo.kafka.topics import create_like, require_copartitioned
 from choreo.kafka.turns import TakingTurns, turn_ids
 from choreo.runtime.assignment import AssignedStores
-from choreo.runtime.broker_watch import BrokerWatch
+from choreo.runtime.broker_watch import BrokerWatch, watch_client
 from choreo.runtime.calls import guarded_call
 from choreo.runtime.commit import TXN_CALL_S, BatchOutcome, CommitProtocol
 from choreo.runtime.faults import FaultInjector
@@ -185,7 +185,7 @@ class Worker:
 
         producer = self._producer = TakingTurns(make_producers())
         renewal = ProducerRenewal(producer, make_producers, self.watchdog, self.faults, _INIT_TXN_S)
-        self._broker_watch = BrokerWatch(admin, self.own_topic, renewal.request)
+        self._broker_watch = BrokerWatch(watch_client(self.settings), self.own_topic, renewal.request)
         self._broker_watch.start()
         # init_transactions fences any older producer with our transactional.ids and aborts
         # their open transactions, so restore below never sees a half-written batch of ours.

@@ -3,6 +3,7 @@ transaction dies, or a broker stops answering for longer than the session timeou
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,9 @@ from tests.support.fault_saga import FaultySaga, assert_clean
 
 pytestmark = pytest.mark.integration
 
+# FAULT_ROUNDS=5 runs each cluster scenario five times on the one cluster (topics of its own each).
+ROUNDS = range(1, int(os.environ.get("FAULT_ROUNDS", "1")) + 1)
+
 
 @pytest.fixture()
 def saga(cluster: KillableStack, topic_prefix: str, tmp_path: Path) -> Iterator[FaultySaga]:
@@ -28,7 +32,8 @@ def saga(cluster: KillableStack, topic_prefix: str, tmp_path: Path) -> Iterator[
     faults.bring_back(cluster.layout)  # the next scenario starts with three brokers
 
 
-def test_group_coordinator_killed(saga: FaultySaga, cluster: KillableStack) -> None:
+@pytest.mark.parametrize("round_", ROUNDS)
+def test_group_coordinator_killed(saga: FaultySaga, cluster: KillableStack, round_: int) -> None:
     saga.start_supervised()
     admin = clients.admin_client(saga.settings)
 
@@ -43,7 +48,8 @@ def test_group_coordinator_killed(saga: FaultySaga, cluster: KillableStack) -> N
     assert_clean(result)
 
 
-def test_transaction_coordinator_killed(saga: FaultySaga, cluster: KillableStack) -> None:
+@pytest.mark.parametrize("round_", ROUNDS)
+def test_transaction_coordinator_killed(saga: FaultySaga, cluster: KillableStack, round_: int) -> None:
     saga.start_supervised()
     admin = clients.admin_client(saga.settings)
 
@@ -58,8 +64,9 @@ def test_transaction_coordinator_killed(saga: FaultySaga, cluster: KillableStack
     assert_clean(result)
 
 
+@pytest.mark.parametrize("round_", ROUNDS)
 def test_broker_paused_longer_than_the_session_timeout(
-    saga: FaultySaga, cluster: KillableStack
+    saga: FaultySaga, cluster: KillableStack, round_: int
 ) -> None:
     saga.start_supervised()
     admin = clients.admin_client(saga.settings)
@@ -67,7 +74,7 @@ def test_broker_paused_longer_than_the_session_timeout(
 
     def inject() -> None:
         node = faults.group_coordinator(admin, saga.settings.group("orders"))
-        # The session timeout of the test's workers is 6 s: 15 s is well past it.
+        # The shipped session timeout is 10 s: 15 s is well past it.
         resumed.append(faults.pause(cluster.layout, f"kafka-{node}", 15))
 
     result = saga.run_scenario(
