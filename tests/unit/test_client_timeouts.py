@@ -1,5 +1,6 @@
-"""How long clients wait on a broker: every client gives up after REQUEST_TIMEOUT_MS, the broker
-watch after one second, and an operator's CHOREO_KAFKA_* setting wins over both."""
+"""How long clients wait on a broker: every client gives up after REQUEST_TIMEOUT_MS unless an
+operator's CHOREO_KAFKA_* setting says otherwise; the broker watch's own client after one second
+(its question is asked again a second later, so a miss costs nothing)."""
 
 from __future__ import annotations
 
