@@ -89,7 +89,6 @@ class CommitProtocol:
     def __init__(
         self,
         *,
-        producer: TransactionalProducer,
         renewal: ProducerRenewal,
         consumer: Consumer,
         stores: Mapping[int, TransactionalStore],
@@ -103,8 +102,9 @@ class CommitProtocol:
         carry_s: float = 0.0,
         assignment: Callable[[], int] = lambda: 0,
     ) -> None:
-        self.producer = producer
         self.renewal = renewal  # replaces the producer's clients when a call fails or wedges
+        # The renewal's producers: one object, whose clients a renewal swaps in place.
+        self.producer: TransactionalProducer = renewal.producers
         self.consumer = consumer
         self.stores = stores  # the assigned partitions' stores; changes only between batches
         self.process = process

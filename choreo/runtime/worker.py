@@ -229,7 +229,7 @@ class Worker:
             saga_id=self.saga_id, routing=routing,
         )
         protocol = CommitProtocol(
-            producer=producer, renewal=renewal, consumer=consumer, stores=assigned.stores,
+            renewal=renewal, consumer=consumer, stores=assigned.stores,
             process=processor.process if tracing is None else tracing.decisions(processor.process),
             restore=assigned.restore_partition,
             faults=self.faults, watchdog=self.watchdog,

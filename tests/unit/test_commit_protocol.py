@@ -227,7 +227,7 @@ class Rig:
         self.clock = FakeClock()
         self.assignments = 0  # what the worker's AssignedStores.changes counts
         self.protocol = CommitProtocol(
-            producer=self.turns, renewal=self.renewal,
+            renewal=self.renewal,
             consumer=self.consumer,  # type: ignore[arg-type]
             stores=self.stores, process=self.process, restore=self.restore,
             faults=self.faults, watchdog=watchdog or NoWatchdog(), flush_timeout_s=1.0,
