@@ -11,6 +11,7 @@ from choreo.kafka import clients
 from choreo.serde.codec import Codec
 from choreo.serde.schemas import load_event_schemas
 from choreo.settings import Settings
+from choreo.timers import SCHEMA_DIR, TimerFired
 
 
 def service_names() -> tuple[str, ...]:
@@ -26,7 +27,8 @@ def load_all_services() -> list[Service]:
 
 
 def event_classes(services: Iterable[Service]) -> list[type]:
-    classes: list[type] = []
+    # TimerFired always: a service reads the own topics of others, timer records included.
+    classes: list[type] = [TimerFired]
     for s in services:
         for types in s.inputs.values():
             classes.extend(types)
@@ -35,7 +37,7 @@ def event_classes(services: Iterable[Service]) -> list[type]:
 
 
 def schema_roots() -> list[Path]:
-    return list(installation().schema_dirs)
+    return [SCHEMA_DIR, *installation().schema_dirs]
 
 
 def build_codec(settings: Settings, services: Iterable[Service] | None = None) -> Codec:

@@ -1,8 +1,9 @@
 """The service contract: a service is data plus two pure functions, `decide` and `evolve`.
 
 Domain code (consumers/) sees only what is in this module: typed frozen event dataclasses,
-a read-only state view for `decide`, a writable state for `evolve`, and `Service` to declare
-itself. It never sees Kafka, SQL or the clock.
+a read-only state view for `decide`, a writable state for `evolve`, `Service` to declare
+itself, and durable timers (set and cancelled from `evolve`, fired into `decide` as a
+`TimerFired` that carries the time: choreo/timers.py). It never sees Kafka, SQL or the clock.
 """
 
 from __future__ import annotations
@@ -75,6 +76,10 @@ class Service:
     emits:    the event classes it writes to its own topic (what `evolve` must handle).
     decide:   (state view, input event) -> own events. Pure: no I/O, no clock, no randomness.
     evolve:   (state, own event) -> None. The only code that writes state.
+    on_timer: the events `decide` may answer a `TimerFired` with; a service that sets timers
+              declares them (the contract graph shows them as timer-driven). Declaring any
+              makes `TimerFired` one of its own events, applied by the runtime (it removes the
+              fired timer) before `evolve` would see it.
     """
 
     name: str
@@ -83,6 +88,26 @@ class Service:
     decide: Decide
     evolve: Evolve
     description: str = ""
+    on_timer: tuple[type, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.on_timer and TimerFired not in self.emits:
+            # Frozen: set once here, so every reader of `emits` and `evolve` (worker, restore,
+            # rebuild, dry-run, registration) treats the firing record as an own event.
+            domain_evolve = self.evolve
+
+            def evolve(state: State, event: Any) -> None:
+                if type(event) is TimerFired:
+                    apply_fired(state, event)
+                else:
+                    domain_evolve(state, event)
+
+            object.__setattr__(self, "emits", (*self.emits, TimerFired))
+            object.__setattr__(self, "evolve", evolve)
+
+    @property
+    def uses_timers(self) -> bool:
+        return bool(self.on_timer)
 
     @property
     def own_topic(self) -> str:
@@ -100,3 +125,19 @@ class Service:
     def accepts(self, topic: str, event_type: type) -> bool:
         return event_type in self.inputs.get(topic, ())
 
+
+
+# At the end: choreo.timers builds on the protocols above, and domain code finds everything of
+# the contract here.
+from choreo.timers import (  # noqa: E402
+    TimerFired,
+    apply_fired,
+    cancel_timer,
+    pending_timer,
+    set_timer,
+)
+
+__all__ = [
+    "Decide", "Evolve", "JsonValue", "Service", "State", "StateView", "TimerFired",
+    "cancel_timer", "derive_id", "pending_timer", "set_timer",
+]

@@ -50,6 +50,9 @@ class Settings:
     # librdkafka keeps its timeouts but for the known wedges; 5 s covers a call that returns a
     # little late on a loaded box, and a wedged one costs its timeout + 5 s and a restart.
     watchdog_grace_s: int = 5
+    # How often the worker looks for due timers: a timer fires at most this long after its due
+    # time plus one transaction, while the worker is up (choreo_timer_lateness_seconds).
+    timer_check_ms: int = 200
     kafka_extra: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __repr__(self) -> str:
@@ -146,6 +149,7 @@ INT_RANGES: dict[str, IntRange] = {
     "txn_producers": IntRange(1, 2),
     "stall_s": IntRange(1, 86_400),
     "watchdog_grace_s": IntRange(1, 3_600),
+    "timer_check_ms": IntRange(10, 60_000),
 }
 
 _TOPIC_PREFIX = re.compile(r"[A-Za-z0-9._-]{0,200}")  # Kafka's topic characters, room for the name
@@ -247,6 +251,7 @@ _ENV = {
     "CHOREO_TXN_PRODUCERS": "txn_producers",
     "CHOREO_STALL_S": "stall_s",
     "CHOREO_WATCHDOG_GRACE_S": "watchdog_grace_s",
+    "CHOREO_TIMER_CHECK_MS": "timer_check_ms",
 }
 # An empty prefix is a real value (no prefix). For every other variable, set-but-empty is a slip
 # (an empty $VAR in a script, say): unsetting is how to ask for the default, so it is refused.

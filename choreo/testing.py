@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from choreo.contract import Service, State
+from choreo.timers import due_timers, to_ms
 
 Tables = dict[str, dict[str, str]]
 
@@ -103,4 +105,18 @@ def handle(service: Service, state: State, event: Any) -> list[Any]:
     out = list(service.decide(state, event))
     for e in out:
         service.evolve(state, e)
+    return out
+
+
+def fire_due(service: Service, state: State, now: datetime) -> list[Any]:
+    """What a worker does with the timers due at `now`, minus Kafka: each fires once, earliest
+    first (its TimerFired applied, then decided on, then the decided events applied).
+
+    Returns the decided events of every firing, in order. Time is a value: no test waits."""
+    now_ms = to_ms(now)
+    out: list[Any] = []
+    while due := due_timers(state, now_ms, limit=1):
+        fired = due[0].fired(now_ms)
+        service.evolve(state, fired)
+        out += handle(service, state, fired)
     return out

@@ -28,7 +28,8 @@ SAGA_ENDS: dict[type, str] = {
 
 FAILURES = (
     packaging.PackagingFailed, drones.DroneUnavailable, delivery.DeliveryFailed,
-    delivery.DeliveryCancelled, orders.OrderFailed,
+    delivery.DeliveryCancelled, delivery.DeliveryExpired, orders.OrderDeadlinePassed,
+    orders.OrderFailed,
 )
 COMPENSATIONS = (packaging.StockReleased, drones.DroneReleased)
 

@@ -26,6 +26,20 @@ def caused_by(cause: Any, purpose: str) -> dict[str, Any]:
     }
 
 
+def caused_by_timer(fired: Any, purpose: str) -> dict[str, Any]:
+    """The common fields of an event decided on a fired timer whose data holds order_id and hub.
+
+    Its time is the firing's (`fired_at`, the one clock a decision ever sees), its cause the
+    TimerFired record the worker wrote just before it."""
+    return {
+        "event_id": derive_id(fired.event_id, purpose),
+        "order_id": clipped(fired.data["order_id"], ID_MAX),
+        "hub": clipped(fired.data["hub"], HUB_MAX),
+        "occurred_at": fired.fired_at,
+        "causation_id": fired.event_id,
+    }
+
+
 def caused_by_without_order(cause: Any, purpose: str) -> dict[str, Any]:
     """The common fields for records that are not about an order (stock and fleet)."""
     return {

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from choreo.domain import Installation
+from choreo.timers import TimerFired
 
 EDGE = "edge"  # the emitter of commands: producers outside the services
 
@@ -91,6 +92,9 @@ def build_graph(installation: Installation) -> ContractGraph:
     emitted = [Flow(s.name, s.own_topic, cls) for s in installation.services for cls in s.emits]
     consumed = [Flow(s.name, topic, cls)
                 for s in installation.services for topic, classes in s.inputs.items() for cls in classes]
+    # A timer's firing is recorded on the own topic and decided by the service that set it: a
+    # loop, from which its `on_timer` events follow (timer-driven).
+    consumed += [Flow(s.name, s.own_topic, TimerFired) for s in installation.services if s.uses_timers]
     emitted_pairs = {(f.topic, f.event) for f in emitted}
     # A command reaches a topic from the edge: whichever topic a service takes it from.
     emitted += [Flow(EDGE, f.topic, f.event) for f in dict.fromkeys(consumed)

@@ -39,6 +39,10 @@ class Batch:
     refused: dict[Coordinates, KafkaError] = field(default_factory=dict)
     emitted: int = 0
     dead: int = 0
+    timers_fired: int = 0
+    timer_errors: int = 0  # firings whose decide or evolve raised: recorded with no events
+    # Due time to firing, in seconds, of each timer fired in this batch (the lateness metric).
+    timer_lateness: list[float] = field(default_factory=list)
 
 
 class RecordRefused(Exception):

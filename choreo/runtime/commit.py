@@ -39,6 +39,7 @@ from choreo.runtime.calls import guarded_call, note_if_slow
 from choreo.runtime.faults import FaultInjector
 from choreo.runtime.poison import Coordinates
 from choreo.runtime.renewal import ProducerRenewal, RenewProducers
+from choreo.runtime.timer_firing import TimerFiring
 from choreo.runtime.triage import is_fatal
 from choreo.runtime.watchdog import Watchdog
 
@@ -101,6 +102,7 @@ class CommitProtocol:
         clock: Callable[[], float] = time.perf_counter,
         carry_s: float = 0.0,
         assignment: Callable[[], int] = lambda: 0,
+        timers: TimerFiring | None = None,
     ) -> None:
         self.renewal = renewal  # replaces the producer's clients when a call fails or wedges
         # The renewal's producers: one object, whose clients a renewal swaps in place.
@@ -121,6 +123,7 @@ class CommitProtocol:
         self.carry_s = carry_s
         self.assignment = assignment
         self.carried: dict[tuple[str, int], int] = {}
+        self.timers = timers  # fires the due timers of the assigned stores into each batch
         self._carried_since = 0.0
         self._carried_in = 0
 
@@ -144,6 +147,8 @@ class CommitProtocol:
             # 3. Per record: decide, evolve inside a savepoint, produce the events to the own
             #    topic (or the record to the DLQ), all inside the transaction.
             self._process_records(msgs, batch)
+            if self.timers is not None:
+                self.timers.fire_into(batch)  # after the records: a timer they set may be due
             # The stores write the batch's state into their open SQLite transactions now, so a
             # failing write (disk full, I/O error) aborts the batch before Kafka commits it.
             self._write_back_stores(batch)
@@ -156,8 +161,12 @@ class CommitProtocol:
                 #    (its delivery reports give the own-topic offsets), commit the transaction.
                 #    The offsets go first: their two round trips to the coordinators then
                 #    overlap the produce requests in flight.
-                self._send_offsets({**self.carried, **batch.positions})
+                offsets = {**self.carried, **batch.positions}
+                if offsets:  # a batch of timer firings alone consumed nothing
+                    self._send_offsets(offsets)
                 self._flush(batch)
+                if batch.timers_fired:
+                    self.faults.at("timers_fired")
                 self.faults.at("before_kafka_commit")
                 commit_seconds = self._commit_transaction()
                 self.faults.at("after_kafka_commit")

@@ -2,7 +2,8 @@
 
 CHOREO_FAULT_POINT names the point, CHOREO_FAULT_AFTER_BATCHES how many batches must commit
 first. `before_kafka_commit` and `after_kafka_commit` kill the process (SIGKILL) there, and
-`offsets_carried` right after a batch that wrote nothing left its offsets uncommitted;
+`offsets_carried` right after a batch that wrote nothing left its offsets uncommitted,
+`timers_fired` in a batch that fired timers, just before its Kafka commit;
 `wedge:<call>` (e.g. `wedge:send_offsets_to_transaction`) blocks forever inside that blocking
 client call, as librdkafka can after a coordinator dies, to prove the watchdog. With
 CHOREO_FAULT_ONCE_FILE set, the fault fires only while that file does not exist, and creates it
@@ -20,7 +21,8 @@ from choreo.exceptions import ConfigurationError
 
 # Where choreo/runtime/commit.py calls `at()`: either side of the Kafka commit, and after a
 # batch whose offsets wait for a later transaction.
-KILL_POINTS = ("before_kafka_commit", "after_kafka_commit", "offsets_carried")
+# `timers_fired`: a batch that fired timers, its records flushed, just before its commit.
+KILL_POINTS = ("before_kafka_commit", "after_kafka_commit", "offsets_carried", "timers_fired")
 # The blocking client calls that pass through `wedge()` (choreo/runtime/calls.py and commit.py).
 WEDGE_CALLS = (
     "init_transactions",

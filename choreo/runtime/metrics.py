@@ -67,6 +67,29 @@ class WorkerMetrics:
             "the service may last: a hanging transaction that stalls every reader (see /readyz)",
             labels, registry=self.registry,
         )
+        self.timers_fired = Counter(
+            "choreo_timers_fired", "Timers fired (each once, with what it decided)", labels,
+            registry=self.registry,
+        )
+        self.timer_errors = Counter(
+            "choreo_timer_errors",
+            "Timer firings whose decide or evolve raised: recorded as fired with no events",
+            labels, registry=self.registry,
+        )
+        self.timer_lateness = Histogram(
+            "choreo_timer_lateness_seconds", "From a timer's due time to its firing", labels,
+            registry=self.registry,
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
+        )
+        self.timers_pending = Gauge(
+            "choreo_timers_pending", "Timers set and not yet fired, over the assigned partitions",
+            labels, registry=self.registry,
+        )
+        self.oldest_timer_overdue = Gauge(
+            "choreo_oldest_timer_overdue_seconds",
+            "How long the earliest due timer of the assigned partitions has waited (0 = none due)",
+            labels, registry=self.registry,
+        )
         self.service = service
 
     def serve(self, port: int, progress: Progress, host: str = "127.0.0.1") -> int:

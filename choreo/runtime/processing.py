@@ -10,6 +10,7 @@ fault (the schema registry, a store) fail the whole batch instead, to be tried a
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from confluent_kafka import Message
@@ -18,6 +19,7 @@ from choreo.contract import Service
 from choreo.exceptions import (
     ChoreoError,
     DecodeError,
+    EncodeError,
     RegistryUnavailableError,
     SchemaNotRegisteredError,
     StoreError,
@@ -29,8 +31,9 @@ from choreo.runtime.dead_letters import dead_letter, record_size
 from choreo.runtime.outputs import Headers, TransactionalOutput
 from choreo.runtime.poison import PoisonTracker
 from choreo.runtime.retried import retried_input_topic
-from choreo.runtime.routing import PartitionRouting
+from choreo.runtime.routing import MisroutedRecordError, PartitionRouting
 from choreo.serde.codec import Codec
+from choreo.timers import DueTimer, TimerFired
 
 # The worker's logger, as before the split: log filters and alerts keep matching its lines.
 log = logging.getLogger("choreo.runtime.worker")
@@ -91,6 +94,8 @@ class RecordProcessor:
             # A record from the retry topic is decided as if it came from the input it names.
             logical = (retried_input_topic(self.service, msg) if topic == self.retry_topic
                        else self.logical_topics[topic])
+            if type(event) is TimerFired and not self.service.accepts(logical, TimerFired):
+                return  # another service's timer bookkeeping on its own topic: nothing to decide
             if not self.service.accepts(logical, type(event)):
                 raise DecodeError(
                     f"{type(event).SCHEMA} is not an event {self.service.name} subscribes to on {logical}"
@@ -124,20 +129,65 @@ class RecordProcessor:
             self.output.produce(self.own_topic, p, key, value, headers, batch, cause=(topic, p, offset))
             batch.emitted += 1
 
+    def fire(self, timer: DueTimer, now_ms: int, partition: int, store: TransactionalStore,
+             batch: Batch) -> TimerFired:
+        """Fire one due timer of `partition`: its TimerFired record first (it removes the
+        timer), then what `decide` answered, all in the batch's transaction.
+
+        A timer has no input record to dead-letter: when deciding or evolving its firing fails,
+        or an answer cannot be written, the firing is recorded alone (the error logged and
+        counted by the caller), so one bad timer never holds the partition's others back."""
+        fired = timer.fired(now_ms)
+        store.savepoint()
+        try:
+            self.service.evolve(store, fired)  # the timer is gone before decide's events apply
+            outputs = list(self.service.decide(store, fired))
+            encoded = [self._encoded(out, partition, None) for out in outputs]
+            encoded.insert(0, self._encoded(fired, partition, None))
+            for out in outputs:
+                self.service.evolve(store, out)
+        except (RegistryUnavailableError, SchemaNotRegisteredError, StoreError):
+            store.rollback_savepoint()
+            raise
+        except Exception as e:  # noqa: BLE001 - a bad firing must not stop the partition's timers
+            store.rollback_savepoint()
+            log.error(
+                "timer %r of partition %d failed (%s: %s); recorded as fired with no events",
+                timer.name, partition, type(e).__name__, str(e)[:500],
+                extra={"saga": fired.data.get(self.saga_id, "-")},
+            )
+            batch.timer_errors += 1
+            store.savepoint()
+            self.service.evolve(store, fired)
+            try:
+                encoded = [self._encoded(fired, partition, None)]
+            except (OutputTooLargeError, EncodeError):
+                # Data too large or not strings: the removal needs only the name and due time.
+                encoded = [self._encoded(replace(fired, data={}), partition, None)]
+        store.release_savepoint()
+        for key, value, headers in encoded:
+            self.output.produce(self.own_topic, partition, key, value, headers, batch)
+            batch.emitted += 1
+        return fired
+
     def _encoded(
         self, out: Any, partition: int, cause_key: bytes | None,
-    ) -> tuple[bytes, bytes, Headers]:
+    ) -> tuple[bytes | None, bytes, Headers]:
         """Key, value and headers of an output, refused here if Kafka could never take it or
         its key belongs to another partition than its cause's (`cause_key`, already checked)."""
-        key = getattr(out, self.routing.key_field).encode()
-        if key != cause_key:  # the cause's key passed the input check on the same partition count
-            self.routing.check_output(self.own_topic, partition, key, out)
+        if type(out) is TimerFired:
+            key, saga = self._timer_key(out, partition), out.data.get(self.saga_id, "")
+        else:
+            key = getattr(out, self.routing.key_field).encode()
+            saga = str(getattr(out, self.saga_id, ""))
+            if key != cause_key:  # the cause's key passed the input check on the same partition
+                self.routing.check_output(self.own_topic, partition, key, out)
         value = self.codec.encode(self.own_topic, out)
         cls = type(out)
         type_header = self._type_headers.get(cls)
         if type_header is None:
             type_header = self._type_headers[cls] = ("event_type", cls.SCHEMA.encode())
-        headers = [type_header, (self.saga_id, str(getattr(out, self.saga_id, "")).encode())]
+        headers = [type_header, (self.saga_id, saga.encode())]
         size = record_size(key, value, headers)
         if size > OUTPUT_LIMIT:
             raise OutputTooLargeError(
@@ -145,6 +195,20 @@ class RecordProcessor:
                 f"({OUTPUT_LIMIT})"
             )
         return key, value, headers
+
+    def _timer_key(self, fired: TimerFired, partition: int) -> bytes | None:
+        """A TimerFired is keyed by the partition key its timer's data holds (the domain's key
+        field), so that the tools that find a key's records find it too. Without one, or with
+        one of another partition (a service bug, never to stop the firing), it has no key."""
+        found = fired.data.get(self.routing.key_field)
+        if found is None:
+            return None
+        key = found.encode(errors="surrogatepass")
+        try:
+            self.routing.check_output(self.own_topic, partition, key, fired)
+        except MisroutedRecordError:
+            return None
+        return key
 
     def dead_letter(self, msg: Message, error: BaseException, batch: Batch) -> None:
         topic, p, offset = coordinates(msg)

@@ -46,6 +46,7 @@ from choreo.runtime.restore import undecided_wait_s
 from choreo.runtime.routing import PartitionRouting
 from choreo.runtime.stable_watch import HangingTransactionWatch
 from choreo.runtime.store import state_dir_of
+from choreo.runtime.timer_firing import TimerFiring
 from choreo.runtime.watchdog import EXIT_NO_PROGRESS, NoWatchdog, Watchdog
 from choreo.serde.codec import Codec
 from choreo.settings import Settings
@@ -113,6 +114,7 @@ class Worker:
         self._commit_batch: Callable[[list[Message]], BatchOutcome] | None = None
         self._protocol: CommitProtocol | None = None
         self._broker_watch: BrokerWatch | None = None
+        self._timers: TimerFiring | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -143,6 +145,9 @@ class Worker:
                 lag.report()
                 hanging.check(self._assigned.stores if self._assigned is not None else ())
                 if not msgs:
+                    if self._timers is not None and self._timers.due():
+                        self._run_batch([])  # fires them: timers do not wait for input
+                        continue
                     self._commit_carried()
                     self.progress.idle()
                     if max_idle_s is not None and time.monotonic() - idle_since > max_idle_s:
@@ -228,6 +233,10 @@ class Worker:
             own_topic=self.own_topic, dlq_topic=self.dlq_topic, logical_topics=self._logical,
             saga_id=self.saga_id, routing=routing,
         )
+        timers = self._timers = (
+            TimerFiring(assigned.stores, processor.fire, self.settings.timer_check_ms / 1000)
+            if self.service.uses_timers else None
+        )
         protocol = CommitProtocol(
             renewal=renewal, consumer=consumer, stores=assigned.stores,
             process=processor.process if tracing is None else tracing.decisions(processor.process),
@@ -236,6 +245,7 @@ class Worker:
             flush_timeout_s=self.settings.transaction_timeout_ms / 1000,
             transactional_id=self.transactional_id,
             carry_s=self.settings.commit_interval_ms / 1000, assignment=lambda: assigned.changes,
+            timers=timers,
         )
         self._protocol = protocol
         self._commit_batch = protocol.commit if tracing is None else tracing.commits(protocol.commit)
@@ -325,6 +335,13 @@ class Worker:
         m.processed.labels(name).inc(batch.size)
         m.emitted.labels(name).inc(batch.emitted)
         m.dead_lettered.labels(name).inc(batch.dead)
+        if self._timers is not None:
+            m.timers_fired.labels(name).inc(batch.timers_fired)
+            m.timer_errors.labels(name).inc(batch.timer_errors)
+            for late in batch.timer_lateness:
+                m.timer_lateness.labels(name).observe(late)
+            m.timers_pending.labels(name).set(self._timers.pending)
+            m.oldest_timer_overdue.labels(name).set(self._timers.overdue_s)
 
 
 def run_worker_safely(worker: Worker) -> int:

@@ -37,5 +37,14 @@ class DeliveryCancelled(SagaRecord):
     SCHEMA: ClassVar[str] = "delivery.delivery.DeliveryCancelled"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliveryExpired(SagaRecord):
+    """The order's deadline passed before delivery decided: it will never fly (ADR 0007)."""
+
+    SCHEMA: ClassVar[str] = "delivery.delivery.DeliveryExpired"
+
+    reason: str
+
+
 # What travels on the `delivery` topic.
-EVENTS = (DeliveryCompleted, DeliveryFailed, DeliveryCancelled)
+EVENTS = (DeliveryCompleted, DeliveryFailed, DeliveryCancelled, DeliveryExpired)

@@ -5,15 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from choreo.contract import Service, State, StateView
-from consumers.delivery.events import EVENTS, DeliveryCancelled, DeliveryCompleted, DeliveryFailed
+from consumers.delivery.events import (
+    EVENTS,
+    DeliveryCancelled,
+    DeliveryCompleted,
+    DeliveryExpired,
+    DeliveryFailed,
+)
 from consumers.drones import events as drones
 from consumers.orders import events as orders
 from consumers.reference import hubs
 from consumers.saga import caused_by, saga_key
 
-# saga_key -> {"status": "completed" | "failed" | "cancelled"}; "cancelled" means a cancel came
-# before the drone and is waiting for it.
+# saga_key -> {"status": "completed" | "failed" | "cancelled" | "expired"}; "cancelled" and
+# "expired" mean a cancel or the deadline came before the drone: it is sent back when it comes.
 DELIVERIES = "deliveries"
+_REFUSED = {"cancelled": "CANCELLED", "expired": "DEADLINE"}  # status -> DeliveryFailed reason
 
 
 def decide(state: StateView, event: Any) -> list[Any]:
@@ -23,10 +30,10 @@ def decide(state: StateView, event: Any) -> list[Any]:
     )
     match event:
         case drones.DroneAssigned():
-            if delivery is not None and delivery["status"] != "cancelled":
+            if delivery is not None and delivery["status"] not in _REFUSED:
                 return []  # already flown: a delivery is decided once
             if delivery is not None:
-                return [_failed(event, "CANCELLED")]
+                return [_failed(event, _REFUSED[delivery["status"]])]
             hub = hubs().get(event.hub)
             if hub is None or not hub.reaches(event.address):
                 return [_failed(event, "ADDRESS_NOT_FOUND")]
@@ -43,6 +50,12 @@ def decide(state: StateView, event: Any) -> list[Any]:
             if delivery is not None:
                 return []
             return [DeliveryCancelled(**caused_by(event, "DeliveryCancelled"))]
+        case orders.OrderDeadlinePassed():
+            # Decided (flown, failed) or already expired: too late, the saga ends its own way.
+            # Undecided, or cancelled and waiting for the drone: it will never fly (ADR 0007).
+            if delivery is not None and delivery["status"] != "cancelled":
+                return []
+            return [DeliveryExpired(**caused_by(event, "DeliveryExpired"), reason="DEADLINE")]
     return []
 
 
@@ -64,6 +77,8 @@ def evolve(state: State, event: Any) -> None:
             state.put(DELIVERIES, saga_key(event.hub, event.order_id), {"status": "failed"})
         case DeliveryCancelled():
             state.put(DELIVERIES, saga_key(event.hub, event.order_id), {"status": "cancelled"})
+        case DeliveryExpired():
+            state.put(DELIVERIES, saga_key(event.hub, event.order_id), {"status": "expired"})
 
 
 SERVICE = Service(
@@ -76,6 +91,6 @@ SERVICE = Service(
     emits=EVENTS,
     decide=decide,
     evolve=evolve,
-    description="Delivers to addresses in the hub's address book; honours a cancel that comes "
-    "before the drone.",
+    description="Delivers to addresses in the hub's address book; honours a cancel or a "
+    "deadline that comes before the drone.",
 )

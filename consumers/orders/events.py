@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import ClassVar
 
 from consumers.envelope import SagaRecord
@@ -17,6 +18,8 @@ class PlaceOrder(SagaRecord):
     sku: str
     quantity: int
     address: str
+    # When the saga must have ended; None: the service's default (CHOREO_ORDER_DEADLINE_S).
+    deadline: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -35,6 +38,8 @@ class OrderPlaced(SagaRecord):
     sku: str
     quantity: int
     address: str
+    # None only in orders placed before deadlines existed: they have none.
+    deadline: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,6 +67,15 @@ class OrderCancellationRejected(SagaRecord):
 
     reason: str
     detail: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderDeadlinePassed(SagaRecord):
+    """The saga had not ended by its deadline; delivery decides whether it can still stop it."""
+
+    SCHEMA: ClassVar[str] = "delivery.orders.OrderDeadlinePassed"
+
+    deadline: datetime
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -104,4 +118,5 @@ EVENTS = (
     OrderCompleted,
     OrderFailed,
     OrderCompensated,
+    OrderDeadlinePassed,
 )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
-from choreo.contract import Service, State, StateView
+from choreo.contract import Service, State, StateView, TimerFired, cancel_timer, set_timer
 from consumers.delivery import events as delivery
 from consumers.drones import events as drones
 from consumers.ids import id_rejection
@@ -17,6 +18,7 @@ from consumers.orders.events import (
     OrderCancellationRequested,
     OrderCompensated,
     OrderCompleted,
+    OrderDeadlinePassed,
     OrderFailed,
     OrderPlaced,
     OrderRejected,
@@ -24,7 +26,8 @@ from consumers.orders.events import (
 )
 from consumers.orders.validation import rejection
 from consumers.packaging import events as packaging
-from consumers.saga import caused_by, saga_key
+from consumers.reference import default_deadline_s
+from consumers.saga import caused_by, caused_by_timer, saga_key
 
 ORDERS = "orders"  # saga_key -> {"status", "reason", "cancel_requested"}
 # A saga's status: placed -> completed, or placed -> failed -> compensated; "rejected" is kept so
@@ -33,8 +36,15 @@ ORDERS = "orders"  # saga_key -> {"status", "reason", "cancel_requested"}
 ENDED = frozenset({"completed", "failed", "compensated"})
 
 
+def deadline_timer(hub: str, order_id: str) -> str:
+    """The name of a saga's deadline timer: one per saga, named by its state key."""
+    return f"deadline:{saga_key(hub, order_id)}"
+
+
 def decide(state: StateView, event: Any) -> list[Any]:
-    """The orders' reaction to a command or to another service's saga event."""
+    """The orders' reaction to a command, another service's saga event, or a deadline."""
+    if isinstance(event, TimerFired):
+        return _deadline_passed(state, event)
     order = state.get(ORDERS, saga_key(event.hub, event.order_id)) if hasattr(event, "order_id") else None
     match event:
         case PlaceOrder():
@@ -46,7 +56,7 @@ def decide(state: StateView, event: Any) -> list[Any]:
             return _fail(order, event, event.reason, compensated=True)
         case drones.DroneUnavailable():
             return _fail(order, event, event.reason, compensated=False)
-        case delivery.DeliveryFailed():
+        case delivery.DeliveryFailed() | delivery.DeliveryExpired():
             return _fail(order, event, event.reason, compensated=False)
         case packaging.StockReleased():
             # The last compensation step of every saga that took stock (the drone, if any,
@@ -71,12 +81,23 @@ def _place(command: PlaceOrder) -> OrderPlaced | OrderRejected:
     if problem is not None:
         reason, detail = problem
         return OrderRejected(**caused_by(command, "OrderRejected"), reason=reason, detail=detail)
+    deadline = command.deadline or command.occurred_at + timedelta(seconds=default_deadline_s())
     return OrderPlaced(
         **caused_by(command, "OrderPlaced"),
         sku=command.sku,
         quantity=command.quantity,
         address=command.address,
+        deadline=deadline,
     )
+
+
+def _deadline_passed(state: StateView, fired: TimerFired) -> list[Any]:
+    """The saga is still running at its deadline: say so, and delivery decides (ADR 0007)."""
+    order_id, hub = fired.data["order_id"], fired.data["hub"]
+    order = state.get(ORDERS, saga_key(hub, order_id))
+    if order is None or order["status"] != "placed":
+        return []  # ended meanwhile (its end cancels the timer; this is belt and braces)
+    return [OrderDeadlinePassed(**caused_by_timer(fired, "OrderDeadlinePassed"), deadline=fired.due)]
 
 
 def _cancel(order: dict[str, Any] | None, command: CancelOrder) -> list[Any]:
@@ -124,18 +145,28 @@ def evolve(state: State, event: Any) -> None:
     match event:
         case OrderPlaced():
             state.put(ORDERS, key, {"status": "placed", "reason": None, "cancel_requested": False})
+            if event.deadline is not None:
+                _set_deadline(state, event, event.deadline)
         case OrderRejected():
             state.put(ORDERS, key, {"status": "rejected", "reason": event.reason, "cancel_requested": False})
         case OrderCancellationRequested():
             _update(state, key, cancel_requested=True)
         case OrderCompleted():
             _update(state, key, status="completed")
+            cancel_timer(state, deadline_timer(event.hub, event.order_id))
         case OrderFailed():
             _update(state, key, status="failed", reason=event.reason)
+            # Failed is decided: what is left (compensation) is already on its way.
+            cancel_timer(state, deadline_timer(event.hub, event.order_id))
         case OrderCompensated():
             _update(state, key, status="compensated")
-        case OrderCancellationRejected():
-            pass  # changes nothing: it only answers the edge
+        case OrderCancellationRejected() | OrderDeadlinePassed():
+            pass  # changes nothing: the first answers the edge, delivery decides on the second
+
+
+def _set_deadline(state: State, placed: OrderPlaced, deadline: datetime) -> None:
+    data = {"order_id": placed.order_id, "hub": placed.hub}
+    set_timer(state, deadline_timer(placed.hub, placed.order_id), deadline, data)
 
 
 def _update(state: State, key: str, **changes: Any) -> None:
@@ -156,5 +187,7 @@ SERVICE = Service(
     emits=EVENTS,
     decide=decide,
     evolve=evolve,
-    description="Validates orders and follows each saga to OrderCompleted or OrderFailed + OrderCompensated.",
+    on_timer=(OrderDeadlinePassed,),
+    description="Validates orders and follows each saga to OrderCompleted or OrderFailed + "
+    "OrderCompensated; says when a saga passes its deadline.",
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from consumers.ids import id_rejection
 from consumers.limits import field_too_long, shown
 from consumers.orders.events import PlaceOrder
-from consumers.reference import MAX_QUANTITY, MIN_QUANTITY, SKU_PATTERN, hubs
+from consumers.reference import MAX_DEADLINE_S, MAX_QUANTITY, MIN_QUANTITY, SKU_PATTERN, hubs
 
 
 def rejection(command: PlaceOrder) -> tuple[str, str] | None:
@@ -31,4 +31,13 @@ def rejection(command: PlaceOrder) -> tuple[str, str] | None:
         return "INVALID_SKU", f"SKU {shown(command.sku)} is not of the form SKU-0000 (four digits)"
     if command.sku not in hub.skus:
         return "UNKNOWN_SKU", f"SKU {shown(command.sku)} is not in the catalogue of {shown(command.hub)}"
+    if command.deadline is not None:
+        # Against the order's own time: decide has no clock, and the edge stamped both.
+        allowed = (command.deadline - command.occurred_at).total_seconds()
+        if not 0 < allowed <= MAX_DEADLINE_S:
+            return (
+                "INVALID_DEADLINE",
+                f"deadline {command.deadline.isoformat()} is not within {MAX_DEADLINE_S} s after "
+                f"the order's time {command.occurred_at.isoformat()}",
+            )
     return None

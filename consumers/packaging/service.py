@@ -57,6 +57,11 @@ def decide(state: StateView, event: Any) -> list[Any]:
         case drones.DroneReleased() if event.failure_reason is not None:
             # The drone brought the package back: only now can the items go back on the shelf.
             return _release(state, event, event.failure_reason)
+        case delivery.DeliveryExpired():
+            # Delivery will never fly it: the items go back now, even if a drone was assigned
+            # meanwhile (delivery sends it back with the package). Not packed yet: the late
+            # package takes the ordinary way back (drone refused, then released) (ADR 0007).
+            return _release(state, event, event.reason)
         case delivery.DeliveryCompleted():
             reservation = _reserved(state, event)
             if reservation is None:

@@ -3,16 +3,35 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+from choreo.exceptions import ConfigurationError
+
 # A SKU is "SKU-" and four digits; the catalogue of each hub lists which ones it stocks.
 SKU_PATTERN = re.compile(r"SKU-[0-9]{4}")
 MIN_QUANTITY = 1
 MAX_QUANTITY = 100
+
+# How long a saga may run when its PlaceOrder names no deadline (docs/adr/0007-saga-deadlines.md).
+DEADLINE_ENV = "CHOREO_ORDER_DEADLINE_S"
+DEFAULT_DEADLINE_S = 900
+MAX_DEADLINE_S = 7 * 24 * 3600
+
+
+@cache
+def default_deadline_s() -> int:
+    """The orders service's deadline for orders that name none, in seconds (read once)."""
+    raw = os.environ.get(DEADLINE_ENV, "").strip() or str(DEFAULT_DEADLINE_S)
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_DEADLINE_S:
+        raise ConfigurationError(
+            f"{DEADLINE_ENV}={raw!r} is not a number of seconds from 1 to {MAX_DEADLINE_S}"
+        )
+    return int(raw)
 
 
 @dataclass(frozen=True)

@@ -121,6 +121,8 @@ def expected_edges(installation: Installation) -> set[tuple[Node, Node]]:
     commands = {c for d in installation.domains for c in d.commands}
     for s in installation.services:
         edges |= {(("service", s.name), ("event", s.own_topic, c.__name__)) for c in s.emits}
+        if s.uses_timers:  # the service decides on its own timers' firings
+            edges.add((("event", s.own_topic, "TimerFired"), ("service", s.name)))
         for topic, classes in s.inputs.items():
             edges |= {(("event", topic, c.__name__), ("service", s.name)) for c in classes}
             edges |= {(("edge",), ("event", topic, c.__name__)) for c in classes if c in commands}

@@ -37,7 +37,7 @@ def _schema_path(cls: type) -> Path:
 def _expected_py_type(avro_type: object) -> object:
     if isinstance(avro_type, list):
         assert avro_type[0] == "null" and len(avro_type) == 2, "only [null, T] unions are used"
-        return AVRO_TO_PY[avro_type[1]] | None
+        return _expected_py_type(avro_type[1]) | None  # type: ignore[operator]
     if isinstance(avro_type, dict):
         assert avro_type == {"type": "long", "logicalType": "timestamp-millis"}
         return datetime

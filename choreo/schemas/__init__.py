@@ -1,0 +1,1 @@
+"""The schemas of the records choreo itself writes (a fired timer), beside the domains'."""
