@@ -19,10 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from choreo.contract import State, StateView, derive_id
 from choreo.keys import compose_key, key_parts
+
+if TYPE_CHECKING:  # choreo.contract re-exports this module: no import of it at run time
+    from choreo.contract import State, StateView
 
 # Reserved tables: a service's own tables never start with "choreo.".
 TIMERS = "choreo.timers"  # name -> {"due": epoch ms, "data": {str: str}}
@@ -58,6 +60,8 @@ class DueTimer:
     data: dict[str, str]
 
     def fired(self, now_ms: int) -> TimerFired:
+        from choreo.contract import derive_id  # here: choreo.contract imports this module
+
         return TimerFired(
             event_id=derive_id(f"{self.name}@{self.due_ms}", "TimerFired"),
             timer=self.name,
