@@ -7,7 +7,7 @@ the runtime itself never imports the domain.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import typer
@@ -66,6 +66,11 @@ def order_place(
     quantity: int = typer.Option(1, "--quantity", "-q", help="1 to 100."),
     address: str = typer.Option(..., "--address", help="Delivery address."),
     order_id: str = typer.Option(None, "--order-id", help="Saga id (default: a new uuid)."),
+    deadline_s: int = typer.Option(
+        None, "--deadline-s", min=1,
+        help="Seconds from now by which the saga must end, else it fails with DEADLINE "
+        "(default: the orders service's CHOREO_ORDER_DEADLINE_S, 900).",
+    ),
 ) -> None:
     """Send a PlaceOrder command; print the order id to trace it with.
 
@@ -73,7 +78,9 @@ def order_place(
     """
     _valid_ids(hub=hub, order_id=order_id)
     _settings, sender = _sender()
-    cmd = commands.place_order(hub, sku, quantity, address, datetime.now(UTC), order_id=order_id)
+    now = datetime.now(UTC)
+    deadline = None if deadline_s is None else now + timedelta(seconds=deadline_s)
+    cmd = commands.place_order(hub, sku, quantity, address, now, order_id=order_id, deadline=deadline)
     sender.send_all([cmd])
     typer.echo(cmd.order_id)
 

@@ -30,8 +30,10 @@ def place_order(
     at: datetime,
     order_id: str | None = None,
     event_id: str | None = None,
+    deadline: datetime | None = None,
 ) -> PlaceOrder:
-    """A PlaceOrder; the order id (the saga id) is fresh unless given."""
+    """A PlaceOrder; the order id (the saga id) is fresh unless given. Without a deadline the
+    orders service gives it its default (CHOREO_ORDER_DEADLINE_S after `at`)."""
     return PlaceOrder(
         event_id=event_id or new_id(),
         order_id=new_id() if order_id is None else order_id,  # "" is an id to refuse, not "none given"
@@ -41,6 +43,7 @@ def place_order(
         sku=sku,
         quantity=quantity,
         address=address,
+        deadline=None if deadline is None else edge_time(deadline),
     )
 
 

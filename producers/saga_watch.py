@@ -57,8 +57,9 @@ class SagaWatcher:
                 continue
             name = type(event).__name__
             self.counts[name] += 1
-            if event.causation_id:
-                self.answered.add(event.causation_id)
+            cause = getattr(event, "causation_id", None)  # a TimerFired has none
+            if cause:
+                self.answered.add(cause)
             order_id = getattr(event, "order_id", None)
             if order_id and type(event) in SAGA_ENDS:
                 self.ended[order_id] = SAGA_ENDS[type(event)]

@@ -1,0 +1,148 @@
+"""Every saga ends: deadlines on the real stack, with a participant stopped (SIGSTOP) or killed.
+
+These run with the shipped settings (no quicker session or transaction timeouts): how soon a
+saga ends at its deadline is what a user gets. ADR 0007 says what each step does.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import statistics
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from choreo.timers import TimerFired
+from harness.processes import wait_until
+from harness.stack import StackEndpoints
+from harness.watch import EndWatcher
+from producers import commands, seed
+from tests.support.saga_run import SagaRun
+
+pytestmark = pytest.mark.e2e
+
+ORDERS = 100
+DEADLINE_S = 20
+# From the deadline to the saga's end: the timer check (CHOREO_TIMER_CHECK_MS, 0.2 s), a commit,
+# and three hops (orders -> delivery -> packaging -> orders), each a poll and a commit. Measured
+# at about 1 s here; the figures are printed.
+END_SLACK_S = 10
+
+
+class ShippedSagaRun(SagaRun):
+    quick_timeouts: dict[str, int] = {}  # what users run
+
+
+@pytest.fixture()
+def shipped_saga(stack: StackEndpoints, topic_prefix: str, tmp_path: Path) -> Iterator[SagaRun]:
+    run = ShippedSagaRun(stack.bootstrap_servers, stack.schema_registry_url, topic_prefix, tmp_path)
+    yield run
+    for w in run.workers:  # a stopped worker never finishes a SIGTERM
+        if w.alive():
+            os.kill(w.pid, signal.SIGCONT)
+    run.close()
+
+
+def _orders(n: int, deadline: datetime) -> list[object]:
+    """`n` orders that would complete, spread over the hubs' stocked SKUs and addresses."""
+    hubs = ["hub-north", "hub-south"]
+    out = []
+    for i in range(n):
+        hub = hubs[i % len(hubs)]
+        skus, addresses = seed.stocked_skus(hub), seed.deliverable_addresses(hub)
+        out.append(commands.place_order(
+            hub, skus[i % len(skus)], 1, addresses[i % len(addresses)], datetime.now(UTC),
+            deadline=deadline,
+        ))
+    return out
+
+
+def _audit_clean(saga: SagaRun) -> bool:
+    """Is the audit clean? Restarts any worker that exited first, as `choreo run` would: one
+    stopped past its session timeout can find itself fenced when it resumes, and exits."""
+    for w in list(saga.workers):
+        service = w.name.rsplit("-", 1)[0]
+        if not w.alive() and not any(o.alive() and o.name == w.name for o in saga.workers):
+            saga.start(service)
+    result = saga.choreo("audit")
+    return result.returncode == 0 and "VIOLATED" not in result.stdout
+
+
+def test_drones_stopped_every_saga_ends_at_its_deadline_compensated(shipped_saga: SagaRun) -> None:
+    saga = shipped_saga
+    saga.seed(datetime.now(UTC))
+    saga.start_all()
+    drones = next(w for w in saga.workers if w.name.startswith("drones"))
+    watcher = EndWatcher(saga.settings)
+    os.kill(drones.pid, signal.SIGSTOP)
+    try:
+        deadline = datetime.now(UTC) + timedelta(seconds=DEADLINE_S)
+        orders = _orders(ORDERS, deadline)
+        saga.send(orders)
+        ends = watcher.wait_for([o.order_id for o in orders], DEADLINE_S + END_SLACK_S + 30)
+    finally:
+        watcher.close()
+        os.kill(drones.pid, signal.SIGCONT)
+
+    # Every saga failed at its deadline and was compensated, on time, while drones was stopped.
+    assert Counter(name for name, _ in ends.values()) == {"OrderCompensated": ORDERS}
+    late = [ms / 1000 - deadline.timestamp() for _, ms in ends.values()]
+    print(f"\nend - deadline over {ORDERS} sagas: min {min(late):.2f} s, median "
+          f"{statistics.median(late):.2f} s, max {max(late):.2f} s (bound {END_SLACK_S} s)")
+    assert min(late) >= 0, "a saga ended before its deadline"
+    assert max(late) <= END_SLACK_S
+    failed = [r.event for r in saga.events("orders") if type(r.event).__name__ == "OrderFailed"]
+    assert Counter(e.reason for e in failed) == {"DEADLINE": ORDERS}
+
+    # drones comes back: what it assigns now is refused by delivery and released at once; the
+    # log ends with every saga ended once, stock and drones all back (the audit), and every
+    # service's state rebuilt from its own topic equal to the live one.
+    wait_until(lambda: _audit_clean(saga), 120, "the audit clean after drones resumed")
+    fired = [r.event for r in saga.events("orders") if isinstance(r.event, TimerFired)]
+    assert len(fired) == len({f.timer for f in fired}) == ORDERS
+    saga.stop_workers()
+    for name in ("orders", "packaging", "drones", "delivery"):
+        verified = saga.rebuild_verify(name)
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_orders_killed_as_its_timers_fire_fires_each_once(shipped_saga: SagaRun, tmp_path: Path) -> None:
+    """SIGKILL right after a batch of firings is written and before it commits (the
+    `timers_fired` kill point): the restarted worker fires them again, and only that once counts."""
+    saga = shipped_saga
+    saga.seed(datetime.now(UTC))
+    for name in ("packaging", "drones", "delivery"):
+        saga.start(name)
+    once = tmp_path / "killed-once"
+    orders_worker = saga.start("orders", CHOREO_FAULT_POINT="timers_fired",
+                               CHOREO_FAULT_ONCE_FILE=str(once))
+    saga.wait_seeded()
+    drones = next(w for w in saga.workers if w.name.startswith("drones"))
+    os.kill(drones.pid, signal.SIGSTOP)  # the sagas wait at drones until their deadline
+    n = 30
+    try:
+        deadline = datetime.now(UTC) + timedelta(seconds=10)
+        orders = _orders(n, deadline)
+        saga.send(orders)
+        wait_until(lambda: not orders_worker.alive(), 60, "orders killed at its first firing")
+        assert once.exists()
+        assert orders_worker.wait(10) == -signal.SIGKILL
+        saga.start("orders")  # as a supervisor would; the fault fired once and is spent
+        ends = saga.wait_for_ends([o.order_id for o in orders], 90)
+    finally:
+        os.kill(drones.pid, signal.SIGCONT)
+    assert set(ends.values()) == {"compensated"}
+    records = saga.events("orders")
+    fired = Counter(r.event.timer for r in records if isinstance(r.event, TimerFired))
+    assert len(fired) == n and set(fired.values()) == {1}, "a timer fired twice or not at all"
+    passed = Counter(r.event.order_id for r in records
+                     if type(r.event).__name__ == "OrderDeadlinePassed")
+    assert len(passed) == n and set(passed.values()) == {1}
+    wait_until(lambda: _audit_clean(saga), 120, "the audit clean after drones resumed")
+    saga.stop_workers()
+    verified = saga.rebuild_verify("orders")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
