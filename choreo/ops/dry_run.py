@@ -18,6 +18,13 @@ For one partition:
   state, and is compared with the actual answer of the same input;
 - at the end the dry-run state is compared with the fold of the whole recorded own log.
 
+A timer's firing is an input as well: the worker wrote each `TimerFired` to the own log, just
+before what it decided on it, with everything `decide` was given (name, due time, firing time,
+data). Those from the starting point on come in as inputs on the own topic, are replayed at
+their place in the own log (the TimerFired applied, then decided on) and compared with the own
+events they caused. A version that would set other timers is not fired anew: only the
+recorded firings are replayed.
+
 Events are matched by their `event_id` first (ids derived from the cause stay equal when the
 decision does), then by type in order; what is left is an event the version would no longer emit
 or would newly emit.
@@ -34,6 +41,7 @@ from choreo.contract import Service
 from choreo.exceptions import ChoreoError
 from choreo.serde.schemas import to_record
 from choreo.testing import MemoryState
+from choreo.timers import TimerFired
 
 Coords = tuple[str, int, int]  # (logical topic, partition, offset)
 
@@ -225,11 +233,14 @@ def dry_run_partition(
                 answers[r.coords] = by_cause.pop(eid)
     answered = {id(e) for events in answers.values() for e in events}
     rank = {coords: min(e.offset for e in events) for coords, events in answers.items()}
+    # A replayed firing is an input, not part of the starting state, and takes its own place.
+    firings = {r.coords for r in inputs.get(service.own_topic, ())}
+    rank.update((coords, coords[2]) for coords in firings)
 
     state = MemoryState()
     initial = 0
     for record in own:
-        if id(record) not in answered:
+        if id(record) not in answered and record.coords not in firings:
             _fold(service, state, record)
             initial += 1
     outcomes = [
@@ -267,6 +278,8 @@ def _decide_one(
     if error is None:
         journal = _Journal(state)
         try:
+            if type(record.event) is TimerFired:
+                service.evolve(journal, record.event)  # the timer goes first, as in the worker
             dry = list(service.decide(state, record.event))
             for event in dry:
                 if type(event) not in service.emits:
@@ -314,6 +327,8 @@ class _Journal:
 def _refusal(service: Service, record: Recorded) -> str | None:
     if record.event is None:
         return f"undecodable: {record.decode_error}"
+    if type(record.event) is TimerFired and record.topic == service.own_topic:
+        return None
     if not service.accepts(record.topic, type(record.event)):
         return f"{type(record.event).__name__} is not an event {service.name} takes on {record.topic}"
     return None

@@ -21,6 +21,7 @@ from choreo.ops.log_reader import LogRecord, StartAt, read_log
 from choreo.runtime.dead_letters import SOURCE_OFFSET, SOURCE_PARTITION, SOURCE_TOPIC
 from choreo.serde.codec import Codec
 from choreo.settings import Settings
+from choreo.timers import TimerFired
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,13 @@ def read_history(
     own, dlq = settings.topic(service.own_topic), settings.topic(service.dlq_topic)
     ends, chosen = _ends(settings, [own, *logical], dlq, partitions)
     histories = {p: History([], {t: [] for t in service.inputs}) for p in chosen}
+    since_ms = None if start is None else int(start.timestamp() * 1000)
     for record in read_log(settings, [own], codec, partitions=chosen, stop_at=ends):
-        histories[record.partition].own.append(_recorded(service.own_topic, record))
+        recorded = _recorded(service.own_topic, record)
+        histories[record.partition].own.append(recorded)
+        if isinstance(record.event, TimerFired) and (since_ms is None or record.timestamp_ms >= since_ms):
+            # A firing is an input too: the log holds everything decide was given (dry_run.py).
+            histories[record.partition].inputs.setdefault(service.own_topic, []).append(recorded)
     at = StartAt() if start is None else StartAt(time=start)
     for physical, name in logical.items():
         for record in read_log(settings, [physical], codec, start=at, partitions=chosen, stop_at=ends):

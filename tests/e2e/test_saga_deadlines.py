@@ -6,6 +6,7 @@ saga ends at its deadline is what a user gets. ADR 0007 says what each step does
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import statistics
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from choreo.timers import TimerFired
+from consumers.orders.events import PlaceOrder
 from harness.processes import wait_until
 from harness.stack import StackEndpoints
 from harness.watch import EndWatcher
@@ -47,7 +49,7 @@ def shipped_saga(stack: StackEndpoints, topic_prefix: str, tmp_path: Path) -> It
     run.close()
 
 
-def _orders(n: int, deadline: datetime) -> list[object]:
+def _orders(n: int, deadline: datetime) -> list[PlaceOrder]:
     """`n` orders that would complete, spread over the hubs' stocked SKUs and addresses."""
     hubs = ["hub-north", "hub-south"]
     out = []
@@ -108,6 +110,14 @@ def test_drones_stopped_every_saga_ends_at_its_deadline_compensated(shipped_saga
     for name in ("orders", "packaging", "drones", "delivery"):
         verified = saga.rebuild_verify(name)
         assert verified.returncode == 0, verified.stdout + verified.stderr
+    # The firings are in the log with what decide was given: a dry run replays them, in place,
+    # and this code decides every one of them (and every other input) exactly as it did.
+    replay = saga.choreo("replay", "orders", "--dry-run", "--json")
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    doc = json.loads(replay.stdout)
+    answers = [r for r in saga.events("orders") if not isinstance(r.event, TimerFired)]
+    assert doc["differs"] is False and doc["state"] == []
+    assert doc["events"] == {"identical": len(answers), "changed": 0, "removed": 0, "added": 0}
 
 
 def test_orders_killed_as_its_timers_fire_fires_each_once(shipped_saga: SagaRun, tmp_path: Path) -> None:
