@@ -36,6 +36,7 @@ def _mount_operator_tools() -> None:
 
     app.command("replay")(ops_cmd.replay)
     app.command("trace")(ops_cmd.trace)
+    app.command("sagas")(ops_cmd.sagas)
     app.command("state")(ops_cmd.state)
     app.add_typer(repair_cmd.dlq_app, name="dlq")
     app.command("reset")(repair_cmd.reset)

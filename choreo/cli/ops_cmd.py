@@ -261,6 +261,57 @@ def trace(
     console().print(table)
 
 
+# -- sagas in flight --------------------------------------------------------------------------------
+
+
+@one_sentence_errors
+def sagas(
+    stuck: bool = typer.Option(
+        False, "--stuck", help="Only sagas in flight for longer than --older-than.",
+    ),
+    older_than: float = typer.Option(
+        60.0, "--older-than", min=0.0, help="Seconds, with --stuck (default 60).",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="One JSON document per saga, one per line."),
+) -> None:
+    """List the sagas in flight (not ended), oldest first, and who they wait for.
+
+    For each: its age, its last event, and the services that have not read one of its events
+    yet (they owe it the next step), with their lag on that partition and whether any instance
+    of them is running. A saga that every subscriber has read waits for something else (a
+    timer, or a service that decided nothing). Reads every service's own topic from the
+    beginning, like `audit`.
+
+    Example: choreo sagas --stuck --older-than 120
+    """
+    import time
+
+    from choreo.ops.stuck import sagas_in_flight
+
+    settings = cli_settings()
+    now_ms = int(time.time() * 1000)
+    found = sagas_in_flight(settings, installation(), bootstrap.build_codec(settings),
+                            older_than if stuck else 0.0, now_ms)
+    if as_json:
+        for saga in found:
+            typer.echo(json.dumps(saga.as_json(now_ms), ensure_ascii=False))
+        return
+    table = Table(
+        title=plain(f"{len(found)} saga(s) in flight" + (f" for over {older_than:g} s" if stuck else "")),
+        box=box.SIMPLE_HEAD, title_justify="left",
+    )
+    for col in ("saga", "key", "age (s)", "last event", "waiting for"):
+        table.add_column(col, overflow="fold")
+    for saga in found:
+        waiting = ", ".join(
+            f"{o.service} ({o.event} on {o.topic}; lag {o.lag}; "
+            f"{'running' if o.running else 'NOT RUNNING'})" for o in saga.owed_by
+        ) or "nobody has an unread event (a timer, or a decision that emitted nothing)"
+        table.add_row(*map(plain, (saga.saga_id, saga.key or "", f"{saga.age_s(now_ms):.0f}",
+                                   f"{saga.last_event} ({saga.last_topic})", waiting)))
+    console().print(table)
+
+
 # -- state ----------------------------------------------------------------------------------------
 
 

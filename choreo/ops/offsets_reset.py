@@ -77,7 +77,7 @@ def plan(
     if missing:
         raise ChoreoError(f"input topic {missing[0]} does not exist: run `choreo topics create`")
     tps = [TopicPartition(t, p) for t in topics for p in sorted(meta[t].partitions)]
-    committed = _committed(admin, group, tps)
+    committed = committed_offsets(admin, group, tps)
     reader = clients.reader_consumer(settings)
     try:
         targets: dict[tuple[str, int], int] = {}
@@ -100,7 +100,10 @@ def plan(
     ]
 
 
-def _committed(admin: AdminClient, group: str, tps: list[TopicPartition]) -> dict[tuple[str, int], int]:
+def committed_offsets(
+    admin: AdminClient, group: str, tps: list[TopicPartition]
+) -> dict[tuple[str, int], int]:
+    """(topic, partition) -> the group's committed offset, for those it has committed."""
     request = [ConsumerGroupTopicPartitions(group, tps)]
     result = admin.list_consumer_group_offsets(request, request_timeout=_TIMEOUT_S)[group].result()
     return {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions if tp.offset >= 0}

@@ -156,3 +156,56 @@ def test_orders_killed_as_its_timers_fire_fires_each_once(shipped_saga: SagaRun,
     saga.stop_workers()
     verified = saga.rebuild_verify("orders")
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_delivery_stopped_sagas_wait_listed_as_owed_by_delivery_then_end_once(
+    shipped_saga: SagaRun,
+) -> None:
+    """Past the point of no return only delivery may decide: the sagas wait, `choreo sagas
+    --stuck` names delivery (not running), and once it is back each saga ends once."""
+    saga = shipped_saga
+    saga.seed(datetime.now(UTC))
+    saga.start_all()
+    delivery = next(w for w in saga.workers if w.name.startswith("delivery"))
+    os.kill(delivery.pid, signal.SIGSTOP)
+    n = 20
+    try:
+        deadline = datetime.now(UTC) + timedelta(seconds=8)
+        orders = _orders(n, deadline)
+        ids = {o.order_id for o in orders}
+        saga.send(orders)
+
+        def listed() -> dict[str, dict[str, object]]:
+            out = saga.choreo("sagas", "--stuck", "--older-than", "1", "--json")
+            assert out.returncode == 0, out.stdout + out.stderr
+            docs = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+            return {d["saga_id"]: d for d in docs if d["saga_id"] in ids}
+
+        def delivery_named_not_running() -> bool:
+            found = listed()
+            return len(found) == n and all(
+                [o["service"] for o in d["owed_by"]] == ["delivery"] and not d["owed_by"][0]["running"]
+                for d in found.values())
+
+        # Past the deadline and the session timeout (10 s): every saga is listed, delivery owes
+        # each one its next step, and no instance of delivery is in its group.
+        wait_until(delivery_named_not_running, 60, "every saga listed as waiting for delivery")
+        passed = [r.event.order_id for r in saga.events("orders")
+                  if type(r.event).__name__ == "OrderDeadlinePassed" and r.event.order_id in ids]
+        assert sorted(passed) == sorted(ids), "orders' timer fired for every saga, once"
+        assert not saga.events("delivery") or all(
+            r.event.order_id not in ids for r in saga.events("delivery")), "nobody guessed"
+    finally:
+        os.kill(delivery.pid, signal.SIGCONT)
+    wait_until(lambda: _audit_clean(saga), 120, "the audit clean after delivery resumed")
+    ends = saga.wait_for_ends(ids, 30)
+    failed = {r.event.order_id: r.event.reason for r in saga.events("orders")
+              if type(r.event).__name__ == "OrderFailed" and r.event.order_id in ids}
+    # Delivery read the deadline or the drone first: expired (DEADLINE, compensated) or flown.
+    for order_id, end in ends.items():
+        assert (end, failed.get(order_id)) in {("compensated", "DEADLINE"), ("completed", None)}
+    print(f"\nafter delivery resumed: {Counter(ends.values())}")
+    saga.stop_workers()
+    for name in ("orders", "packaging", "drones", "delivery"):
+        verified = saga.rebuild_verify(name)
+        assert verified.returncode == 0, verified.stdout + verified.stderr

@@ -1,0 +1,160 @@
+"""Sagas in flight for longer than an age, and which services have not read their events yet.
+
+A saga waits on a service when that service subscribes to one of the saga's events and its
+consumer group has not committed past it: the service owes the saga its next step. For each such
+service the listing gives its lag on that partition and whether any instance is in its group
+(a worker stopped for longer than its session timeout is not). A saga whose every event has been
+read by every subscriber waits for something no log shows (a timer, or a service that decided
+nothing): it is listed with nobody named.
+
+Reads every service's own topic from the beginning (committed records only), like `audit`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from choreo.contract import Service
+from choreo.domain import Installation
+from choreo.kafka import clients
+from choreo.ops.log_reader import LogRecord, read_log
+from choreo.ops.offsets_reset import committed_offsets
+from choreo.ops.records import saga_id_of
+from choreo.serde.codec import Codec
+from choreo.settings import Settings
+from choreo.timers import TimerFired
+
+_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class Owing:
+    """A service that has not read one of the saga's events yet."""
+
+    service: str
+    lag: int  # records it is behind on that partition of that topic
+    running: bool  # any instance in its consumer group now
+    topic: str  # logical
+    event: str  # the type of the oldest event of the saga it has not read
+
+
+@dataclass
+class SagaInFlight:
+    saga_id: str
+    key: str | None
+    started_ms: int
+    last_ms: int = 0
+    last_event: str = ""
+    last_topic: str = ""
+    records: list[LogRecord] = field(default_factory=list)
+    owed_by: list[Owing] = field(default_factory=list)
+
+    def age_s(self, now_ms: int) -> float:
+        return (now_ms - self.started_ms) / 1000
+
+    def as_json(self, now_ms: int) -> dict[str, Any]:
+        return {
+            "saga_id": self.saga_id, "key": self.key, "age_s": round(self.age_s(now_ms), 1),
+            "last_event": self.last_event, "last_topic": self.last_topic,
+            "owed_by": [o.__dict__ for o in self.owed_by],
+        }
+
+
+def sagas_in_flight(
+    settings: Settings, installation: Installation, codec: Codec, older_than_s: float, now_ms: int,
+) -> list[SagaInFlight]:
+    """Every saga not ended whose first event is older than `older_than_s`, oldest first."""
+    services = list(installation.services)
+    physical = {settings.topic(s.own_topic): s.own_topic for s in services}
+    field_name = installation.saga_id
+    sagas: dict[str, SagaInFlight] = {}
+    ended: set[str] = set()
+    for record in read_log(settings, list(physical), codec):
+        saga = saga_id_of(record, field_name)
+        if saga is None or saga in ended:
+            continue
+        if installation.outcome_of(record.event) is not None:
+            ended.add(saga)
+            sagas.pop(saga, None)
+            continue
+        found = sagas.get(saga)
+        if found is None:
+            key = None if record.key is None else record.key.decode(errors="replace")
+            found = sagas[saga] = SagaInFlight(saga, key, record.timestamp_ms)
+        found.started_ms = min(found.started_ms, record.timestamp_ms)
+        if record.timestamp_ms >= found.last_ms:
+            found.last_ms, found.last_event = record.timestamp_ms, record.type_label
+            found.last_topic = physical[record.topic]
+        found.records.append(record)
+    old = [s for s in sagas.values() if s.age_s(now_ms) > older_than_s]
+    if old:
+        _find_owing(settings, services, physical, old)
+    return sorted(old, key=lambda s: s.started_ms)
+
+
+def _find_owing(
+    settings: Settings, services: Sequence[Service], physical: dict[str, str],
+    sagas: Iterable[SagaInFlight],
+) -> None:
+    admin = clients.admin_client(settings)
+    reader = clients.reader_consumer(settings)
+    try:
+        subscribers = {
+            logical: [s for s in services if logical in s.inputs] for logical in physical.values()
+        }
+        committed: dict[str, dict[tuple[str, int], int]] = {}
+        running: dict[str, bool] = {}
+        ends: dict[tuple[str, int], int] = {}
+        for saga in sagas:
+            owing: dict[str, Owing] = {}
+            for record in saga.records:
+                logical = physical[record.topic]
+                for s in subscribers[logical]:
+                    if s.name in owing or not _takes(s, logical, record.event):
+                        continue
+                    group = settings.group(s.name)
+                    if group not in committed:
+                        committed[group] = _group_offsets(admin, group, settings, s)
+                        running[group] = _has_members(admin, group)
+                    done = committed[group].get((record.topic, record.partition), 0)
+                    if done > record.offset:
+                        continue
+                    where = (record.topic, record.partition)
+                    if where not in ends:
+                        ends[where] = reader.get_watermark_offsets(
+                            TopicPartition(*where), timeout=_TIMEOUT_S)[1]
+                    owing[s.name] = Owing(s.name, max(0, ends[where] - done), running[group],
+                                          logical, record.type_label)
+            saga.owed_by = sorted(owing.values(), key=lambda o: o.service)
+    finally:
+        reader.close()
+
+
+def _takes(service: Service, logical: str, event: Any) -> bool:
+    # Another service's timer records are skipped by its readers: nobody owes an answer to them.
+    return event is not None and not isinstance(event, TimerFired) and service.accepts(logical, type(event))
+
+
+def _group_offsets(
+    admin: AdminClient, group: str, settings: Settings, service: Service
+) -> dict[tuple[str, int], int]:
+    topics = [settings.topic(t) for t in service.inputs]
+    meta = admin.list_topics(timeout=_TIMEOUT_S).topics
+    tps = [TopicPartition(t, p) for t in topics if t in meta for p in meta[t].partitions]
+    try:
+        return committed_offsets(admin, group, tps)
+    except KafkaException:
+        return {}  # a group that never committed: it owes everything it subscribes to
+
+
+def _has_members(admin: AdminClient, group: str) -> bool:
+    try:
+        described = admin.describe_consumer_groups([group], request_timeout=_TIMEOUT_S)[group].result()
+    except KafkaException:
+        return False
+    return bool(described.members)
