@@ -80,6 +80,9 @@ class Service:
               declares them (the contract graph shows them as timer-driven). Declaring any
               makes `TimerFired` one of its own events, applied by the runtime (it removes the
               fired timer) before `evolve` would see it.
+    check_settings: called once when a worker of the service starts; raises a
+              choreo.exceptions.ConfigurationError (one sentence) for a setting of the
+              service's own that is wrong, so it is refused at start, not at the first record.
     """
 
     name: str
@@ -89,6 +92,7 @@ class Service:
     evolve: Evolve
     description: str = ""
     on_timer: tuple[type, ...] = ()
+    check_settings: Callable[[], object] | None = None
 
     def __post_init__(self) -> None:
         if self.on_timer and TimerFired not in self.emits:

@@ -175,6 +175,8 @@ class Worker:
     def _start(self) -> tuple[Consumer, LagReporter, HangingTransactionWatch]:
         """Create the clients and wire the parts together; returns the consumer and the two
         reporters the loop calls on every turn (lag, hanging transactions)."""
+        if self.service.check_settings is not None:
+            self.service.check_settings()  # the service's own settings, before any client
         admin = clients.admin_client(self.settings)
         with self.watchdog.guard("creating the retry topic", 3 * _TOPIC_CALL_S):
             # Deployments made before retry topics existed have none: made like the own topic.

@@ -132,7 +132,11 @@ def _fail(order: dict[str, Any] | None, cause: Any, reason: str, compensated: bo
     out: list[Any] = []
     if order["status"] == "placed":
         out.append(OrderFailed(**caused_by(cause, "OrderFailed"), reason=reason))
-    elif order["status"] != "failed":
+    elif order["status"] == "failed":
+        # The saga failed for the reason first seen; a release caused by a second failure racing
+        # it (the deadline against NO_DRONE, say: ADR 0007) compensates that first one.
+        reason = order["reason"]
+    else:
         return []  # completed or already compensated: nothing more to say
     if compensated:
         out.append(OrderCompensated(**caused_by(cause, "OrderCompensated"), reason=reason))
@@ -188,6 +192,7 @@ SERVICE = Service(
     decide=decide,
     evolve=evolve,
     on_timer=(OrderDeadlinePassed,),
+    check_settings=default_deadline_s,  # CHOREO_ORDER_DEADLINE_S, refused at start if wrong
     description="Validates orders and follows each saga to OrderCompleted or OrderFailed + "
     "OrderCompensated; says when a saga passes its deadline.",
 )

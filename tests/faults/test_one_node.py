@@ -4,8 +4,10 @@ a hostile command, damaged stores and a wedged worker. Nobody restarts anything 
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,8 +16,9 @@ import pytest
 
 from choreo.runtime.store import lock_store, state_dir_of
 from choreo.stack import processes
-from harness.processes import ChildProcess, wait_until
+from harness.processes import ChildProcess, wait_until, worker_children
 from producers import commands, seed
+from producers.report import saga_events
 from tests.faults.conftest import KillableStack
 from tests.support import fault_injection as faults
 from tests.support.fault_saga import RESULTS, FaultySaga, assert_clean
@@ -219,3 +222,29 @@ def test_a_wedged_send_offsets_is_left_behind_and_the_batch_redone_on_new_produc
     assert "renewing the transactional producers: send_offsets_to_transaction has not returned" in log
     # No restart was needed: the worker went on with new producers.
     assert "exited with 3" not in log and result.watchdog_exits == 0
+
+
+def test_a_participant_down_for_longer_than_the_deadline(saga: FaultySaga) -> None:
+    """drones stopped (SIGSTOP) for 30 s while orders with a 15 s deadline arrive: they end at
+    their deadline, failed and compensated, with nobody restarted by hand; once drones resumes
+    (or is restarted, fenced), what it assigns to those ended sagas is sent back."""
+    saga.start_supervised()
+    back: list[threading.Thread] = []
+
+    def inject() -> None:
+        assert saga.supervisor is not None
+        drones = worker_children(saga.supervisor.pid)["drones"]
+        os.kill(drones, signal.SIGSTOP)
+        back.append(faults.later(30, lambda: os.kill(drones, signal.SIGCONT)))
+
+    def after_fault() -> None:
+        back[0].join(60)
+        saga.wait_settled(120)
+
+    result = saga.run_scenario(
+        "drones SIGSTOP 30 s, orders' deadline 15 s", inject, after_fault=after_fault, deadline_s=15,
+    )
+    assert_clean(result)
+    reasons = Counter(getattr(e, "reason", None) for e in saga_events(saga.settings)
+                      if type(e).__name__ == "OrderFailed")
+    assert reasons["DEADLINE"] > 0, reasons

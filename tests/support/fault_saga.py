@@ -15,7 +15,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from choreo.settings import Settings
 from consumers.audit import audit
 from consumers.domain import SAGA_ENDS
 from harness.processes import ChildProcess, start_run
+from producers.commands import edge_time
 from producers.load_plan import plan_orders
 from producers.report import saga_events
 from producers.saga_watch import SagaWatcher
@@ -92,11 +93,14 @@ class FaultySaga(SagaRun):
         steps = log_steps(self.run_log, fault - timedelta(seconds=1), end + timedelta(seconds=1))
         return tuple(format_timeline(fault, [*self.marks, *steps]))
 
-    def wave(self, n: int) -> list[str]:
-        """Place `n` orders, most of which complete (stock and drones are plentiful)."""
+    def wave(self, n: int, deadline_s: float | None = None) -> list[str]:
+        """Place `n` orders, most of which complete (stock and drones are plentiful); with
+        `deadline_s`, each must end within that many seconds (else the orders service's default)."""
         self._waves += 1
-        plan = plan_orders(n, 0.05, 0.05, seed=self._waves, at=datetime.now(UTC))
-        commands = [p.command for p in plan]
+        now = datetime.now(UTC)
+        plan = plan_orders(n, 0.05, 0.05, seed=self._waves, at=now)
+        deadline = None if deadline_s is None else edge_time(now + timedelta(seconds=deadline_s))
+        commands = [replace(p.command, deadline=deadline) for p in plan]
         self.send(commands)
         return [c.order_id for c in commands]
 
@@ -121,6 +125,16 @@ class FaultySaga(SagaRun):
         thread = threading.Thread(target=place, name="load", daemon=True)
         thread.start()
         return thread, placed
+
+    def wait_settled(self, timeout_s: float) -> None:
+        """Wait until the log passes the audit: every saga ended and everything taken given back
+        (a drone assigned after its saga's deadline comes back only later)."""
+        deadline = time.monotonic() + timeout_s
+        while not audit(saga_events(self.settings)).ok:
+            if time.monotonic() > deadline:
+                self.mark("gave up waiting for the audit to pass")
+                return  # the verdict counts what is wrong
+            time.sleep(1)  # polling the log with a deadline; each poll reads every topic
 
     def wait_ended(self, order_ids: list[str], timeout_s: float) -> None:
         assert self.watcher is not None
@@ -216,12 +230,13 @@ class FaultySaga(SagaRun):
     def run_scenario(
         self, name: str, inject: Callable[[], None], before: int = 100, after: int = 200,
         bound_s: float = 120.0, after_fault: Callable[[], None] | None = None,
-        from_repair: bool = False,
+        from_repair: bool = False, deadline_s: float | None = None,
     ) -> ScenarioResult:
         """Orders, the fault, more orders, every end, then the verdict (recorded in RESULTS).
 
         The seconds count from the fault, or with `from_repair` from when `inject` returns (it
-        killed something and brought it back: the wait before that is the fault's own)."""
+        killed something and brought it back: the wait before that is the fault's own). With
+        `deadline_s` the orders placed after the fault have that deadline."""
         first = self.wave(before)
         self.wait_ended(first, 240)
         started = time.monotonic()
@@ -230,7 +245,7 @@ class FaultySaga(SagaRun):
         if from_repair:
             started = time.monotonic()
             self.mark("repaired: the seconds count from here")
-        second = self.wave(after)
+        second = self.wave(after, deadline_s)
         recovery = self.first_end_after(second, started, bound_s)
         if after_fault is not None:
             after_fault()
