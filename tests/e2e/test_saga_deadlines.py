@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -175,7 +176,7 @@ def test_delivery_stopped_sagas_wait_listed_as_owed_by_delivery_then_end_once(
         ids = {o.order_id for o in orders}
         saga.send(orders)
 
-        def listed() -> dict[str, dict[str, object]]:
+        def listed() -> dict[str, dict[str, Any]]:
             out = saga.choreo("sagas", "--stuck", "--older-than", "1", "--json")
             assert out.returncode == 0, out.stdout + out.stderr
             docs = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
