@@ -12,7 +12,7 @@ Reads every service's own topic from the beginning (committed records only), lik
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,29 +93,32 @@ def sagas_in_flight(
         found.records.append(record)
     old = [s for s in sagas.values() if s.age_s(now_ms) > older_than_s]
     if old:
-        _find_owing(settings, services, physical, old)
+        owing = find_owing(settings, services, {s.saga_id: s.records for s in old})
+        for waiting in old:
+            waiting.owed_by = owing[waiting.saga_id]
     return sorted(old, key=lambda s: s.started_ms)
 
 
-def _find_owing(
-    settings: Settings, services: Sequence[Service], physical: dict[str, str],
-    sagas: Iterable[SagaInFlight],
-) -> None:
+def find_owing(
+    settings: Settings, services: Sequence[Service], sagas: dict[str, Sequence[LogRecord]],
+) -> dict[str, list[Owing]]:
+    """Per saga (its records of any topics), the services that have not read one of its events
+    on the services' own topics, with their lag there and whether any instance runs."""
+    physical = {settings.topic(s.own_topic): s.own_topic for s in services}
+    subscribers = {logical: [s for s in services if logical in s.inputs] for logical in physical.values()}
     admin = clients.admin_client(settings)
     reader = clients.reader_consumer(settings)
+    committed: dict[str, dict[tuple[str, int], int]] = {}
+    running: dict[str, bool] = {}
+    ends: dict[tuple[str, int], int] = {}
+    out: dict[str, list[Owing]] = {}
     try:
-        subscribers = {
-            logical: [s for s in services if logical in s.inputs] for logical in physical.values()
-        }
-        committed: dict[str, dict[tuple[str, int], int]] = {}
-        running: dict[str, bool] = {}
-        ends: dict[tuple[str, int], int] = {}
-        for saga in sagas:
+        for saga_id, records in sagas.items():
             owing: dict[str, Owing] = {}
-            for record in saga.records:
-                logical = physical[record.topic]
-                for s in subscribers[logical]:
-                    if s.name in owing or not _takes(s, logical, record.event):
+            for record in records:
+                logical = physical.get(record.topic)
+                for s in subscribers.get(logical or "", ()):
+                    if s.name in owing or not _takes(s, logical or "", record.event):
                         continue
                     group = settings.group(s.name)
                     if group not in committed:
@@ -129,10 +132,11 @@ def _find_owing(
                         ends[where] = reader.get_watermark_offsets(
                             TopicPartition(*where), timeout=_TIMEOUT_S)[1]
                     owing[s.name] = Owing(s.name, max(0, ends[where] - done), running[group],
-                                          logical, record.type_label)
-            saga.owed_by = sorted(owing.values(), key=lambda o: o.service)
+                                          logical or "", record.type_label)
+            out[saga_id] = sorted(owing.values(), key=lambda o: o.service)
     finally:
         reader.close()
+    return out
 
 
 def _takes(service: Service, logical: str, event: Any) -> bool:

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from confluent_kafka import KafkaException
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -23,7 +24,8 @@ from choreo.ui import pages, timeline
 from choreo.ui.index import SagaFilter, SagaIndex
 from choreo.ui.queries import Queries
 
-_FILTERS = ("outcome", "reason", "hub", "since", "until")
+_FILTERS = ("outcome", "reason", "hub", "since", "until", "stuck")
+STUCK_S = 60.0  # the list's count of sagas in flight for longer than this
 _LIVE_POLL_S = 0.5  # how often the event stream looks at the index's version
 
 
@@ -37,6 +39,7 @@ def create_app(queries: Queries, graph: Callable[[], tuple[str | None, str]] | N
         return given, SagaFilter(
             outcome=given.get("outcome"), reason=given.get("reason"), hub=given.get("hub"),
             since=_time(given.get("since"), "since"), until=_time(given.get("until"), "until"),
+            stuck_s=_seconds(given.get("stuck"), "stuck"),
         )
 
     async def saga_list(request: Request) -> Response:
@@ -44,7 +47,9 @@ def create_app(queries: Queries, graph: Callable[[], tuple[str | None, str]] | N
             given, where = filters_of(request)
         except ConfigurationError as e:
             return HTMLResponse(pages.message("Sagas", str(e), index.error), status_code=400)
-        return HTMLResponse(pages.saga_list(index.sagas(where), given, index.choices(), index.error))
+        stuck = index.count(SagaFilter(stuck_s=STUCK_S))
+        return HTMLResponse(pages.saga_list(index.sagas(where), given, index.choices(), index.error,
+                                            stuck=(stuck, STUCK_S)))
 
     async def events(request: Request) -> Response:
         try:
@@ -74,7 +79,13 @@ def create_app(queries: Queries, graph: Callable[[], tuple[str | None, str]] | N
         except ChoreoError as e:
             return HTMLResponse(pages.message("Saga", str(e), index.error), status_code=503)
         svg = timeline.render(trace, [s.name for s in queries.services])
-        return HTMLResponse(pages.saga_page(trace, svg, index.error))
+        waiting = None
+        if trace.outcome is None:  # who owes it the next step (a broker question: may fail)
+            try:
+                waiting = await run_in_threadpool(queries.waiting, trace)
+            except (ChoreoError, KafkaException) as e:
+                waiting = f"cannot tell who it waits for: {e}"
+        return HTMLResponse(pages.saga_page(trace, svg, index.error, waiting))
 
     async def services(request: Request) -> Response:
         rows = [(s.name, s.description, *index.rate(s.name)) for s in queries.services]
@@ -147,6 +158,18 @@ def _same_origin(request: Request) -> bool:
 
 def _time(text: str | None, name: str) -> datetime | None:
     return None if text is None else parse_time(text, name)
+
+
+def _seconds(text: str | None, name: str) -> float | None:
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 10**9:
+        raise ConfigurationError(f"{name} must be a number of seconds, not {text!r}")
+    return value
 
 
 def _coordinates(given: dict[str, Any]) -> tuple[int | None, int | None]:

@@ -37,15 +37,21 @@ class SagaSummary:
 
 @dataclass(frozen=True)
 class SagaFilter:
-    """Keep a saga when it matches every given criterion; `outcome` "running" means not ended."""
+    """Keep a saga when it matches every given criterion; `outcome` "running" means not ended;
+    `stuck_s`: not ended, and started more than that many seconds ago."""
 
     outcome: str | None = None
     reason: str | None = None
     hub: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    stuck_s: float | None = None
 
     def matches(self, saga: SagaSummary) -> bool:
+        if self.stuck_s is not None and (
+            saga.outcome is not None or time.time() * 1000 - saga.started_ms <= self.stuck_s * 1000
+        ):
+            return False
         if self.outcome is not None and (saga.outcome or "running") != self.outcome:
             return False
         if self.reason is not None and saga.reason != self.reason:
@@ -119,6 +125,11 @@ class SagaIndex:
             found = [s for s in self._sagas.values() if where.matches(s)]
         found.sort(key=lambda s: (s.started_ms, s.saga_id), reverse=True)
         return found[:limit]
+
+    def count(self, where: SagaFilter) -> int:
+        """How many sagas match (not capped like `sagas`)."""
+        with self._lock:
+            return sum(1 for s in self._sagas.values() if where.matches(s))
 
     def saga(self, saga_id: str) -> SagaSummary | None:
         with self._lock:

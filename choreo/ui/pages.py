@@ -61,7 +61,7 @@ def _select(name: str, label: str, options: Iterable[str], chosen: str | None) -
 
 def saga_list(
     sagas: Sequence[SagaSummary], filters: dict[str, str], choices: tuple[list[str], list[str], list[str]],
-    problem: str | None,
+    problem: str | None, stuck: tuple[int, float] = (0, 60.0),
 ) -> str:
     outcomes, reasons, hubs = choices
     form = (
@@ -73,11 +73,20 @@ def saga_list(
         'placeholder="2026-11-21T10:00"></label>'
         + f'<label>until (UTC)<input name="until" value="{escape(filters.get("until", ""))}" '
         'placeholder="2026-11-21T11:00"></label>'
+        + f'<label>in flight for over (s)<input name="stuck" value="{escape(filters.get("stuck", ""))}" '
+        'placeholder="60" size="6"></label>'
         '<button type="submit">filter</button><a href="/">clear</a></form>'
+    )
+    stuck_count, stuck_s = stuck
+    stuck_line = (
+        f'<p class="stuck" id="stuck"><a href="/?stuck={stuck_s:g}"><strong id="stuck-count">{stuck_count}'
+        f"</strong> saga(s) in flight for over {stuck_s:g} s</a> (<code>choreo sagas --stuck</code> says "
+        "who they wait for)</p>"
     )
     query = urlencode({k: v for k, v in filters.items() if v})
     body = (
         form
+        + stuck_line
         + '<p class="live" id="live">live: <span id="live-state">connecting</span> · '
         f'<span id="saga-count">{len(sagas)}</span> saga(s) shown (newest first, at most 500)</p>'
         '<table id="sagas"><thead><tr><th>saga</th><th>hub</th><th>started (UTC)</th>'
@@ -120,7 +129,7 @@ def saga_rows(sagas: Sequence[SagaSummary]) -> str:
     return "".join(rows) or '<tr><td colspan="8">no saga matches (yet)</td></tr>'
 
 
-def saga_page(trace: Trace, svg: str, problem: str | None) -> str:
+def saga_page(trace: Trace, svg: str, problem: str | None, waiting: str | None = None) -> str:
     outcome = trace.outcome or "not ended yet"
     rows = []
     for s in trace.steps:
@@ -140,7 +149,8 @@ def saga_page(trace: Trace, svg: str, problem: str | None) -> str:
         f'<p>hub <strong>{escape(trace.hub)}</strong> (partition {trace.partition} of {trace.partitions}) · '
         f'outcome <strong class="outcome-{escape(trace.outcome or "running")}" id="saga-outcome">'
         f"{escape(outcome)}</strong> · {len(trace.steps)} event(s)</p>"
-        '<p class="legend"><span>● step</span><span style="color:#e04848">⊗ failure</span>'
+        + (f'<p class="waiting" id="saga-waiting">waiting: {escape(waiting)}</p>' if waiting else "")
+        + '<p class="legend"><span>● step</span><span style="color:#e04848">⊗ failure</span>'
         '<span style="color:#f29b30">◆ compensation</span><span style="color:#2e9d5b">◉ end</span>'
         '<span style="color:#7a4fd1">■ dead letter</span><span>→ caused</span>'
         "<span>(hover an event for its fields, click it for its row below)</span></p>"

@@ -86,6 +86,19 @@ class Queries:
         return trace_saga(self.settings, self.services, self.codec, saga_id, hub,
                           self.trace_partitions())
 
+    def waiting(self, trace: Trace) -> str:
+        """Who an unended saga waits for, in one line: the services that have not read one of
+        its events (choreo/ops/stuck.py), with their lag and whether any instance runs."""
+        from choreo.ops.stuck import find_owing
+
+        owing = find_owing(self.settings, self.services, {trace.saga_id: [s.record for s in trace.steps]})
+        found = owing[trace.saga_id]
+        if not found:
+            return ("every subscriber has read its events: it waits for a timer, or for a "
+                    "decision that emitted nothing")
+        return "; ".join(f"{o.service} has not read {o.event} on {o.topic} (lag {o.lag}, "
+                         f"{'running' if o.running else 'NOT RUNNING'})" for o in found)
+
     def status(self, name: str) -> ServiceStatus:
         service = self.service(name)
         rate, written = self.index.rate(name)

@@ -16,11 +16,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from choreo.stack.ports import free_port
 from choreo.timers import TimerFired
 from consumers.orders.events import PlaceOrder
-from harness.processes import wait_until
+from harness.env import child_env
+from harness.processes import CHOREO, ChildProcess, wait_until
 from harness.stack import StackEndpoints
 from harness.watch import EndWatcher
 from producers import commands, seed
@@ -191,6 +194,7 @@ def test_delivery_stopped_sagas_wait_listed_as_owed_by_delivery_then_end_once(
         # Past the deadline and the session timeout (10 s): every saga is listed, delivery owes
         # each one its next step, and no instance of delivery is in its group.
         wait_until(delivery_named_not_running, 60, "every saga listed as waiting for delivery")
+        _the_ui_shows_them_waiting_for_delivery(saga, sorted(ids))
         passed = [r.event.order_id for r in saga.events("orders")
                   if type(r.event).__name__ == "OrderDeadlinePassed" and r.event.order_id in ids]
         assert sorted(passed) == sorted(ids), "orders' timer fired for every saga, once"
@@ -210,3 +214,28 @@ def test_delivery_stopped_sagas_wait_listed_as_owed_by_delivery_then_end_once(
     for name in ("orders", "packaging", "drones", "delivery"):
         verified = saga.rebuild_verify(name)
         assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def _the_ui_shows_them_waiting_for_delivery(saga: SagaRun, ids: list[str]) -> None:
+    """`choreo ui`: the list filters the sagas in flight for over a second and counts those over
+    a minute; a saga's page says it waits for delivery, which is not running."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = ChildProcess("ui", [*CHOREO, "ui", "--port", str(port)], child_env(saga.settings),
+                          saga.log_dir / "ui.log")
+    try:
+        def listed() -> bool:
+            assert server.alive(), server.log()
+            try:
+                page = httpx.get(url + "/", params={"stuck": "1"}, timeout=5).text
+            except httpx.TransportError:
+                return False
+            return all(i in page for i in ids)
+
+        wait_until(listed, 60, "the UI to list every waiting saga")
+        page = httpx.get(url + "/sagas/" + ids[0], timeout=30).text
+        assert 'id="saga-waiting"' in page and "delivery has not read" in page, page[-3000:]
+        assert "NOT RUNNING" in page
+        assert 'id="stuck-count"' in httpx.get(url + "/", timeout=5).text
+    finally:
+        server.stop(10)
