@@ -95,9 +95,14 @@ class Service:
     check_settings: Callable[[], object] | None = None
 
     def __post_init__(self) -> None:
-        if self.on_timer and TimerFired not in self.emits:
-            # Frozen: set once here, so every reader of `emits` and `evolve` (worker, restore,
-            # rebuild, dry-run, registration) treats the firing record as an own event.
+        if not self.on_timer:
+            return
+        # Frozen: set once here, so every reader of `emits` and `evolve` (worker, restore,
+        # rebuild, dry-run, registration) treats the firing record as an own event, whether or
+        # not the service listed TimerFired itself.
+        if TimerFired not in self.emits:
+            object.__setattr__(self, "emits", (*self.emits, TimerFired))
+        if not getattr(self.evolve, "removes_fired_timers", False):  # once, also after replace()
             domain_evolve = self.evolve
 
             def evolve(state: State, event: Any) -> None:
@@ -106,7 +111,7 @@ class Service:
                 else:
                     domain_evolve(state, event)
 
-            object.__setattr__(self, "emits", (*self.emits, TimerFired))
+            evolve.removes_fired_timers = True  # type: ignore[attr-defined]
             object.__setattr__(self, "evolve", evolve)
 
     @property

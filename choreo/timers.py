@@ -17,7 +17,7 @@ did. Services that read the own topic skip `TimerFired` records: they are bookke
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -71,11 +71,18 @@ class DueTimer:
         )
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
 def to_ms(when: datetime) -> int:
-    """Epoch milliseconds of an aware datetime (a naive one is refused: whose clock would it be?)."""
+    """Epoch milliseconds of an aware datetime (a naive one is refused: whose clock would it be?).
+
+    Exact integer arithmetic: `timestamp() * 1000` is a float, and can land a hair under the
+    millisecond (…999.9998), so a timer would be kept a millisecond early and not found again."""
     if when.tzinfo is None:
         raise ValueError(f"timer time {when!r} has no time zone")
-    return int(when.timestamp() * 1000)
+    return (when - _EPOCH) // _MS
 
 
 def from_ms(ms: int) -> datetime:

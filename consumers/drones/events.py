@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import ClassVar
 
 from consumers.envelope import HubRecord, SagaRecord
@@ -59,6 +60,17 @@ class DroneUnavailable(SagaRecord):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PackageQueued(SagaRecord):
+    """No drone was free: the package waits for the next one, in turn, until `wait_until`."""
+
+    SCHEMA: ClassVar[str] = "delivery.drones.PackageQueued"
+
+    package_id: str
+    address: str
+    wait_until: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DroneReleased(SagaRecord):
     """The drone came back and is free again."""
 
@@ -77,4 +89,5 @@ EVENTS = (
     DroneAssigned,
     DroneUnavailable,
     DroneReleased,
+    PackageQueued,
 )

@@ -23,14 +23,28 @@ DEFAULT_DEADLINE_S = 900
 MAX_DEADLINE_S = 7 * 24 * 3600
 
 
+# How long a package waits for a drone at a hub whose drones are all flying (0: not at all).
+DRONE_WAIT_ENV = "CHOREO_DRONE_WAIT_S"
+DEFAULT_DRONE_WAIT_S = 60
+MAX_DRONE_WAIT_S = 24 * 3600
+
+
 @cache
 def default_deadline_s() -> int:
     """The orders service's deadline for orders that name none, in seconds (read once)."""
-    raw = os.environ.get(DEADLINE_ENV, "").strip() or str(DEFAULT_DEADLINE_S)
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_DEADLINE_S:
-        raise ConfigurationError(
-            f"{DEADLINE_ENV}={raw!r} is not a number of seconds from 1 to {MAX_DEADLINE_S}"
-        )
+    return _seconds(DEADLINE_ENV, DEFAULT_DEADLINE_S, 1, MAX_DEADLINE_S)
+
+
+@cache
+def drone_wait_s() -> int:
+    """How long the drones service queues a package for a drone before NO_DRONE (read once)."""
+    return _seconds(DRONE_WAIT_ENV, DEFAULT_DRONE_WAIT_S, 0, MAX_DRONE_WAIT_S)
+
+
+def _seconds(name: str, default: int, low: int, high: int) -> int:
+    raw = os.environ.get(name, "").strip() or str(default)
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ConfigurationError(f"{name}={raw!r} is not a number of seconds from {low} to {high}")
     return int(raw)
 
 

@@ -99,7 +99,7 @@ def test_seeded_world_and_planned_orders_reach_their_designed_ends() -> None:
 
 def test_every_service_loads_and_every_type_is_known_once() -> None:
     types = all_event_types()
-    assert len(types) == len(set(types)) == 27
+    assert len(types) == len(set(types)) == 28
     for name in SERVICE_NAMES:
         service = load_service(name)
         assert service.name == name and set(service.emits) - {TimerFired} <= set(types)
