@@ -113,6 +113,11 @@ class Installation:
         raise ConfigurationError(f"unknown service {name!r}; known services: {', '.join(self.service_names)}")
 
     @cached_property
+    def timer_topics(self) -> frozenset[str]:
+        """The own topics that carry TimerFired records: those of the services with timers."""
+        return frozenset(s.own_topic for s in self.services if s.uses_timers)
+
+    @cached_property
     def schema_dirs(self) -> tuple[Path, ...]:
         return tuple(dict.fromkeys(p for d in self.domains for p in d.schema_dirs))
 

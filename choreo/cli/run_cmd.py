@@ -65,7 +65,7 @@ def worker(
     watchdog = Watchdog(grace_s=settings.watchdog_grace_s)
     saga_id = installation().saga_id
     w = Worker(svc, settings, codec, instance_id=instance, watchdog=watchdog, saga_id=saga_id,
-               supervisor_pid=_supervisor_pid(),
+               supervisor_pid=_supervisor_pid(), timer_topics=installation().timer_topics,
                tracing=worker_tracing(svc.name, saga_id, settings.group(svc.name)))
     w.install_signal_handlers()
     watchdog.start()

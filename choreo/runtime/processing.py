@@ -63,6 +63,7 @@ class RecordProcessor:
         logical_topics: dict[str, str],
         saga_id: str,
         routing: PartitionRouting,
+        timer_topics: frozenset[str] = frozenset(),
     ) -> None:
         self.service = service
         self.codec = codec
@@ -82,6 +83,9 @@ class RecordProcessor:
         # Inputs must sit on their key's partition; outputs are keyed by the same field.
         self.routing = routing
         self._type_headers: dict[type, tuple[str, bytes]] = {}  # event class -> its header
+        # Logical topics whose writer fires timers: their TimerFired records are bookkeeping to
+        # skip. Anywhere else (a commands topic, say) one is a stray record, dead-lettered.
+        self.timer_topics = timer_topics
 
     def process(self, msg: Message, store: TransactionalStore, batch: Batch) -> None:
         topic, p, offset = coordinates(msg)
@@ -94,7 +98,7 @@ class RecordProcessor:
             # A record from the retry topic is decided as if it came from the input it names.
             logical = (retried_input_topic(self.service, msg) if topic == self.retry_topic
                        else self.logical_topics[topic])
-            if type(event) is TimerFired and not self.service.accepts(logical, TimerFired):
+            if type(event) is TimerFired and logical in self.timer_topics:
                 return  # another service's timer bookkeeping on its own topic: nothing to decide
             if not self.service.accepts(logical, type(event)):
                 raise DecodeError(

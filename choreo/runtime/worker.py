@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -82,6 +82,7 @@ class Worker:
         saga_id: str = "saga_id",
         supervisor_pid: int | None = None,
         tracing: WorkerTracing | None = None,
+        timer_topics: Iterable[str] = (),
     ) -> None:
         self.service = service
         self.tracing = tracing  # None: no spans, and not a single call for them per record
@@ -89,6 +90,7 @@ class Worker:
         # nobody would restart it or stop it, and it would hold its partitions for ever.
         self.supervisor_pid = supervisor_pid
         self.saga_id = saga_id
+        self.timer_topics = frozenset(timer_topics)  # other services' topics with TimerFired records
         self.settings = settings
         self.codec = codec
         self.instance_id = instance_id
@@ -233,7 +235,7 @@ class Worker:
         processor = RecordProcessor(
             self.service, self.codec, output, self.poison,
             own_topic=self.own_topic, dlq_topic=self.dlq_topic, logical_topics=self._logical,
-            saga_id=self.saga_id, routing=routing,
+            saga_id=self.saga_id, routing=routing, timer_topics=self.timer_topics,
         )
         timers = self._timers = (
             TimerFiring(assigned.stores, processor.fire, self.settings.timer_check_ms / 1000)

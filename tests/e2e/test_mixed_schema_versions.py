@@ -30,6 +30,7 @@ from choreo.serde.compat import readable_by
 from choreo.serde.registration import register_all
 from choreo.serde.schemas import load_event_schemas
 from choreo.settings import Settings
+from choreo.timers import SCHEMA_DIR
 from consumers.audit import audit
 from consumers.orders.events import OrderCompleted, PlaceOrder
 from harness.paths import REPO
@@ -81,8 +82,8 @@ def test_records_written_with_v1_and_v2_are_read_rebuilt_and_audited(
                         schema_registry_url=stack.schema_registry_url, topic_prefix=topic_prefix)
     registry = clients.registry_client(settings)
     old = [previous_release.ORDERS_V1]
-    register_all(registry, settings, old,
-                 load_event_schemas(event_classes(old), *previous_release.DOMAIN.schema_dirs))
+    register_all(registry, settings, old,  # choreo's own TimerFired is in every release's codec
+                 load_event_schemas(event_classes(old), SCHEMA_DIR, *previous_release.DOMAIN.schema_dirs))
     subject = subject_for(settings.topic("orders"), OrderCompleted.SCHEMA)
     v1_id = registry.lookup_schema(subject, Schema(v1_text, "AVRO")).schema_id
 

@@ -27,7 +27,8 @@ class WorkerThreads:
               tracing: Callable[[str], WorkerTracing | None] = lambda _name: None) -> Worker:
         svc = bootstrap.load_service(service)
         worker = Worker(svc, settings, bootstrap.build_codec(settings),
-                        saga_id=installation().saga_id, tracing=tracing(service))
+                        saga_id=installation().saga_id, tracing=tracing(service),
+                        timer_topics=installation().timer_topics)
 
         def run() -> None:
             try:
