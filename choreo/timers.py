@@ -128,7 +128,8 @@ def next_due_ms(state: StateView) -> int | None:
 
 
 def due_timers(state: StateView, now_ms: int, limit: int) -> list[DueTimer]:
-    """Up to `limit` timers due at `now_ms`, earliest first (ties in name order)."""
+    """Up to `limit` timers due at `now_ms`, earliest first (ties in the order of their escaped
+    names, choreo/keys.py: deterministic, the same on every store and after a rebuild)."""
     found: list[DueTimer] = []
     for key, _ in state.scan(DUE):
         due_part, name = key_parts(key)
