@@ -239,3 +239,66 @@ def _the_ui_shows_them_waiting_for_delivery(saga: SagaRun, ids: list[str]) -> No
         assert 'id="stuck-count"' in httpx.get(url + "/", timeout=5).text
     finally:
         server.stop(10)
+
+
+def test_with_few_drones_orders_wait_in_turn_and_only_those_whose_wait_ends_fail(
+    shipped_saga: SagaRun,
+) -> None:
+    """hub-east has 2 drones. With delivery paused, the drones stay out: the next orders wait.
+    Resumed, each drone that comes back serves the first waiting package; paused again past
+    the wait (CHOREO_DRONE_WAIT_S, here 5 s: a business setting), the waiting ones fail NO_DRONE."""
+    saga = shipped_saga
+    saga.seed(datetime.now(UTC))
+    for name in ("orders", "packaging", "delivery"):
+        saga.start(name)
+    saga.start("drones", CHOREO_DRONE_WAIT_S="5")
+    saga.wait_seeded()
+    delivery = next(w for w in saga.workers if w.name.startswith("delivery"))
+    hub = "hub-east"
+    sku, address = seed.stocked_skus(hub)[0], seed.deliverable_addresses(hub)[0]
+
+    def wave(n: int) -> list[str]:
+        orders = [commands.place_order(hub, sku, 1, address, datetime.now(UTC)) for _ in range(n)]
+        saga.send(orders)
+        return [o.order_id for o in orders]
+
+    def drone_events() -> dict[str, list[Any]]:
+        out: dict[str, list[Any]] = {}
+        for r in saga.events("drones"):
+            if getattr(r.event, "order_id", None):
+                out.setdefault(r.event.order_id, []).append(r.event)
+        return out
+
+    # 1. Served in turn as drones come back.
+    os.kill(delivery.pid, signal.SIGSTOP)
+    try:
+        first = wave(4)
+        wait_until(lambda: all(o in drone_events() for o in first), 30, "drones to answer all four")
+    finally:
+        os.kill(delivery.pid, signal.SIGCONT)
+    assert set(saga.wait_for_ends(first, 60).values()) == {"completed"}
+    events = drone_events()
+    assert [type(events[o][0]).__name__ for o in first] == [
+        "DroneAssigned", "DroneAssigned", "PackageQueued", "PackageQueued"]
+    delivered = {r.event.event_id: r.event.order_id for r in saga.events("delivery")}
+    served = [next(e for e in events[o] if type(e).__name__ == "DroneAssigned") for o in first[2:]]
+    # Each waiting package got the drone of an order that ended before it, in arrival order.
+    assert [delivered.get(s.causation_id) for s in served] == first[:2]
+
+    # 2. Only the packages still waiting when their wait ends fail with NO_DRONE.
+    os.kill(delivery.pid, signal.SIGSTOP)
+    try:
+        second = wave(4)
+        ends = saga.wait_for_ends(second[2:], 30)
+    finally:
+        os.kill(delivery.pid, signal.SIGCONT)
+    assert set(ends.values()) == {"compensated"}
+    ends |= saga.wait_for_ends(second[:2], 60)
+    assert [ends[o] for o in second] == ["completed", "completed", "compensated", "compensated"]
+    failed = {r.event.order_id: r.event.reason for r in saga.events("orders")
+              if type(r.event).__name__ == "OrderFailed"}
+    assert [failed.get(o) for o in second] == [None, None, "NO_DRONE", "NO_DRONE"]
+    wait_until(lambda: _audit_clean(saga), 60, "the audit clean")
+    saga.stop_workers()
+    verified = saga.rebuild_verify("drones")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
