@@ -8,6 +8,7 @@ import struct
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from itertools import count
 from typing import Any
 
@@ -84,8 +85,12 @@ stranger_hub = hostile_text.filter(lambda h: h not in hubs())  # can touch no ac
 some_sku = st.one_of(st.sampled_from(sorted({s for h in hubs().values() for s in h.skus})),
                      st.just("SKU-9999"), hostile_text)
 some_address = st.one_of(st.sampled_from(seed.deliverable_addresses(NORTH)), hostile_text)
+# A deadline: none (the default), already past, at the order's time, or out of range.
+some_deadline = st.none() | st.sampled_from(
+    [T0 - timedelta(days=1), T0, T0 + timedelta(minutes=10), T0 + timedelta(days=8)])
 _BY_NAME = {"occurred_at": st.just(T0), "causation_id": st.none() | hostile_text, "sku": some_sku,
-            "address": some_address, "event_id": st.uuids().map(str) | hostile_text}
+            "address": some_address, "event_id": st.uuids().map(str) | hostile_text,
+            "deadline": some_deadline}
 _BY_TYPE = {"str": hostile_text, "int": hostile_int, "str | None": st.none() | hostile_text}
 
 
