@@ -8,7 +8,7 @@ import struct
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import count
 from typing import Any
 
@@ -85,13 +85,15 @@ stranger_hub = hostile_text.filter(lambda h: h not in hubs())  # can touch no ac
 some_sku = st.one_of(st.sampled_from(sorted({s for h in hubs().values() for s in h.skus})),
                      st.just("SKU-9999"), hostile_text)
 some_address = st.one_of(st.sampled_from(seed.deliverable_addresses(NORTH)), hostile_text)
-# A deadline: none (the default), already past, at the order's time, or out of range.
-some_deadline = st.none() | st.sampled_from(
-    [T0 - timedelta(days=1), T0, T0 + timedelta(minutes=10), T0 + timedelta(days=8)])
+# The valid orders' time: this run's, since a saga's deadline counts from it (ADR 0007) and an
+# order stamped weeks ago would be past its deadline as soon as it is placed.
+PLACED_AT = datetime.now(UTC).replace(microsecond=0)
+# A time (a deadline, a wait's end): already past, at the order's time, soon, or out of range.
+some_time = st.sampled_from([T0 - timedelta(days=1), T0, T0 + timedelta(minutes=10), T0 + timedelta(days=8)])
 _BY_NAME = {"occurred_at": st.just(T0), "causation_id": st.none() | hostile_text, "sku": some_sku,
-            "address": some_address, "event_id": st.uuids().map(str) | hostile_text,
-            "deadline": some_deadline}
-_BY_TYPE = {"str": hostile_text, "int": hostile_int, "str | None": st.none() | hostile_text}
+            "address": some_address, "event_id": st.uuids().map(str) | hostile_text}
+_BY_TYPE = {"str": hostile_text, "int": hostile_int, "str | None": st.none() | hostile_text,
+            "datetime": some_time, "datetime | None": st.none() | some_time}
 
 
 def hostile_record(cls: type, hub: st.SearchStrategy[str]) -> st.SearchStrategy[Any]:
@@ -105,7 +107,7 @@ def valid_order(order_id: str) -> st.SearchStrategy[PlaceOrder]:
     def build(hub: str, pick: int, quantity: int) -> PlaceOrder:
         skus, addresses = seed.stocked_skus(hub), seed.deliverable_addresses(hub)
         return commands.place_order(hub, skus[pick % len(skus)], quantity,
-                                    addresses[pick % len(addresses)], T0, order_id=order_id,
+                                    addresses[pick % len(addresses)], PLACED_AT, order_id=order_id,
                                     event_id=f"place-{order_id}")
     return st.builds(build, real_hub, st.integers(0, 99), st.integers(1, 5))
 
@@ -237,7 +239,7 @@ def separator_probes(partitions: int) -> tuple[list[Shot], list[PlaceOrder], lis
     for k, twin in enumerate(SEPARATOR_TWINS):
         tag, rest = next(tags), f"y{k}"
         real.append(commands.place_order(NORTH, seed.stocked_skus(NORTH)[0], 1,
-                                         seed.deliverable_addresses(NORTH)[0], T0,
+                                         seed.deliverable_addresses(NORTH)[0], PLACED_AT,
                                          order_id=f"{tag}/{rest}", event_id=f"place-{tag}-{rest}"))
         shot = RecordShot("separator id", _twin(twin, f"{NORTH}/{tag}", rest))
         # A PlaceOrder twin goes first: it must not make the real order look like a duplicate.
@@ -247,7 +249,7 @@ def separator_probes(partitions: int) -> tuple[list[Shot], list[PlaceOrder], lis
 
 def _twin(cls: type, hub: str, order_id: str) -> Any:
     filler: dict[str, Callable[[], Any]] = {"str": lambda: "separator probe", "int": lambda: 1,
-                                            "str | None": lambda: None}
+                                            "str | None": lambda: None, "datetime | None": lambda: None}
     fields = {f.name: filler[str(f.type)]() for f in dataclasses.fields(cls)  # type: ignore[arg-type]
               if f.name not in ("event_id", "order_id", "hub", "occurred_at", "causation_id")}
     if cls is PlaceOrder:
@@ -262,7 +264,7 @@ def last_orders(partitions: int) -> list[PlaceOrder]:
         by_partition.setdefault(partition_for(hub.encode(), partitions), []).append(hub)
     assert len(by_partition) == partitions, "some partition has no hub with drones"
     return [
-        commands.place_order(hub, seed.stocked_skus(hub)[0], 1, seed.deliverable_addresses(hub)[0], T0,
+        commands.place_order(hub, seed.stocked_skus(hub)[0], 1, seed.deliverable_addresses(hub)[0], PLACED_AT,
                              order_id=f"ok-c{p}{i}", event_id=f"place-ok-c{p}{i}")
         for p, here in sorted(by_partition.items()) for i, hub in enumerate(here[:LAST_PER_PARTITION])
     ]
