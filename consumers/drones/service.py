@@ -39,7 +39,9 @@ ASSIGNMENTS = "assignments"
 # whole fleet.
 FREE = "free_drones"
 # Packages waiting for a drone, per hub in arrival order: "<hub>/<seq, 12 digits>" -> {"order_id",
-# "package_id", "address", "occurred_at" (ISO 8601)}; QUEUE_SEQ: hub -> {"next": the next seq}.
+# "package_id", "address", "occurred_at" (ISO 8601)}; QUEUE_SEQ: hub -> {"next": the next seq,
+# "waiting": how many wait}. The count is read before the queue: every flight's end asks whether
+# anyone waits, and a document read is cached for the batch where a scan is a query each time.
 QUEUE = "queue"
 QUEUE_SEQ = "queue_seq"
 
@@ -104,6 +106,9 @@ def _leave_queue(
 
 def _serve_queue(state: StateView, hub: str, drone_id: str, cause: Any) -> list[DroneAssigned]:
     """The free drone `drone_id` to the package first in `hub`'s queue, if one waits."""
+    counter = state.get(QUEUE_SEQ, hub)
+    if counter is None or not counter.get("waiting", 0):
+        return []
     for _key, waiting in state.scan(QUEUE, prefix=key_prefix(hub)):
         return [DroneAssigned(
             event_id=derive_id(cause.event_id, "DroneAssigned"),
@@ -211,9 +216,9 @@ def evolve(state: State, event: Any) -> None:
 
 
 def _enqueue(state: State, queued: PackageQueued) -> None:
-    counter = state.get(QUEUE_SEQ, queued.hub) or {"next": 0}
+    counter = state.get(QUEUE_SEQ, queued.hub) or {"next": 0, "waiting": 0}
     key = compose_key(queued.hub, f"{counter['next']:012d}")
-    state.put(QUEUE_SEQ, queued.hub, {"next": counter["next"] + 1})
+    state.put(QUEUE_SEQ, queued.hub, {"next": counter["next"] + 1, "waiting": counter["waiting"] + 1})
     state.put(QUEUE, key, {
         "order_id": queued.order_id, "package_id": queued.package_id, "address": queued.address,
         "occurred_at": queued.occurred_at.isoformat(),
@@ -230,6 +235,8 @@ def _dequeue(state: State, hub: str, order_id: str) -> None:
     if assignment is not None and assignment["status"] == "waiting":
         state.delete(QUEUE, assignment["queued"])
         cancel_timer(state, wait_timer(hub, order_id))
+        counter = state.get(QUEUE_SEQ, hub) or {"next": 0, "waiting": 1}
+        state.put(QUEUE_SEQ, hub, {**counter, "waiting": counter["waiting"] - 1})
 
 
 SERVICE = Service(
