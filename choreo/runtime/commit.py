@@ -161,8 +161,8 @@ class CommitProtocol:
                 #    (its delivery reports give the own-topic offsets), commit the transaction.
                 #    The offsets go first: their two round trips to the coordinators then
                 #    overlap the produce requests in flight.
-                offsets = {**self.carried, **batch.positions}
-                if offsets:  # a batch of timer firings alone consumed nothing
+                offsets = {**self.carried, **batch.positions} or self._fencing_offsets(batch)
+                if offsets:
                     self._send_offsets(offsets)
                 self._flush(batch)
                 if batch.timers_fired:
@@ -260,6 +260,20 @@ class CommitProtocol:
 
         self.renewal.call("send_offsets_to_transaction", SEND_OFFSETS_S, send,
                           grace_s=SEND_OFFSETS_GRACE_S)
+
+    def _fencing_offsets(self, batch: Batch) -> dict[tuple[str, int], int]:
+        """For a batch of timer firings alone: the current positions of the inputs of the
+        partitions that fired, committed again with the group's generation. They change nothing
+        (every record before them is committed or carried), but the broker refuses them from an
+        instance that lost those partitions in a rebalance it has not seen yet: without them such
+        a zombie could commit a firing that the partitions' new owner commits too."""
+        if not batch.stores:
+            return {}
+        mine = [tp for tp in self.consumer.assignment() if tp.partition in batch.stores]
+        if not mine:
+            return {}
+        positions = self.consumer.position(mine)  # the client's own books: no broker call
+        return {(tp.topic, tp.partition): tp.offset for tp in positions if tp.offset >= 0}
 
     def _commit_transaction(self) -> float:
         started = self.clock()

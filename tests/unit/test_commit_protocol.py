@@ -160,6 +160,11 @@ class FakeConsumer:
     def seek(self, tp: TopicPartition) -> None:
         self.calls.append(f"seek {tp.topic}[{tp.partition}]@{tp.offset}")
 
+    def position(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
+        """Where reading goes on: here, the committed offsets (nothing read since)."""
+        return [TopicPartition(tp.topic, tp.partition, self.committed_offsets[tp.partition])
+                for tp in partitions]
+
 
 class RecordingStore(MemoryState):
     """The memory store, logging its transaction calls; `commit` can be made to fail."""

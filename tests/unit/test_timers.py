@@ -47,6 +47,7 @@ from tests.support.fake_clock import FakeClock
 from tests.support.fake_registry import FakeRegistry
 from tests.support.records import T0
 from tests.support.toy import AddNumber, NumberCounted, SumDoubled
+from tests.unit.test_commit_protocol import INPUT as RIG_INPUT
 from tests.unit.test_commit_protocol import OWN as RIG_OWN
 from tests.unit.test_commit_protocol import RecordingStore, Rig, abortable
 
@@ -733,7 +734,11 @@ def rig_with_timers() -> tuple[Rig, list[TimerFired], FakeClock]:
     return rig, fired, clock
 
 
-def test_a_batch_of_firings_alone_commits_without_offsets_and_passes_the_timers_fault_point() -> None:
+def test_a_batch_of_firings_alone_commits_its_partitions_positions_and_passes_the_timers_fault_point(
+) -> None:
+    """No record was read, yet the transaction carries the firing partition's input positions
+    with the group's generation: a zombie that lost the partition is refused by the broker,
+    where a transaction without offsets would commit its firing beside the new owner's."""
     rig, fired, _ = rig_with_timers()
     rig.stores[0].put("totals", HUB, {"total": 2})
     _arm(rig.stores[0], HUB, at(1))
@@ -745,6 +750,7 @@ def test_a_batch_of_firings_alone_commits_without_offsets_and_passes_the_timers_
         "store[0] begin",
         f"produce {RIG_OWN}[0]",  # the TimerFired
         f"produce {RIG_OWN}[0]",  # its answer
+        "send_offsets_to_transaction",
         "flush",
         "fault timers_fired",
         "fault before_kafka_commit",
@@ -752,7 +758,9 @@ def test_a_batch_of_firings_alone_commits_without_offsets_and_passes_the_timers_
         "fault after_kafka_commit",
         "store[0] commit checkpoint=102",
     ]
-    assert rig.producer.sent_offsets == []
+    # Only partition 0 fired; its input position is where the last commit left it.
+    assert [offsets for offsets, _meta in rig.producer.sent_offsets] == [
+        [(RIG_INPUT, 0, rig.consumer.committed_offsets[0])]]
     assert [f.timer for f in fired] == [reminder_timer(HUB)]
     assert pending_timer(rig.stores[0], reminder_timer(HUB)) == at(65)
 
