@@ -141,6 +141,13 @@ def due_timers(state: StateView, now_ms: int, limit: int) -> list[DueTimer]:
     return found
 
 
+def still_set(state: StateView, timer: DueTimer) -> bool:
+    """Is `timer` still set for the time it was read with? An earlier firing of the same batch
+    may have cancelled or moved it (its answer's `evolve`)."""
+    current = state.get(TIMERS, timer.name)
+    return current is not None and current["due"] == timer.due_ms
+
+
 def apply_fired(state: State, fired: TimerFired) -> None:
     """What a `TimerFired` in the own log does to the state: the timer that fired is gone.
 

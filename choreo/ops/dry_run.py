@@ -289,6 +289,8 @@ def _decide_one(
         except Exception as e:  # noqa: BLE001 - the worker dead-letters whatever a record causes
             journal.undo()
             dry, error = [], f"{type(e).__name__}: {e}"
+            if type(record.event) is TimerFired:
+                service.evolve(state, record.event)  # the worker records a failed firing alone
     return InputOutcome(record, compare_events(actual, dry), actual_dead, error)
 
 

@@ -12,9 +12,9 @@ Reads every service's own topic from the beginning (committed records only), lik
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from confluent_kafka import KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
@@ -30,6 +30,7 @@ from choreo.settings import Settings
 from choreo.timers import TimerFired
 
 _TIMEOUT_S = 10.0
+T = TypeVar("T")  # how the caller names its sagas
 
 
 @dataclass(frozen=True)
@@ -72,20 +73,24 @@ def sagas_in_flight(
     services = list(installation.services)
     physical = {settings.topic(s.own_topic): s.own_topic for s in services}
     field_name = installation.saga_id
-    sagas: dict[str, SagaInFlight] = {}
-    ended: set[str] = set()
+    # By key and saga id: a saga id is unique only under its key (an order id within its hub).
+    sagas: dict[tuple[str | None, str], SagaInFlight] = {}
+    ended: set[tuple[str | None, str]] = set()
     for record in read_log(settings, list(physical), codec):
-        saga = saga_id_of(record, field_name)
-        if saga is None or saga in ended:
+        saga_id = saga_id_of(record, field_name)
+        if saga_id is None:
+            continue
+        key = None if record.key is None else record.key.decode(errors="replace")
+        which = (key, saga_id)
+        if which in ended:
             continue
         if installation.outcome_of(record.event) is not None:
-            ended.add(saga)
-            sagas.pop(saga, None)
+            ended.add(which)
+            sagas.pop(which, None)
             continue
-        found = sagas.get(saga)
+        found = sagas.get(which)
         if found is None:
-            key = None if record.key is None else record.key.decode(errors="replace")
-            found = sagas[saga] = SagaInFlight(saga, key, record.timestamp_ms)
+            found = sagas[which] = SagaInFlight(saga_id, key, record.timestamp_ms)
         found.started_ms = min(found.started_ms, record.timestamp_ms)
         if record.timestamp_ms >= found.last_ms:
             found.last_ms, found.last_event = record.timestamp_ms, record.type_label
@@ -93,15 +98,15 @@ def sagas_in_flight(
         found.records.append(record)
     old = [s for s in sagas.values() if s.age_s(now_ms) > older_than_s]
     if old:
-        owing = find_owing(settings, services, {s.saga_id: s.records for s in old})
+        owing = find_owing(settings, services, {(s.key, s.saga_id): s.records for s in old})
         for waiting in old:
-            waiting.owed_by = owing[waiting.saga_id]
+            waiting.owed_by = owing[(waiting.key, waiting.saga_id)]
     return sorted(old, key=lambda s: s.started_ms)
 
 
 def find_owing(
-    settings: Settings, services: Sequence[Service], sagas: dict[str, Sequence[LogRecord]],
-) -> dict[str, list[Owing]]:
+    settings: Settings, services: Sequence[Service], sagas: Mapping[T, Sequence[LogRecord]],
+) -> dict[T, list[Owing]]:
     """Per saga (its records of any topics), the services that have not read one of its events
     on the services' own topics, with their lag there and whether any instance runs."""
     physical = {settings.topic(s.own_topic): s.own_topic for s in services}
@@ -111,7 +116,7 @@ def find_owing(
     committed: dict[str, dict[tuple[str, int], int]] = {}
     running: dict[str, bool] = {}
     ends: dict[tuple[str, int], int] = {}
-    out: dict[str, list[Owing]] = {}
+    out: dict[T, list[Owing]] = {}
     try:
         for saga_id, records in sagas.items():
             owing: dict[str, Owing] = {}

@@ -272,8 +272,15 @@ class CommitProtocol:
         mine = [tp for tp in self.consumer.assignment() if tp.partition in batch.stores]
         if not mine:
             return {}
-        positions = self.consumer.position(mine)  # the client's own books: no broker call
-        return {(tp.topic, tp.partition): tp.offset for tp in positions if tp.offset >= 0}
+        # The client's own books first (no broker call); a partition it has read nothing from
+        # since the assignment has no position there: its committed offset is where it is.
+        found = {(tp.topic, tp.partition): tp.offset for tp in self.consumer.position(mine)
+                 if tp.offset >= 0}
+        unread = [tp for tp in mine if (tp.topic, tp.partition) not in found]
+        if unread:
+            committed = self._call("committed", TXN_CALL_S, self.consumer.committed, unread, TXN_CALL_S)
+            found |= {(tp.topic, tp.partition): tp.offset for tp in committed if tp.offset >= 0}
+        return found
 
     def _commit_transaction(self) -> float:
         started = self.clock()

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 
 from choreo.runtime.batch import Batch, TransactionalStore
-from choreo.timers import DUE, DueTimer, TimerFired, due_timers, next_due_ms
+from choreo.timers import DUE, DueTimer, TimerFired, due_timers, next_due_ms, still_set
 
 FireTimer = Callable[[DueTimer, int, int, TransactionalStore, Batch], TimerFired]
 
@@ -77,12 +77,18 @@ class TimerFiring:
                 store.begin()
                 batch.stores[p] = store  # only once begun: these are what a failure rolls back
             for timer in due:
+                if not still_set(store, timer):
+                    continue  # cancelled or moved by a firing just before it in this batch
                 self.fire(timer, now_ms, p, store, batch)
                 batch.timers_fired += 1
                 batch.timer_lateness.append(max(0, now_ms - timer.due_ms) / 1000)
         if backlog:
             self._next_check = 0.0  # more are due: the next turn of the loop fires them
         self._measure(now_ms)
+
+    def retry_soon(self) -> None:
+        """The batch that fired aborted: its firings are undone, look again on the next turn."""
+        self._next_check = 0.0
 
     def _earliest(self) -> int | None:
         found = [t for t in (next_due_ms(s) for s in self.stores.values()) if t is not None]

@@ -146,19 +146,19 @@ class Worker:
                 self.progress.polled()
                 lag.report()
                 hanging.check(self._assigned.stores if self._assigned is not None else ())
-                if not msgs:
-                    if self._timers is not None and self._timers.due():
-                        self._run_batch([])  # fires them: timers do not wait for input
-                        continue
+                if msgs:
+                    idle_since = time.monotonic()
+                    if self.poison.isolating:
+                        msgs = keep_first(consumer, msgs)
+                    self._run_batch(msgs)
+                elif self._timers is not None and self._timers.due():
+                    self._run_batch([])  # fires them: timers do not wait for input
+                else:
                     self._commit_carried()
                     self.progress.idle()
                     if max_idle_s is not None and time.monotonic() - idle_since > max_idle_s:
                         break
                     continue
-                idle_since = time.monotonic()
-                if self.poison.isolating:
-                    msgs = keep_first(consumer, msgs)
-                self._run_batch(msgs)
                 if self.progress.failing_for() > 2 * self.settings.stall_s:
                     raise NoProgressError(
                         f"no batch committed for {self.progress.failing_for():.0f} s; "
@@ -325,6 +325,11 @@ class Worker:
             return
         # Aborted: blame what can be blamed; the loop goes on from the committed offsets.
         batch = outcome.batch
+        if batch.timers_fired:
+            # A refusal may have been of a firing's output: no input record is to blame for it.
+            alone = None
+            if self._timers is not None:
+                self._timers.retry_soon()
         refused = {record: f"{e.name()}: {e.str()}" for record, e in batch.refused.items()}
         self.poison.aborted(batch.size, alone, outcome.error, refused)
         self.progress.failed()

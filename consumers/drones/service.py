@@ -87,6 +87,10 @@ def decide(state: StateView, event: Any) -> list[Any]:
         case delivery.DeliveryExpired():
             return _leave_queue(state, event.hub, event.order_id, caused_by(event, "DroneUnavailable"),
                                 event.reason)
+        case delivery.DeliveryCancelled():
+            # Delivery would refuse the drone anyway (ADR 0002): the package stops waiting now.
+            return _leave_queue(state, event.hub, event.order_id, caused_by(event, "DroneUnavailable"),
+                                "CANCELLED")
         case TimerFired():
             hub, order_id = event.data["hub"], event.data["order_id"]
             return _leave_queue(state, hub, order_id, caused_by_timer(event, "DroneUnavailable"),
@@ -107,7 +111,7 @@ def _leave_queue(
 def _serve_queue(state: StateView, hub: str, drone_id: str, cause: Any) -> list[DroneAssigned]:
     """The free drone `drone_id` to the package first in `hub`'s queue, if one waits."""
     counter = state.get(QUEUE_SEQ, hub)
-    if counter is None or not counter.get("waiting", 0):
+    if counter is None or not counter["waiting"]:
         return []
     for _key, waiting in state.scan(QUEUE, prefix=key_prefix(hub)):
         return [DroneAssigned(

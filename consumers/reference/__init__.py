@@ -11,6 +11,7 @@ from functools import cache
 from importlib import resources
 
 from choreo.exceptions import ConfigurationError
+from choreo.settings import IntRange
 
 # A SKU is "SKU-" and four digits; the catalogue of each hub lists which ones it stocks.
 SKU_PATTERN = re.compile(r"SKU-[0-9]{4}")
@@ -42,10 +43,15 @@ def drone_wait_s() -> int:
 
 
 def _seconds(name: str, default: int, low: int, high: int) -> int:
-    raw = os.environ.get(name, "").strip() or str(default)
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    """The setting `name` from the environment, range-checked as choreo's own settings are
+    (unset: the default; set but empty, or out of range: one sentence)."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = IntRange(low, high).convert(raw.strip())
+    if value is None:
         raise ConfigurationError(f"{name}={raw!r} is not a number of seconds from {low} to {high}")
-    return int(raw)
+    return value
 
 
 @dataclass(frozen=True)

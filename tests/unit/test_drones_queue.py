@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
+from choreo.keys import key_parts
 from choreo.testing import MemoryState, fire_due, handle
 from choreo.timers import due_timers, to_ms
-from consumers.delivery.events import DeliveryCompleted, DeliveryExpired
+from consumers.delivery.events import DeliveryCancelled, DeliveryCompleted, DeliveryExpired
 from consumers.drones.events import DroneAssigned, DroneReleased, DroneUnavailable, PackageQueued
-from consumers.drones.service import QUEUE, SERVICE
+from consumers.drones.service import QUEUE, QUEUE_SEQ, SERVICE
 from consumers.packaging.events import PackagePrepared
 from consumers.reference import DEFAULT_DRONE_WAIT_S, DRONE_WAIT_ENV, drone_wait_s
 from producers.commands import register_drone
@@ -67,6 +68,7 @@ def test_packages_wait_in_turn_and_each_drone_back_serves_the_first_waiting() ->
     _, next_served = handle(SERVICE, state, delivered(served))
     assert next_served.order_id == "o3"
     assert list(state.scan(QUEUE)) == []
+    assert waiting_count_matches_the_queue(state)
 
 
 def test_only_the_packages_still_waiting_when_their_wait_ends_fail_with_no_drone() -> None:
@@ -103,6 +105,29 @@ def test_a_hub_without_a_single_drone_or_a_wait_of_zero_fails_at_once(
     assert isinstance(one(state, package("o3")), DroneUnavailable)
 
 
+def waiting_count_matches_the_queue(state: MemoryState) -> bool:
+    """The per-hub count that spares a scan on every flight's end agrees with the queue's rows."""
+    rows: dict[str, int] = {}
+    for key, _v in state.scan(QUEUE):
+        hub = key_parts(key)[0]
+        rows[hub] = rows.get(hub, 0) + 1
+    counts = {hub: c["waiting"] for hub, c in state.scan(QUEUE_SEQ) if c["waiting"]}
+    return counts == rows
+
+
+def test_a_waiting_package_whose_order_is_cancelled_leaves_the_queue_at_once() -> None:
+    state = fleet("drone-01")
+    first = one(state, package("o1"))
+    one(state, package("o2"))
+    one(state, package("o3"))
+    gone = one(state, record(DeliveryCancelled, order_id="o2"))
+    assert isinstance(gone, DroneUnavailable) and (gone.order_id, gone.reason) == ("o2", "CANCELLED")
+    assert waiting_count_matches_the_queue(state)
+    _, served = handle(SERVICE, state, delivered(first))
+    assert served.order_id == "o3"
+    assert waiting_count_matches_the_queue(state) and list(state.scan(QUEUE)) == []
+
+
 def test_a_waiting_package_whose_saga_expired_leaves_the_queue_and_takes_no_drone() -> None:
     state = fleet("drone-01")
     first = one(state, package("o1"))
@@ -137,3 +162,4 @@ def test_the_queue_and_its_timers_are_rebuilt_from_the_own_events_alone() -> Non
         SERVICE.evolve(rebuilt, e)
     assert rebuilt.dump() == state.dump()
     assert [v["order_id"] for _k, v in state.scan(QUEUE)] == ["o5"]
+    assert waiting_count_matches_the_queue(state) and waiting_count_matches_the_queue(rebuilt)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from confluent_kafka import Message
+from confluent_kafka import Message, TopicPartition
 from confluent_kafka.schema_registry import Schema
 
 from choreo.contract import (
@@ -644,6 +644,28 @@ def test_due_is_no_while_nothing_is_due_and_the_stores_are_read_again_only_after
     assert rig.timers.due()
 
 
+def test_a_timer_cancelled_or_moved_by_an_earlier_firing_of_the_batch_does_not_fire() -> None:
+    """Both were read as due at the start of the batch; the first firing's answer cancels one
+    and moves the other: as a worker must, the batch fires neither (fire_due agrees)."""
+    stores = {0: MemoryState()}
+    for name in ("a", "b", "c"):
+        set_timer(stores[0], name, at(0))
+
+    class CancellingFirings(Firings):
+        def __call__(self, timer: DueTimer, now_ms: int, partition: int, store: TransactionalStore,
+                     batch: Batch) -> TimerFired:
+            if timer.name == "a":  # what a's answer would do in its evolve
+                cancel_timer(store, "b")
+                set_timer(store, "c", at(30))
+            return super().__call__(timer, now_ms, partition, store, batch)
+
+    fire, wall, clock = CancellingFirings(), FakeClock(at(1).timestamp()), FakeClock()
+    timers = TimerFiring(stores, fire, 0.5, wall=wall, clock=clock)
+    timers.fire_into(batch := Batch())
+    assert fire.names() == [(0, "a")] and batch.timers_fired == 1
+    assert pending_timer(stores[0], "c") == at(30)
+
+
 def test_a_timer_due_after_a_batch_fired_waits_for_the_check_interval() -> None:
     stores = {0: MemoryState()}
     set_timer(stores[0], "a", at(0))
@@ -763,6 +785,18 @@ def test_a_batch_of_firings_alone_commits_its_partitions_positions_and_passes_th
         [(RIG_INPUT, 0, rig.consumer.committed_offsets[0])]]
     assert [f.timer for f in fired] == [reminder_timer(HUB)]
     assert pending_timer(rig.stores[0], reminder_timer(HUB)) == at(65)
+
+
+def test_an_idle_partition_without_a_position_fences_its_firing_with_its_committed_offset() -> None:
+    """librdkafka has no position for a partition read nothing from since the assignment (the
+    idle ones, where timers fire alone): the committed offset stands in, so the fence holds."""
+    rig, fired, _ = rig_with_timers()
+    _arm(rig.stores[0], HUB, at(1))
+    rig.consumer.position = lambda partitions: [  # type: ignore[method-assign]
+        TopicPartition(tp.topic, tp.partition, -1001) for tp in partitions]
+    assert rig.protocol.commit([]).committed and len(fired) == 1
+    assert [offsets for offsets, _meta in rig.producer.sent_offsets] == [
+        [(RIG_INPUT, 0, rig.consumer.committed_offsets[0])]]
 
 
 def test_a_firing_whose_transaction_aborts_is_undone_and_fires_again_with_the_same_id() -> None:
