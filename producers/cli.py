@@ -23,7 +23,7 @@ from choreo.exceptions import ChoreoError
 from choreo.settings import Settings
 from choreo.tracing.config import edge_tracing
 from consumers.ids import id_problem
-from consumers.reference import hubs
+from consumers.reference import MAX_DEADLINE_S, hubs
 from producers import commands, seed
 from producers.audit_log import Progress, read_audit_log
 from producers.edge import CommandSender
@@ -67,9 +67,9 @@ def order_place(
     address: str = typer.Option(..., "--address", help="Delivery address."),
     order_id: str = typer.Option(None, "--order-id", help="Saga id (default: a new uuid)."),
     deadline_s: int = typer.Option(
-        None, "--deadline-s", min=1,
-        help="Seconds from now by which the saga must end, else it fails with DEADLINE "
-        "(default: the orders service's CHOREO_ORDER_DEADLINE_S, 900).",
+        None, "--deadline-s", min=1, max=MAX_DEADLINE_S,
+        help="Seconds from now by which the saga must end: past it, it fails with DEADLINE unless "
+        "delivery has already decided (default: the orders service's CHOREO_ORDER_DEADLINE_S, 900).",
     ),
 ) -> None:
     """Send a PlaceOrder command; print the order id to trace it with.

@@ -225,9 +225,10 @@ def test_a_wedged_send_offsets_is_left_behind_and_the_batch_redone_on_new_produc
 
 
 def test_a_participant_down_for_longer_than_the_deadline(saga: FaultySaga) -> None:
-    """drones stopped (SIGSTOP) for 30 s while orders with a 15 s deadline arrive: they end at
-    their deadline, failed and compensated, with nobody restarted by hand; once drones resumes
-    (or is restarted, fenced), what it assigns to those ended sagas is sent back."""
+    """drones stopped (SIGSTOP) for 30 s while orders with a 15 s deadline arrive: every order
+    ends once (those waiting at drones with DEADLINE, compensated), with nobody restarted by
+    hand; once drones resumes (or is restarted, fenced), what it assigns to those ended sagas
+    is sent back, and the log passes the audit."""
     saga.start_supervised()
     back: list[threading.Thread] = []
 

@@ -36,8 +36,8 @@ BEFORE_DELIVERY = ("OUT_OF_STOCK", "NO_DRONE")  # failures delivery never hears 
 
 
 class DeadlineSim(SagaSim):
-    """SagaSim with the orders' timers: `fire` does what the worker does with the timers due at
-    a time, and the other services skip the TimerFired records on the orders topic as it does."""
+    """SagaSim with timers: `fire` does what the workers do with the timers due at a time, and
+    the services skip the TimerFired records on another service's topic as they do."""
 
     def _process(self, name: str, topic: str, record: Any) -> None:
         if type(record) is TimerFired and not self.services[name].accepts(topic, TimerFired):
@@ -45,15 +45,23 @@ class DeadlineSim(SagaSim):
         super()._process(name, topic, record)
 
     def fire(self, now: datetime) -> list[Any]:
-        """Fire the orders' timers due at `now`: each TimerFired on the own topic, then what was
-        decided on it (the worker's order, so that a rebuild removes the timer where it did)."""
-        service, state = self.services["orders"], self.states["orders"]
+        """Fire every service's timers due at `now` (orders' deadlines, drones' waits): each
+        TimerFired on its own topic, then what was decided on it (the worker's order, so that a
+        rebuild removes the timer where it did)."""
+        decided: list[Any] = []
+        for name, service in self.services.items():
+            if service.uses_timers:
+                decided += self._fire(name, now)
+        return decided
+
+    def _fire(self, name: str, now: datetime) -> list[Any]:
+        service, state = self.services[name], self.states[name]
         firings = [t.fired(to_ms(now)) for t in due_timers(state, to_ms(now), limit=1_000_000)]
         decided = fire_due(service, state, now)
         for fired in firings:
             self._write(service.own_topic, fired)
             for out in (e for e in decided if e.causation_id == fired.event_id):
-                assert type(out) in service.on_timer, f"orders emitted {type(out)} on a timer"
+                assert type(out) in service.on_timer, f"{name} emitted {type(out)} on a timer"
                 assert (out.order_id, out.hub) == (fired.data["order_id"], fired.data["hub"])
                 assert out.occurred_at == fired.fired_at
                 self._write(service.own_topic, out)
