@@ -66,13 +66,14 @@ class TimerFiring:
             return
         self._next_check = self.clock() + self.check_every_s
         now_ms = self._now_ms()
-        backlog = False
+        backlog: list[TransactionalStore] = []  # partitions that may have more due than fired
         for p in sorted(self.stores):
             store = self.stores[p]
             due = due_timers(store, now_ms, self.per_partition)
             if not due:
                 continue
-            backlog |= len(due) == self.per_partition
+            if len(due) == self.per_partition:
+                backlog.append(store)
             if p not in batch.stores:
                 store.begin()
                 batch.stores[p] = store  # only once begun: these are what a failure rolls back
@@ -84,7 +85,7 @@ class TimerFiring:
                 batch.timer_lateness.append(max(0, now_ms - timer.due_ms) / 1000)
         if backlog:
             self._next_check = 0.0  # more are due: the next turn of the loop fires them
-        self._measure(now_ms)
+        self._measure(now_ms, backlog)
 
     def retry_soon(self) -> None:
         """The batch that fired aborted: its firings are undone, look again on the next turn."""
@@ -94,10 +95,13 @@ class TimerFiring:
         found = [t for t in (next_due_ms(s) for s in self.stores.values()) if t is not None]
         return min(found) if found else None
 
-    def _measure(self, now_ms: int) -> None:
-        """The gauges: how overdue the earliest timer is, and (every few seconds) how many wait."""
-        earliest = self._earliest()
-        self.overdue_s = 0.0 if earliest is None else max(0, now_ms - earliest) / 1000
+    def _measure(self, now_ms: int, backlog: list[TransactionalStore]) -> None:
+        """The gauges: how overdue the earliest timer is, and (every few seconds) how many wait.
+
+        Only a partition that fired its whole allowance can still hold a due timer: everything
+        else due was just fired, so only those are read again."""
+        left = [t for t in (next_due_ms(s) for s in backlog) if t is not None and t <= now_ms]
+        self.overdue_s = max(0, now_ms - min(left)) / 1000 if left else 0.0
         if self.clock() - self._pending_counted >= _PENDING_EVERY_S:
             self._pending_counted = self.clock()
             self.pending = sum(_count(store) for store in self.stores.values())
