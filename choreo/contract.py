@@ -136,8 +136,9 @@ class Service:
 
 
 
-# At the end: choreo.timers builds on the protocols above, and domain code finds everything of
-# the contract here.
+# At the end: choreo.timers and choreo.in_flight build on the protocols above, and domain code
+# finds everything of the contract here.
+from choreo.in_flight import in_flight_since, saga_ended, saga_started  # noqa: E402
 from choreo.timers import (  # noqa: E402
     TimerFired,
     apply_fired,
@@ -148,5 +149,6 @@ from choreo.timers import (  # noqa: E402
 
 __all__ = [
     "Decide", "Evolve", "JsonValue", "Service", "State", "StateView", "TimerFired",
-    "cancel_timer", "derive_id", "pending_timer", "set_timer",
+    "cancel_timer", "derive_id", "in_flight_since", "pending_timer", "saga_ended", "saga_started",
+    "set_timer",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from choreo.runtime.health import Progress, serve_endpoints
+from choreo.runtime.saga_ages import SagaAges
 
 
 class WorkerMetrics:
@@ -90,6 +91,17 @@ class WorkerMetrics:
             "How long the earliest due timer of the assigned partitions has waited (0 = none due)",
             labels, registry=self.registry,
         )
+        self.oldest_saga_age = Gauge(
+            "choreo_oldest_saga_age_seconds",
+            "Age of the oldest saga the assigned partitions hold open (marked by the service's "
+            "evolve with saga_started, until saga_ended); 0 when none is held",
+            labels, registry=self.registry,
+        )
+        self.sagas_in_flight = Gauge(
+            "choreo_sagas_in_flight",
+            "Sagas the assigned partitions hold open (counted every few seconds)",
+            labels, registry=self.registry,
+        )
         self.service = service
 
     def serve(self, port: int, progress: Progress, host: str = "127.0.0.1") -> int:
@@ -107,3 +119,8 @@ class WorkerMetrics:
         self.failing_seconds.labels(self.service).set_function(progress.failing_for)
         self.held_back.labels(self.service).set_function(lambda: len(progress.held_back))
         self.hanging.labels(self.service).set_function(lambda: len(progress.hanging))
+
+    def follow_sagas(self, ages: SagaAges) -> None:
+        """Make the saga gauges read `ages` at each scrape: the age rises between two looks."""
+        self.oldest_saga_age.labels(self.service).set_function(ages.oldest_age_s)
+        self.sagas_in_flight.labels(self.service).set_function(lambda: ages.in_flight)

@@ -44,6 +44,7 @@ from choreo.runtime.processing import BlamedRecordError, OutputTooLargeError, Re
 from choreo.runtime.renewal import ProducerRenewal
 from choreo.runtime.restore import undecided_wait_s
 from choreo.runtime.routing import PartitionRouting
+from choreo.runtime.saga_ages import SagaAges
 from choreo.runtime.stable_watch import HangingTransactionWatch
 from choreo.runtime.store import state_dir_of
 from choreo.runtime.timer_firing import TimerFiring
@@ -107,6 +108,8 @@ class Worker:
         self.watchdog = watchdog or NoWatchdog()
         self.progress = Progress(stall_s=settings.stall_s)
         self.poison = PoisonTracker()
+        self.saga_ages = SagaAges()
+        self.metrics.follow_sagas(self.saga_ages)
         self._stopping = False
         # Set up by _start(), once the clients exist.
         self._consumer: Consumer | None = None
@@ -145,7 +148,9 @@ class Worker:
                 msgs = next_batch(consumer, self.watchdog, size, wait_s)
                 self.progress.polled()
                 lag.report()
-                hanging.check(self._assigned.stores if self._assigned is not None else ())
+                if self._assigned is not None:
+                    hanging.check(self._assigned.stores)
+                    self.saga_ages.check(self._assigned.stores)
                 if msgs:
                     idle_since = time.monotonic()
                     if self.poison.isolating:

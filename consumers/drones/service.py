@@ -12,7 +12,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from choreo.contract import Service, State, StateView, TimerFired, cancel_timer, derive_id, set_timer
+from choreo.contract import (
+    Service,
+    State,
+    StateView,
+    TimerFired,
+    cancel_timer,
+    derive_id,
+    saga_ended,
+    saga_started,
+    set_timer,
+)
 from choreo.keys import compose_key, key_parts, key_prefix
 from consumers.delivery import events as delivery
 from consumers.drones.events import (
@@ -198,6 +208,7 @@ def evolve(state: State, event: Any) -> None:
                 saga_key(event.hub, event.order_id),
                 {"drone_id": event.drone_id, "package_id": event.package_id, "status": "assigned"},
             )
+            saga_started(state, saga_key(event.hub, event.order_id), event.occurred_at)
         case PackageQueued():
             _enqueue(state, event)
         case DroneUnavailable():
@@ -207,6 +218,7 @@ def evolve(state: State, event: Any) -> None:
                 saga_key(event.hub, event.order_id),
                 {"drone_id": None, "package_id": event.package_id, "status": "unavailable"},
             )
+            saga_ended(state, saga_key(event.hub, event.order_id))
         case DroneReleased():
             state.put(DRONES, drone_key(event.hub, event.drone_id), {"order_id": None})
             state.put(FREE, drone_key(event.hub, event.drone_id), {})
@@ -215,6 +227,7 @@ def evolve(state: State, event: Any) -> None:
                 saga_key(event.hub, event.order_id),
                 {"drone_id": event.drone_id, "package_id": event.package_id, "status": "released"},
             )
+            saga_ended(state, saga_key(event.hub, event.order_id))
         case DroneRegistrationRejected():
             pass  # changes nothing: it only answers the edge
 
@@ -231,6 +244,7 @@ def _enqueue(state: State, queued: PackageQueued) -> None:
               {"drone_id": None, "package_id": queued.package_id, "status": "waiting", "queued": key})
     set_timer(state, wait_timer(queued.hub, queued.order_id), queued.wait_until,
               {"order_id": queued.order_id, "hub": queued.hub})
+    saga_started(state, saga_key(queued.hub, queued.order_id), queued.occurred_at)
 
 
 def _dequeue(state: State, hub: str, order_id: str) -> None:

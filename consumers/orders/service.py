@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from choreo.contract import Service, State, StateView, TimerFired, cancel_timer, set_timer
+from choreo.contract import (
+    Service,
+    State,
+    StateView,
+    TimerFired,
+    cancel_timer,
+    saga_ended,
+    saga_started,
+    set_timer,
+)
 from consumers.delivery import events as delivery
 from consumers.drones import events as drones
 from consumers.ids import id_rejection
@@ -149,6 +158,7 @@ def evolve(state: State, event: Any) -> None:
     match event:
         case OrderPlaced():
             state.put(ORDERS, key, {"status": "placed", "reason": None, "cancel_requested": False})
+            saga_started(state, key, event.occurred_at)  # orders holds every saga to its end
             if event.deadline is not None:
                 _set_deadline(state, event, event.deadline)
         case OrderRejected():
@@ -157,6 +167,7 @@ def evolve(state: State, event: Any) -> None:
             _update(state, key, cancel_requested=True)
         case OrderCompleted():
             _update(state, key, status="completed")
+            saga_ended(state, key)
             cancel_timer(state, deadline_timer(event.hub, event.order_id))
         case OrderFailed():
             _update(state, key, status="failed", reason=event.reason)
@@ -164,6 +175,7 @@ def evolve(state: State, event: Any) -> None:
             cancel_timer(state, deadline_timer(event.hub, event.order_id))
         case OrderCompensated():
             _update(state, key, status="compensated")
+            saga_ended(state, key)
         case OrderCancellationRejected() | OrderDeadlinePassed():
             pass  # changes nothing: the first answers the edge, delivery decides on the second
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from choreo.contract import Service, State, StateView, derive_id
+from choreo.contract import Service, State, StateView, derive_id, saga_ended, saga_started
 from choreo.keys import compose_key
 from consumers.delivery import events as delivery
 from consumers.drones import events as drones
@@ -159,6 +159,7 @@ def evolve(state: State, event: Any) -> None:
         case PackagePrepared():
             _shelf(state, event.hub, event.sku, on_hand=-event.quantity, reserved=event.quantity)
             _reservation(state, event, "reserved")
+            saga_started(state, saga_key(event.hub, event.order_id), event.occurred_at)
         case PackagingFailed():
             # Remembered so that a repeated OrderPlaced is not packed after all.
             state.put(
@@ -169,9 +170,11 @@ def evolve(state: State, event: Any) -> None:
         case StockReleased():
             _shelf(state, event.hub, event.sku, on_hand=event.quantity, reserved=-event.quantity)
             _reservation(state, event, "released")
+            saga_ended(state, saga_key(event.hub, event.order_id))
         case StockShipped():
             _shelf(state, event.hub, event.sku, reserved=-event.quantity, shipped=event.quantity)
             _reservation(state, event, "shipped")
+            saga_ended(state, saga_key(event.hub, event.order_id))
         case StockAddRejected():
             pass  # changes nothing: it only answers the edge
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from choreo.stack.ports import free_port
 from choreo.timers import TimerFired
@@ -169,7 +170,10 @@ def test_delivery_stopped_sagas_wait_listed_as_owed_by_delivery_then_end_once(
     --stuck` names delivery (not running), and once it is back each saga ends once."""
     saga = shipped_saga
     saga.seed(datetime.now(UTC))
-    saga.start_all()
+    ports = {"orders": free_port(), "packaging": free_port()}  # their saga gauges are read below
+    for name in ("orders", "packaging", "drones", "delivery"):
+        saga.start(name, **({"CHOREO_METRICS_PORT": str(ports[name])} if name in ports else {}))
+    saga.wait_seeded()
     delivery = next(w for w in saga.workers if w.name.startswith("delivery"))
     os.kill(delivery.pid, signal.SIGSTOP)
     n = 20
@@ -194,6 +198,11 @@ def test_delivery_stopped_sagas_wait_listed_as_owed_by_delivery_then_end_once(
         # Past the deadline and the session timeout (10 s): every saga is listed, delivery owes
         # each one its next step, and no instance of delivery is in its group.
         wait_until(delivery_named_not_running, 60, "every saga listed as waiting for delivery")
+        # The alert's source: orders and packaging hold every saga open, older than its deadline.
+        for name, port in ports.items():
+            wait_until(lambda p=port: gauge(p, "choreo_sagas_in_flight") == n, 30,
+                       f"{name} counting {n} sagas in flight")
+            assert gauge(port, "choreo_oldest_saga_age_seconds") > 8, name
         _the_ui_shows_them_waiting_for_delivery(saga, sorted(ids))
         passed = [r.event.order_id for r in saga.events("orders")
                   if type(r.event).__name__ == "OrderDeadlinePassed" and r.event.order_id in ids]
@@ -212,10 +221,19 @@ def test_delivery_stopped_sagas_wait_listed_as_owed_by_delivery_then_end_once(
     for order_id, end in ends.items():
         assert (end, failed.get(order_id)) in {("compensated", "DEADLINE"), ("completed", None)}
     print(f"\nafter delivery resumed: {Counter(ends.values())}")
+    for name, port in ports.items():  # every saga ended: nothing held, the alert clears
+        wait_until(lambda p=port: gauge(p, "choreo_sagas_in_flight") == 0
+                   and gauge(p, "choreo_oldest_saga_age_seconds") == 0, 30, f"{name} holding no saga")
     saga.stop_workers()
     for name in ("orders", "packaging", "drones", "delivery"):
         verified = saga.rebuild_verify(name)
         assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def gauge(port: int, name: str) -> float:
+    """A worker's gauge, as Prometheus scrapes it."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples if s.name == name)
 
 
 def _the_ui_shows_them_waiting_for_delivery(saga: SagaRun, ids: list[str]) -> None:

@@ -11,10 +11,12 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from choreo.in_flight import IN_FLIGHT, count_in_flight
 from choreo.testing import fire_due
 from choreo.timers import TimerFired, due_timers, next_due_ms, to_ms
 from consumers.audit import audit, summarise_outcomes
 from consumers.delivery.events import DeliveryCompleted, DeliveryFailed
+from consumers.domain import SAGA_ENDS
 from consumers.drones.service import DRONES, FREE
 from consumers.orders.events import (
     OrderCompensated,
@@ -24,6 +26,7 @@ from consumers.orders.events import (
     PlaceOrder,
 )
 from consumers.packaging.service import RESERVATIONS, STOCK
+from consumers.saga import saga_key
 from producers.commands import add_stock, cancel_order, place_order, register_drone
 from tests.support.records import T0
 from tests.support.reference import SERVICE_NAMES
@@ -123,6 +126,17 @@ def assert_settled(sim: SagaSim) -> None:
     assert all(shelf["reserved"] == 0 for _, shelf in packaging.scan(STOCK))
     assert all(r["status"] != "reserved" for _, r in packaging.scan(RESERVATIONS))
     assert next_due_ms(sim.states["orders"]) is None
+    assert_held_open_until_ended(sim)
+
+
+def assert_held_open_until_ended(sim: SagaSim) -> None:
+    """Orders holds exactly the sagas that have not ended open (the saga-age gauge's source);
+    when every saga has ended, no service holds any."""
+    ended = {saga_key(e.hub, e.order_id) for e in sim.events() if type(e) in SAGA_ENDS}
+    placed = {saga_key(e.hub, e.order_id) for e in sim.events() if type(e).__name__ == "OrderPlaced"}
+    assert {k for k, _ in sim.states["orders"].scan(IN_FLIGHT)} == placed - ended
+    if placed <= ended:
+        assert {n: count_in_flight(s) for n, s in sim.states.items()} == dict.fromkeys(sim.states, 0)
 
 
 def deadline_end(sim: SagaSim, order_id: str) -> tuple[str, bool]:
@@ -173,6 +187,7 @@ def test_the_four_paths_end_right_in_any_interleaving(seed: int) -> None:
     for order_id, (_, end, compensated) in CASES.items():
         assert (end_of(sim, order_id), compensations(sim, order_id)) == (end, compensated)
     assert_consistent(sim)
+    assert_held_open_until_ended(sim)
 
 
 def test_the_paths_leave_the_expected_trace() -> None:
@@ -251,6 +266,7 @@ def test_mixed_orders_with_contention_all_end_and_pass_the_audit(
             sim.step()
     sim.run()
     assert_consistent(sim)
+    assert_held_open_until_ended(sim)  # some may still queue for a drone: those are held
     rows = summarise_outcomes(sim.events())
     assert sum(r.orders for r in rows) == len(orders)
     assert all(r.compensated == r.orders for r in rows if r.outcome == "failed")

@@ -1,0 +1,74 @@
+"""Sagas a service holds open: part of its state, marked by `evolve`, watched by the runtime.
+
+A saga a service has taken something for (stock reserved, a drone assigned, a place in a queue,
+the saga itself for the service that follows it to its end) is in flight *for that service* until
+the service lets go of it. `evolve` says both, from the service's own events:
+`saga_started(state, saga, since)` when it takes hold, `saga_ended(state, saga)` when it lets go.
+
+Like a timer, the mark is two documents of the partition's state (by saga, and in an index
+ordered by the time it started), so it is restored, rebuilt, verified and moved with the
+partition. The worker reads the first row of the index of each assigned partition and exports the
+age of the oldest saga it holds (`choreo_oldest_saga_age_seconds`) and how many it holds
+(`choreo_sagas_in_flight`): an alert on the first finds a saga that is not ending, whichever
+service it is stuck at, without a scan of any topic.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from choreo.keys import compose_key, key_parts
+from choreo.timers import from_ms, to_ms
+
+if TYPE_CHECKING:  # choreo.contract re-exports this module: no import of it at run time
+    from choreo.contract import State, StateView
+
+# Reserved tables: a service's own tables never start with "choreo.".
+IN_FLIGHT = "choreo.sagas"  # saga -> {"since": epoch ms}
+SINCE = "choreo.sagas.since"  # "<since ms, 15 digits>/<saga escaped>" -> {}: the oldest first
+_SINCE_DIGITS = 15  # as the timers' index: fixed width keeps key order = time order
+
+
+def _since_key(since_ms: int, saga: str) -> str:
+    return compose_key(f"{since_ms:0{_SINCE_DIGITS}d}", saga)
+
+
+def saga_started(state: State, saga: str, since: datetime) -> None:
+    """From `evolve`: this service now holds `saga` open, since `since`.
+
+    Marking a saga that is already marked keeps the first time: a saga that queued for a drone
+    and then got one has been held since it queued."""
+    if state.get(IN_FLIGHT, saga) is not None:
+        return
+    since_ms = max(0, to_ms(since))
+    if since_ms >= 10**_SINCE_DIGITS:
+        raise ValueError(f"saga {saga!r}: start time {since} is out of range")
+    state.put(IN_FLIGHT, saga, {"since": since_ms})
+    state.put(SINCE, _since_key(since_ms, saga), {})
+
+
+def saga_ended(state: State, saga: str) -> None:
+    """From `evolve`: this service holds nothing of `saga` any more (a no-op if it held nothing)."""
+    current = state.get(IN_FLIGHT, saga)
+    if current is not None:
+        state.delete(SINCE, _since_key(current["since"], saga))
+        state.delete(IN_FLIGHT, saga)
+
+
+def in_flight_since(state: StateView, saga: str) -> datetime | None:
+    """Since when this service holds `saga` open, or None if it does not."""
+    current = state.get(IN_FLIGHT, saga)
+    return None if current is None else from_ms(current["since"])
+
+
+def oldest_in_flight_ms(state: StateView) -> int | None:
+    """When the oldest saga held open started (epoch ms), or None (one indexed row read)."""
+    for key, _ in state.scan(SINCE):
+        return int(key_parts(key)[0])
+    return None
+
+
+def count_in_flight(state: StateView) -> int:
+    """How many sagas are held open (one row read per saga: for a gauge every few seconds)."""
+    return sum(1 for _ in state.scan(SINCE))
