@@ -286,7 +286,7 @@ def sagas(
     """
     import time
 
-    from choreo.ops.stuck import sagas_in_flight
+    from choreo.ops.stuck import sagas_in_flight, waiting_for
 
     settings = cli_settings()
     now_ms = int(time.time() * 1000)
@@ -303,12 +303,8 @@ def sagas(
     for col in ("saga", "key", "age (s)", "last event", "waiting for"):
         table.add_column(col, overflow="fold")
     for saga in found:
-        waiting = ", ".join(
-            f"{o.service} ({o.event} on {o.topic}; lag {o.lag}; "
-            f"{'running' if o.running else 'NOT RUNNING'})" for o in saga.owed_by
-        ) or "nobody has an unread event (a timer, or a decision that emitted nothing)"
         table.add_row(*map(plain, (saga.saga_id, saga.key or "", f"{saga.age_s(now_ms):.0f}",
-                                   f"{saga.last_event} ({saga.last_topic})", waiting)))
+                                   f"{saga.last_event} ({saga.last_topic})", waiting_for(saga.owed_by))))
     console().print(table)
 
 

@@ -42,6 +42,8 @@ class Owing:
     running: bool  # any instance in its consumer group now
     topic: str  # logical
     event: str  # the type of the oldest event of the saga it has not read
+    partition: int  # where that event is
+    offset: int
 
 
 @dataclass
@@ -64,6 +66,17 @@ class SagaInFlight:
             "last_event": self.last_event, "last_topic": self.last_topic,
             "owed_by": [o.__dict__ for o in self.owed_by],
         }
+
+
+NOBODY_OWES = "nobody has an unread event (it waits for a timer, or for a decision that emitted nothing)"
+
+
+def waiting_for(owing: Sequence[Owing]) -> str:
+    """The services a saga waits for, in one line (`choreo sagas`, the UI's saga page)."""
+    return "; ".join(
+        f"{o.service} has not read {o.event} on {o.topic} (lag {o.lag}, "
+        f"{'running' if o.running else 'NOT RUNNING'})" for o in owing
+    ) or NOBODY_OWES
 
 
 def sagas_in_flight(
@@ -137,7 +150,7 @@ def find_owing(
                         ends[where] = reader.get_watermark_offsets(
                             TopicPartition(*where), timeout=_TIMEOUT_S)[1]
                     owing[s.name] = Owing(s.name, max(0, ends[where] - done), running[group],
-                                          logical or "", record.type_label)
+                                          logical or "", record.type_label, *where[1:], record.offset)
             out[saga_id] = sorted(owing.values(), key=lambda o: o.service)
     finally:
         reader.close()

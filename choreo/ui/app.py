@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from choreo.exceptions import ChoreoError, ConfigurationError
 from choreo.ops.records import parse_time
+from choreo.ops.stuck import waiting_for
 from choreo.ops.trace import NoSuchSagaError
 from choreo.ui import pages, timeline
 from choreo.ui.index import SagaFilter, SagaIndex
@@ -78,13 +79,14 @@ def create_app(queries: Queries, graph: Callable[[], tuple[str | None, str]] | N
             return HTMLResponse(pages.message("No such saga", str(e), index.error), status_code=404)
         except ChoreoError as e:
             return HTMLResponse(pages.message("Saga", str(e), index.error), status_code=503)
-        svg = timeline.render(trace, [s.name for s in queries.services])
-        waiting = None
+        waiting, owing = None, []
         if trace.outcome is None:  # who owes it the next step (a broker question: may fail)
             try:
-                waiting = await run_in_threadpool(queries.waiting, trace)
+                owing = await run_in_threadpool(queries.owing, trace)
+                waiting = waiting_for(owing)
             except (ChoreoError, KafkaException) as e:
                 waiting = f"cannot tell who it waits for: {e}"
+        svg = timeline.render(trace, [s.name for s in queries.services], owing)
         return HTMLResponse(pages.saga_page(trace, svg, index.error, waiting))
 
     async def services(request: Request) -> Response:

@@ -152,7 +152,8 @@ def saga_page(trace: Trace, svg: str, problem: str | None, waiting: str | None =
         + (f'<p class="waiting" id="saga-waiting">waiting: {escape(waiting)}</p>' if waiting else "")
         + '<p class="legend"><span>● step</span><span style="color:#e04848">⊗ failure</span>'
         '<span style="color:#f29b30">◆ compensation</span><span style="color:#2e9d5b">◉ end</span>'
-        '<span style="color:#7a4fd1">■ dead letter</span><span>→ caused</span>'
+        '<span style="color:#7a4fd1">■ dead letter</span><span>◌ waiting (not read yet)</span>'
+        '<span>→ caused</span>'
         "<span>(hover an event for its fields, click it for its row below)</span></p>"
         f'<div class="timeline-box">{svg}</div><h2>Events</h2>'
         "<table><thead><tr><th>#</th><th>time (UTC)</th><th>emitter</th><th>topic@partition:offset</th>"

@@ -20,6 +20,7 @@ from choreo.exceptions import ChoreoError
 from choreo.kafka.topic_names import topic_partitions
 from choreo.kafka.topics import logical_topics
 from choreo.ops import dlq_retry, offsets_reset, state_view
+from choreo.ops.stuck import Owing, find_owing
 from choreo.ops.trace import Trace, find_hub, trace_saga
 from choreo.serde.codec import Codec
 from choreo.settings import Settings
@@ -86,18 +87,11 @@ class Queries:
         return trace_saga(self.settings, self.services, self.codec, saga_id, hub,
                           self.trace_partitions())
 
-    def waiting(self, trace: Trace) -> str:
-        """Who an unended saga waits for, in one line: the services that have not read one of
-        its events (choreo/ops/stuck.py), with their lag and whether any instance runs."""
-        from choreo.ops.stuck import find_owing
-
-        owing = find_owing(self.settings, self.services, {trace.saga_id: [s.record for s in trace.steps]})
-        found = owing[trace.saga_id]
-        if not found:
-            return ("every subscriber has read its events: it waits for a timer, or for a "
-                    "decision that emitted nothing")
-        return "; ".join(f"{o.service} has not read {o.event} on {o.topic} (lag {o.lag}, "
-                         f"{'running' if o.running else 'NOT RUNNING'})" for o in found)
+    def owing(self, trace: Trace) -> list[Owing]:
+        """Who an unended saga waits for: the services that have not read one of its events
+        (choreo/ops/stuck.py), with their lag and whether any instance runs."""
+        return find_owing(self.settings, self.services, {trace.saga_id: [s.record for s in trace.steps]})[
+            trace.saga_id]
 
     def status(self, name: str) -> ServiceStatus:
         service = self.service(name)

@@ -1,5 +1,7 @@
 """One saga's trace as an SVG timeline: a swimlane per emitter, each event at its time, an arrow
 from each cause to its effect, failures and compensations marked, details in each event's <title>.
+A saga not ended shows, after its last event, a dashed mark in the lane of each service that owes
+it the next step, with a dashed arrow from the event that service has not read.
 
 Plain SVG with classes and data- attributes (no script): the browser shows a <title> on hover,
 and each event links to its row in the details table under the drawing.
@@ -12,6 +14,7 @@ from collections.abc import Sequence
 from html import escape
 
 from choreo.ops.records import event_body, short_time
+from choreo.ops.stuck import Owing
 from choreo.ops.trace import Trace, TraceStep
 
 LANE_HEIGHT = 64
@@ -23,10 +26,10 @@ RADIUS = 9
 AXIS_HEIGHT = 34
 
 
-def lanes_of(trace: Trace, service_order: Sequence[str]) -> list[str]:
-    """The emitters the saga passed through: the edge first, then services in the installation's
-    order, then dead-letter lanes (any other emitter last, by name)."""
-    present = {s.emitter for s in trace.steps}
+def lanes_of(trace: Trace, service_order: Sequence[str], waiting: Sequence[Owing] = ()) -> list[str]:
+    """The emitters the saga passed through and the services it waits for: the edge first, then
+    services in the installation's order, then dead-letter lanes (any other emitter last, by name)."""
+    present = {s.emitter for s in trace.steps} | {o.service for o in waiting}
     known = ["edge", *service_order, *(f"{name} (DLQ)" for name in service_order)]
     return [lane for lane in known if lane in present] + sorted(present - set(known))
 
@@ -61,12 +64,13 @@ def details(step: TraceStep) -> str:
             f"{step.logical_topic} partition {step.record.partition} offset {step.record.offset}\n{fields}")
 
 
-def render(trace: Trace, service_order: Sequence[str]) -> str:
+def render(trace: Trace, service_order: Sequence[str], waiting: Sequence[Owing] = ()) -> str:
     steps = trace.steps
-    lanes = lanes_of(trace, service_order)
+    lanes = lanes_of(trace, service_order, waiting)
     lane_y = {lane: AXIS_HEIGHT + i * LANE_HEIGHT + LANE_HEIGHT / 2 for i, lane in enumerate(lanes)}
     xs = x_positions(steps)
-    width = int(max(xs.values(), default=LABEL_WIDTH) + 130)
+    waiting_x = max(xs.values(), default=LABEL_WIDTH) + 2 * MIN_GAP
+    width = int((waiting_x if waiting else max(xs.values(), default=LABEL_WIDTH)) + 130)
     height = AXIS_HEIGHT + len(lanes) * LANE_HEIGHT + 10
     at = {s.number: (xs[s.number], lane_y[s.emitter]) for s in steps}
     parts = [
@@ -112,8 +116,36 @@ def render(trace: Trace, service_order: Sequence[str]) -> str:
             f'{_mark(role, x, y)}'
             f'<text class="event-name" x="{x:.1f}" y="{label_y:.1f}">{escape(label)}</text></g></a>'
         )
+    parts += _waiting_marks(trace, waiting, waiting_x, lane_y, at)
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _waiting_marks(
+    trace: Trace, waiting: Sequence[Owing], x: float, lane_y: dict[str, float],
+    at: dict[int, tuple[float, float]],
+) -> list[str]:
+    """A dashed ring in each owing service's lane, after the last event, and a dashed arrow from
+    the event it has not read (when that event is one of the trace's steps)."""
+    step_at = {(s.logical_topic, s.record.partition, s.record.offset): s.number for s in trace.steps}
+    parts = []
+    for o in waiting:
+        y = lane_y[o.service]
+        unread = step_at.get((o.topic, o.partition, o.offset))
+        if unread is not None:
+            x1, y1 = at[unread]
+            parts.append(f'<path class="cause unread" data-from="{unread}" data-to="waiting" '
+                         f'd="{_arrow_path(x1, y1, x, y)}" marker-end="url(#arrowhead)"/>')
+        state = "running" if o.running else "NOT RUNNING"
+        parts.append(
+            f'<g class="event waiting{"" if o.running else " down"}" data-lane="{escape(o.service)}" '
+            f'data-role="waiting" data-unread="{unread if unread is not None else ""}">'
+            f"<title>{escape(f'{o.service} has not read {o.event} on {o.topic} (lag {o.lag}, {state})')}"
+            f'</title><circle class="mark" cx="{x:.1f}" cy="{y:.1f}" r="{RADIUS}"/>'
+            f'<text class="event-name" x="{x:.1f}" y="{y + RADIUS + 14:.1f}">'
+            f"waiting{'' if o.running else ' (not running)'}</text></g>"
+        )
+    return parts
 
 
 def _arrow_path(x1: float, y1: float, x2: float, y2: float) -> str:
@@ -162,6 +194,8 @@ text-anchor: middle; }
 .event.end .mark { fill: #2e9d5b; stroke: #1a5e36; } .event .ring { fill: none; stroke: #1a5e36; \
 stroke-width: 1.5; }
 .event.dead-letter .mark { fill: #7a4fd1; stroke: #3f2380; }
+.event.waiting .mark { fill: #fff; stroke: #5b6b7b; stroke-width: 2; stroke-dasharray: 4 3; }
+.event.waiting.down .mark { stroke: #e04848; } .cause.unread { stroke-dasharray: 5 4; }
 .event-name { font: 11px sans-serif; fill: #243447; text-anchor: middle; }
 .event:hover .mark { stroke-width: 3; }
 </style></defs>"""

@@ -6,6 +6,7 @@ saga ends at its deadline is what a user gets. ADR 0007 says what each step does
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -200,8 +201,7 @@ def test_delivery_stopped_sagas_wait_listed_as_owed_by_delivery_then_end_once(
         wait_until(delivery_named_not_running, 60, "every saga listed as waiting for delivery")
         # The alert's source: orders and packaging hold every saga open, older than its deadline.
         for name, port in ports.items():
-            wait_until(lambda p=port: gauge(p, "choreo_sagas_in_flight") == n, 30,
-                       f"{name} counting {n} sagas in flight")
+            wait_until(functools.partial(holds, port, n), 30, f"{name} counting {n} sagas in flight")
             assert gauge(port, "choreo_oldest_saga_age_seconds") > 8, name
         _the_ui_shows_them_waiting_for_delivery(saga, sorted(ids))
         passed = [r.event.order_id for r in saga.events("orders")
@@ -222,8 +222,8 @@ def test_delivery_stopped_sagas_wait_listed_as_owed_by_delivery_then_end_once(
         assert (end, failed.get(order_id)) in {("compensated", "DEADLINE"), ("completed", None)}
     print(f"\nafter delivery resumed: {Counter(ends.values())}")
     for name, port in ports.items():  # every saga ended: nothing held, the alert clears
-        wait_until(lambda p=port: gauge(p, "choreo_sagas_in_flight") == 0
-                   and gauge(p, "choreo_oldest_saga_age_seconds") == 0, 30, f"{name} holding no saga")
+        wait_until(functools.partial(holds, port, 0), 30, f"{name} holding no saga")
+        assert gauge(port, "choreo_oldest_saga_age_seconds") == 0, name
     saga.stop_workers()
     for name in ("orders", "packaging", "drones", "delivery"):
         verified = saga.rebuild_verify(name)
@@ -234,6 +234,10 @@ def gauge(port: int, name: str) -> float:
     """A worker's gauge, as Prometheus scrapes it."""
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples if s.name == name)
+
+
+def holds(port: int, sagas: int) -> bool:
+    return gauge(port, "choreo_sagas_in_flight") == sagas
 
 
 def _the_ui_shows_them_waiting_for_delivery(saga: SagaRun, ids: list[str]) -> None:
@@ -255,6 +259,7 @@ def _the_ui_shows_them_waiting_for_delivery(saga: SagaRun, ids: list[str]) -> No
         wait_until(listed, 60, "the UI to list every waiting saga")
         page = httpx.get(url + "/sagas/" + ids[0], timeout=30).text
         assert 'id="saga-waiting"' in page and "delivery has not read" in page, page[-3000:]
+        assert 'class="event waiting down" data-lane="delivery"' in page  # marked on the timeline
         assert "NOT RUNNING" in page
         assert 'id="stuck-count"' in httpx.get(url + "/", timeout=5).text
     finally:

@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 
 from choreo.domain import Installation
 from choreo.ops.log_reader import LogRecord, to_millis
+from choreo.ops.stuck import Owing
 from choreo.ops.trace import Trace, TraceStep
 from choreo.serde.codec import Codec
 from choreo.settings import Settings
@@ -108,9 +109,10 @@ def test_a_saga_without_its_end_is_running() -> None:
     assert saga.outcome is None and saga.reason == "ADDRESS_NOT_FOUND"  # the first failure's, until the end
 
 
-def _trace() -> Trace:
-    events = _compensated_saga()
-    trace = Trace("order-2", "hub-north", 0, 4, outcome="compensated")
+def _trace(steps: int | None = None) -> Trace:
+    """The compensated saga's trace; its first `steps` only, not ended, when given."""
+    events = _compensated_saga()[:steps]
+    trace = Trace("order-2", "hub-north", 0, 4, outcome="compensated" if steps is None else None)
     number_of: dict[str, int] = {}
     for i, event in enumerate(events, start=1):
         role = DOMAIN.roles(event) if DOMAIN.roles else None
@@ -142,6 +144,33 @@ def test_the_timeline_has_a_lane_per_emitter_an_event_per_step_and_an_arrow_per_
     # The hover text carries the fields, escaped: a hostile address stays text.
     title = events["1"].find(f"{SVG}title")
     assert title is not None and "<b>nowhere" in (title.text or "")
+
+
+def test_a_saga_not_ended_marks_the_service_that_has_not_read_its_event() -> None:
+    trace = _trace(steps=3)  # placed, packed, a drone assigned: delivery has not read it
+    assigned = trace.steps[-1]
+    owing = [Owing("delivery", lag=7, running=False, topic="drones", event=assigned.record.type_label,
+                   partition=assigned.record.partition, offset=assigned.record.offset)]
+    svg = ET.fromstring(timeline.render(trace, ["orders", "packaging", "drones", "delivery"], owing))
+    lanes = [g.get("data-lane") for g in svg.iter(f"{SVG}g") if g.get("class") == "lane"]
+    assert lanes == ["orders", "packaging", "drones", "delivery"]  # delivery emitted nothing yet
+    (mark,) = [g for g in svg.iter(f"{SVG}g") if g.get("data-role") == "waiting"]
+    assert mark.get("data-lane") == "delivery" and mark.get("data-unread") == str(assigned.number)
+    assert "down" in (mark.get("class") or "")
+    title = mark.find(f"{SVG}title")
+    hover = title.text if title is not None else ""
+    assert hover and "delivery has not read" in hover and "NOT RUNNING" in hover
+    (arrow,) = [p for p in svg.iter(f"{SVG}path") if "unread" in (p.get("class") or "")]
+    assert arrow.get("data-from") == str(assigned.number)
+    circle = mark.find(f"{SVG}circle")
+    assert circle is not None
+    assert float(circle.get("cx") or 0) > max(timeline.x_positions(trace.steps).values())  # after the last
+
+
+def test_a_saga_waiting_on_nobody_or_ended_has_no_waiting_mark() -> None:
+    for trace in (_trace(steps=3), _trace()):
+        svg = ET.fromstring(timeline.render(trace, ["orders", "packaging", "drones", "delivery"]))
+        assert not [g for g in svg.iter(f"{SVG}g") if g.get("data-role") == "waiting"]
 
 
 def test_events_a_millisecond_apart_stay_apart_and_in_time_order() -> None:
