@@ -20,12 +20,13 @@ from bench.kafka_io import Record, bare_consume, produce, read_back, wait_commit
 from bench.quix_env import quix_python
 from bench.report import Row, ratio_row
 from choreo.kafka import clients
+from choreo.kafka.topics import topic_config
 from choreo.serde.codec import subject_for
 from harness.deploy import Deployment, deploy
 from harness.env import child_env
 from harness.offsets import end_offsets
 from harness.processes import ChildProcess, start_module, start_worker
-from harness.topics import KEEP_FOREVER, LOG_APPEND_TIME, create_topics
+from harness.topics import LOG_APPEND_TIME, create_topics
 
 SECTION_CEILING = "1 ceiling"
 SECTION_STAGE = "3 one stage"
@@ -43,7 +44,8 @@ class StageRound:
         s = self.dep.settings
         create_topics(clients.admin_client(s),
                       [s.topic(QUIX_OUTPUT), s.topic(CEILING_OUTPUT), s.topic(CEILING_ONE_OUTPUT)],
-                      s.partitions, {**KEEP_FOREVER, **LOG_APPEND_TIME}, s.replication_factor)
+                      s.partitions, {**topic_config(s.replication_factor), **LOG_APPEND_TIME},
+                      s.replication_factor)
         _register_quix_outputs(self.dep)
         self.input = self.dep.topic("orders")
         self.values = values or order_records(

@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from choreo import state_json
 from choreo.contract import Service, State
 from choreo.timers import due_timers, to_ms
 
@@ -33,16 +34,16 @@ class MemoryState:
 
     def get(self, table: str, key: str) -> dict[str, Any] | None:
         raw = self.tables.get(table, {}).get(key)
-        return None if raw is None else json.loads(raw)
+        return None if raw is None else state_json.decode(raw)  # type: ignore[no-any-return]
 
     def scan(self, table: str, prefix: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
         rows = self.tables.get(table, {})
         for key in sorted(k for k in rows if k.startswith(prefix)):
-            yield key, json.loads(rows[key])
+            yield key, state_json.decode(rows[key])
 
     def put(self, table: str, key: str, value: dict[str, Any]) -> None:
-        # Serialising here fails on anything that is not JSON (a datetime, a set), as a store would.
-        self.tables.setdefault(table, {})[key] = json.dumps(value, sort_keys=True, allow_nan=False)
+        # The store's own canonical JSON: refused here exactly when the SQLite store refuses it.
+        self.tables.setdefault(table, {})[key] = state_json.encode(value)
 
     def delete(self, table: str, key: str) -> None:
         self.tables.get(table, {}).pop(key, None)

@@ -11,12 +11,12 @@ from typing import Any
 from choreo import bootstrap
 from choreo.contract import Service
 from choreo.kafka import clients
-from choreo.kafka.topics import logical_topics
+from choreo.kafka.topics import logical_topics, topic_config
 from choreo.serde.codec import Codec
 from choreo.serde.registration import register_all
 from choreo.serde.schemas import EventSchema, load_event_schemas
 from choreo.settings import Settings
-from harness.topics import KEEP_FOREVER, LOG_APPEND_TIME, create_topics
+from harness.topics import LOG_APPEND_TIME, create_topics
 from harness.watch import wait_seeded
 from producers import seed
 from producers.edge import CommandSender
@@ -75,8 +75,9 @@ def deploy(
     stamped = set(log_append)
     names = logical_topics(services)
     admin = clients.admin_client(settings)
-    for topics, config in (([t for t in names if t not in stamped], KEEP_FOREVER),
-                           (sorted(stamped), {**KEEP_FOREVER, **LOG_APPEND_TIME})):
+    shipped = topic_config(settings.replication_factor)  # as `choreo topics create` makes them
+    for topics, config in (([t for t in names if t not in stamped], shipped),
+                           (sorted(stamped), {**shipped, **LOG_APPEND_TIME})):
         if topics:
             create_topics(admin, [settings.topic(t) for t in topics], settings.partitions, config,
                           settings.replication_factor)

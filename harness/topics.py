@@ -8,8 +8,6 @@ from collections.abc import Iterable
 
 from confluent_kafka.admin import AdminClient, NewTopic
 
-# Event and command topics are the source of truth: kept forever, as `choreo topics create` does.
-KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1"}
 # Topics stamped by the broker when a batch is appended: the bench's rates come from these, so every
 # contender is measured the same way and none pays for reading a clock per record.
 LOG_APPEND_TIME = {"message.timestamp.type": "LogAppendTime"}

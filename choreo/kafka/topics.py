@@ -13,7 +13,19 @@ from choreo.exceptions import ConfigurationError
 from choreo.settings import Settings
 
 # Event and command topics are the source of truth: keep them forever.
-_KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1"}
+KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1"}
+
+
+def topic_config(replication_factor: int) -> dict[str, str]:
+    """The configuration every topic of a deployment is created with: kept forever and, with
+    three copies or more, `min.insync.replicas` 2, so that a write the producers' `acks=all`
+    calls acknowledged is on two brokers at least (with the broker's default of 1 it can be on the
+    leader alone, and lost with it). A replication factor of -1 (the broker's default) is not
+    known here: the broker's own `min.insync.replicas` applies."""
+    config = dict(KEEP_FOREVER)
+    if replication_factor >= 3:
+        config["min.insync.replicas"] = "2"
+    return config
 
 
 def logical_topics(services: Iterable[Service]) -> list[str]:
@@ -39,7 +51,7 @@ def create_topics(
             name,
             num_partitions=settings.partitions,
             replication_factor=settings.replication_factor,
-            config=dict(_KEEP_FOREVER),
+            config=topic_config(settings.replication_factor),
         )
         for name in wanted
         if name not in existing
@@ -70,9 +82,9 @@ def create_like(admin: AdminClient, name: str, like: str, timeout: float = 30.0)
     if like not in meta or meta[like].error is not None:
         return False  # nothing to copy: whoever needs `like` says that it is missing
     partitions = meta[like].partitions
-    new = NewTopic(name, num_partitions=len(partitions),
-                   replication_factor=len(next(iter(partitions.values())).replicas),
-                   config=dict(_KEEP_FOREVER))
+    replicas = len(next(iter(partitions.values())).replicas)
+    new = NewTopic(name, num_partitions=len(partitions), replication_factor=replicas,
+                   config=topic_config(replicas))
     try:
         admin.create_topics([new], operation_timeout=timeout)[name].result()
     except KafkaException as e:

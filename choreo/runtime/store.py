@@ -37,8 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-import orjson
-
+from choreo import state_json
 from choreo.exceptions import (
     ConfigurationError,
     ForeignStoreError,
@@ -69,21 +68,9 @@ CREATE TABLE IF NOT EXISTS meta (
 """
 
 
-# Canonical JSON: the same document always gives the same text, so dumps and hashes compare
-# (sorted keys, no spaces, UTF-8 as is). For strings, integers up to 64 bits, booleans, null and
-# ordinary floats that is the text json.dumps(sort_keys=True, separators=(",", ":"),
-# ensure_ascii=False) gave; orjson differs on exponent floats (1e16, not 1e+16), writes NaN and
-# infinities as null, and refuses integers beyond 64 bits. datetime and dataclass values are
-# refused with a TypeError, as json refuses them, instead of being turned into something else.
-_JSON_OPTIONS = (
-    orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
-    | orjson.OPT_PASSTHROUGH_DATACLASS
-)
-_loads = orjson.loads
-
-
-def _encode(value: dict[str, Any]) -> str:
-    return orjson.dumps(value, option=_JSON_OPTIONS).decode()
+# Documents are stored as canonical JSON (choreo/state_json.py), the same as MemoryState's.
+_loads = state_json.decode
+_encode = state_json.encode
 
 
 # A transaction's writes: table -> key -> stored text, or None for a deleted key.

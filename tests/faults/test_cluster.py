@@ -9,8 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from confluent_kafka.admin import ConfigResource, ConfigSource
 
 from choreo.kafka import clients
+from choreo.settings import Settings
+from harness.processes import run_cli
 from tests.faults.conftest import KillableStack
 from tests.support import fault_injection as faults
 from tests.support.fault_saga import FaultySaga, assert_clean
@@ -82,3 +85,25 @@ def test_broker_paused_longer_than_the_session_timeout(
         after_fault=lambda: resumed[0].join(60),
     )
     assert_clean(result)
+
+
+def test_topics_on_three_brokers_need_two_copies_of_every_write(
+    cluster: KillableStack, topic_prefix: str, tmp_path: Path
+) -> None:
+    """`choreo topics create` (and the harness, which makes the saga's topics as it does) sets
+    `min.insync.replicas` 2 on each topic itself, not leaving it to a broker default that is 1
+    on most clusters, where an `acks=all` write may be on the leader alone."""
+    settings = Settings(
+        bootstrap_servers=cluster.bootstrap_servers, schema_registry_url=cluster.schema_registry_url,
+        topic_prefix=topic_prefix, replication_factor=3, state_dir=tmp_path / "state",
+    )
+    created = run_cli(settings, "topics", "create")
+    assert created.returncode == 0, created.stdout + created.stderr
+    admin = clients.admin_client(settings)
+    names = [t for t in admin.list_topics(timeout=10).topics if t.startswith(topic_prefix)]
+    assert {f"{topic_prefix}orders", f"{topic_prefix}packaging.dlq"} <= set(names)
+    resources = [ConfigResource(ConfigResource.Type.TOPIC, name) for name in names]
+    for resource, future in admin.describe_configs(resources).items():
+        entry = future.result(timeout=10)["min.insync.replicas"]
+        assert (entry.value, ConfigSource(entry.source)) == ("2", ConfigSource.DYNAMIC_TOPIC_CONFIG), (
+            resource, entry)

@@ -30,6 +30,7 @@ def test_the_wheel_carries_the_schemas_and_the_stack_templates(wheel_venv: Wheel
     for template in ("pom.xml", "server.properties", "log4j2.properties", "log4j2-tools.properties"):
         assert f"choreo/stack/templates/{template}" in names
     assert "consumers/reference/hubs.json" in names
+    assert "choreo/py.typed" in names  # a plug-in's mypy reads choreo's types
 
 
 def test_schemas_check_outside_a_checkout_says_why_in_one_sentence(

@@ -4,6 +4,7 @@ the real one."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from choreo.runtime.store import PartitionStore
+from choreo.state_json import NotStorableError
 from choreo.testing import MemoryState
 
 
@@ -81,6 +83,46 @@ def test_a_value_that_is_not_json_is_refused(store: Any) -> None:
     with pytest.raises(TypeError):
         store.put("t", "a", {"when": object()})
     assert store.get("t", "a") is None
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, [1.0, math.nan], {"deep": [math.inf]}])
+def test_a_float_json_cannot_spell_is_refused_not_stored_as_null(store: Any, value: Any) -> None:
+    with pytest.raises(NotStorableError):
+        store.put("t", "a", {"v": value, "reason": None})
+    assert store.get("t", "a") is None
+
+
+@pytest.mark.parametrize("value", [2**64, -(2**63) - 1, 10**30, {"n": [2**70]}])
+def test_an_integer_beyond_64_bits_is_refused(store: Any, value: Any) -> None:
+    with pytest.raises(TypeError, match="not JSON"):
+        store.put("t", "a", {"v": value})
+    assert store.get("t", "a") is None
+
+
+@pytest.mark.parametrize("value", [{1: "x"}, {"nested": {None: 1}}, {"t": {(1, 2): 3}}])
+def test_a_key_that_is_not_a_string_is_refused_not_turned_into_one(store: Any, value: Any) -> None:
+    with pytest.raises(TypeError, match="not JSON"):
+        store.put("t", "a", value)
+    assert store.get("t", "a") is None
+
+
+def test_the_edges_that_are_storable_come_back_unchanged(store: Any) -> None:
+    doc = {"big": 2**63 - 1, "small": -(2**63), "u64": 2**64 - 1, "tiny": 5e-324, "huge": 1.7e308,
+           "neg0": -0.0, "text": "\u0000é\U0001f600", "empty": {}, "list": []}
+    store.put("t", "a", doc)
+    assert store.get("t", "a") == doc
+
+
+def test_both_stores_keep_the_same_text_for_the_same_document(tmp_path: Path) -> None:
+    doc = {"b": [1, 2.5, 1e16, None, True], "a": {"z": "ü", "y": -1}}
+    memory, sqlite = MemoryState(), PartitionStore(tmp_path / "p.sqlite")
+    try:
+        memory.put("t", "k", doc)
+        sqlite.put("t", "k", doc)
+        (line,) = sqlite.dump()
+        assert line == f"t\tk\t{memory.tables['t']['k']}"
+    finally:
+        sqlite.close()
 
 
 def test_commit_keeps_state_and_checkpoint(store: Any) -> None:
