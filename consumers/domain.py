@@ -69,5 +69,3 @@ DOMAIN = Domain(
     compensations=COMPENSATIONS,
     commands=COMMANDS,
 )
-
-SERVICE_NAMES = tuple(s.name for s in DOMAIN.services)

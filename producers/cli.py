@@ -1,7 +1,7 @@
 """The saga's edge commands for `choreo`: order, stock, fleet, seed, load, audit.
 
-Mounted by choreo's CLI through its plug-in hook (CHOREO_CLI_PLUGINS, default this module), so
-the runtime itself never imports the domain.
+Mounted by choreo's CLI because the drone-delivery domain names it (`Domain(cli=
+"producers.cli:register")`, consumers/domain.py), so the runtime itself never imports the domain.
 """
 
 from __future__ import annotations

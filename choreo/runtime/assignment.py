@@ -18,8 +18,7 @@ from choreo.runtime.store import PartitionStore, StoreOwner, store_path
 from choreo.runtime.watchdog import Watchdog
 from choreo.serde.codec import Codec
 
-# The worker's logger, as before the split: log filters and alerts keep matching its lines.
-log = logging.getLogger("choreo.runtime.worker")
+log = logging.getLogger(__name__)
 
 # A worker taking over a partition waits this long for the previous holder to close its store.
 LOCK_WAIT_S = 60.0

@@ -26,7 +26,7 @@ from confluent_kafka.admin import AdminClient
 from choreo.kafka import clients
 from choreo.settings import Settings
 
-log = logging.getLogger("choreo.runtime.worker")
+log = logging.getLogger(__name__)
 
 EVERY_S = 1.0
 QUERY_S = 1.0

@@ -12,7 +12,7 @@ from choreo.runtime.faults import FaultInjector
 from choreo.runtime.triage import RETRIES, call_retrying
 from choreo.runtime.watchdog import Watchdog
 
-log = logging.getLogger("choreo.runtime.worker")
+log = logging.getLogger(__name__)
 
 # On a healthy cluster each of these calls takes milliseconds; one that took longer than this is
 # logged, so that where a stalled saga's seconds went can be read from the worker's log.

@@ -43,8 +43,7 @@ from choreo.runtime.timer_firing import TimerFiring
 from choreo.runtime.triage import is_fatal
 from choreo.runtime.watchdog import Watchdog
 
-# The worker's logger, as before the split: log filters and alerts keep matching its lines.
-log = logging.getLogger("choreo.runtime.worker")
+log = logging.getLogger(__name__)
 
 # Timeouts handed to librdkafka's blocking calls; the watchdog adds its grace on top, since
 # librdkafka does not always keep them (see choreo/runtime/watchdog.py).

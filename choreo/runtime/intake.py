@@ -9,8 +9,7 @@ from confluent_kafka import Consumer, Message, TopicPartition
 from choreo.kafka.messages import coordinates
 from choreo.runtime.watchdog import Watchdog
 
-# The worker's logger, as before the split: log filters and alerts keep matching its lines.
-log = logging.getLogger("choreo.runtime.worker")
+log = logging.getLogger(__name__)
 
 
 def next_batch(consumer: Consumer, watchdog: Watchdog, size: int, wait_s: float) -> list[Message]:

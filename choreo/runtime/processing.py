@@ -35,8 +35,7 @@ from choreo.runtime.routing import MisroutedRecordError, PartitionRouting
 from choreo.serde.codec import Codec
 from choreo.timers import DueTimer, TimerFired
 
-# The worker's logger, as before the split: log filters and alerts keep matching its lines.
-log = logging.getLogger("choreo.runtime.worker")
+log = logging.getLogger(__name__)
 
 OUTPUT_LIMIT = clients.MAX_RECORD_BYTES - clients.RECORD_FRAMING_BYTES
 

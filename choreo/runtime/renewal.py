@@ -35,7 +35,7 @@ from choreo.runtime.faults import FaultInjector
 from choreo.runtime.triage import is_fatal
 from choreo.runtime.watchdog import Watchdog
 
-log = logging.getLogger("choreo.runtime.worker")
+log = logging.getLogger(__name__)
 
 # What a call gets on top of its own timeout before it counts as wedged: librdkafka returns on
 # time or not at all, so a small margin is enough.

@@ -43,7 +43,7 @@ from choreo.runtime.store import PartitionStore
 from choreo.runtime.watchdog import NoWatchdog, Watchdog
 from choreo.serde.codec import Codec
 
-log = logging.getLogger("choreo.runtime.restore")
+log = logging.getLogger(__name__)
 
 # Commit restored state in slices so one huge replay does not hold one giant SQLite transaction.
 # A slice's writes wait in the store's memory (a few MB here) and go to SQLite in key order:

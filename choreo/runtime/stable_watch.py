@@ -24,7 +24,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from choreo.runtime.health import Progress
 from choreo.runtime.watchdog import Watchdog
 
-log = logging.getLogger("choreo.runtime.worker")
+log = logging.getLogger(__name__)
 
 CHECK_EVERY_S = 10.0
 

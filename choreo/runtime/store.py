@@ -554,17 +554,3 @@ def lock_store(
     fh.write(str(os.getpid()))
     fh.flush()
     return fh
-
-
-def is_locked(path: Path) -> bool:
-    """True if a live process holds the store at `path`."""
-    lock = path.with_suffix(".lock")
-    if not lock.exists():
-        return False
-    with open(lock, "a+") as fh:
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-    return False

@@ -59,7 +59,7 @@ __all__ = [
     "BlamedRecordError", "NoProgressError", "OutputTooLargeError", "Worker", "run_worker_safely",
 ]
 
-log = logging.getLogger("choreo.runtime.worker")
+log = logging.getLogger(__name__)
 
 _INIT_TXN_S = 60.0
 _TOPIC_CALL_S = 20.0  # each metadata or create-topic call of the retry topic's creation

@@ -14,8 +14,6 @@ from opentelemetry.propagators.textmap import Getter, Setter
 from opentelemetry.trace import Span, set_span_in_context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-TRACEPARENT = "traceparent"
-
 Headers = list[tuple[str, bytes]]
 
 _PROPAGATOR = TraceContextTextMapPropagator()

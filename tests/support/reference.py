@@ -6,9 +6,9 @@ from choreo.bootstrap import event_classes
 from choreo.contract import Service
 from choreo.domain import Installation
 from choreo.timers import TimerFired
-from consumers.domain import DOMAIN, SERVICE_NAMES
+from consumers.domain import DOMAIN
 
-__all__ = ["SERVICE_NAMES", "all_event_types", "load_service"]
+SERVICE_NAMES = tuple(s.name for s in DOMAIN.services)
 
 
 def load_service(name: str) -> Service:

@@ -13,9 +13,10 @@ from confluent_kafka import TopicPartition
 from choreo.runtime import assignment
 from choreo.runtime.assignment import AssignedStores
 from choreo.runtime.health import Progress
-from choreo.runtime.store import is_locked, store_path
+from choreo.runtime.store import store_path
 from choreo.runtime.watchdog import NoWatchdog
 from consumers.domain import DOMAIN
+from tests.support.store_locks import is_locked
 
 PACKAGING = next(s for s in DOMAIN.services if s.name == "packaging")
 PREFIX = "p."

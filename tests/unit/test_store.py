@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from choreo.exceptions import StoreLockedError
-from choreo.runtime.store import PartitionStore, is_locked
+from choreo.runtime.store import PartitionStore
 from choreo.testing import MemoryState
+from tests.support.store_locks import is_locked
 
 
 def test_put_get_scan_delete(tmp_path: Path) -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from choreo.exceptions import StoreDamagedError, StoreError, StoreLockedError
-from choreo.runtime.store import PartitionStore, is_locked, lock_store
+from choreo.runtime.store import PartitionStore, lock_store
+from tests.support.store_locks import is_locked
 
 
 def _junk(size: int) -> bytes:

@@ -346,7 +346,7 @@ def test_a_call_slower_than_a_healthy_cluster_allows_is_logged(
     def run(slow_after_s: float) -> list[str]:
         monkeypatch.setattr(calls, "SLOW_CALL_S", slow_after_s)
         caplog.clear()
-        with caplog.at_level("WARNING", logger="choreo.runtime.worker"):
+        with caplog.at_level("WARNING", logger="choreo.runtime.calls"):
             assert calls.guarded_call(NoWatchdog(), FaultInjector({}), "commit_transaction", 1.0,
                                       lambda: "done") == "done"
         return [r.getMessage() for r in caplog.records]
