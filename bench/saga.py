@@ -122,7 +122,7 @@ def run_saga(ctx: BenchContext, sizes: Sizes, say: Callable[[str], None]) -> tup
         "machine": Row(f"saga.cpu.{at}.machine", SECTION,
                        f"machine busy at {at}% load (all cores)", "%"),
     }
-    saga_field = installation().saga_id
+    saga_field = installation().envelope.saga_field
     outcomes: Counter[str] = Counter()
     bench = SagaBench(ctx, sizes.saga_orders)
     brokers = broker_pids(ctx.endpoints)

@@ -62,6 +62,8 @@ class State(StateView, Protocol):
     def delete(self, table: str, key: str) -> None: ...
 
 
+FIRST_READS = ("earliest", "latest")  # Service.first_read: Kafka's auto.offset.reset values
+
 Decide = Callable[[StateView, Any], Sequence[Any]]
 Evolve = Callable[[State, Any], None]
 
@@ -83,6 +85,11 @@ class Service:
     check_settings: called once when a worker of the service starts; raises a
               choreo.exceptions.ConfigurationError (one sentence) for a setting of the
               service's own that is wrong, so it is refused at start, not at the first record.
+    first_read: where the service starts reading its inputs when its consumer group has no
+              committed position (its first deployment, or after its group was deleted):
+              "earliest" (the default) decides every record the input topics hold, history
+              included; "latest" only those written after it first starts. Once it has
+              committed, it always goes on from where it left off.
     """
 
     name: str
@@ -93,8 +100,12 @@ class Service:
     description: str = ""
     on_timer: tuple[type, ...] = ()
     check_settings: Callable[[], object] | None = None
+    first_read: str = "earliest"
 
     def __post_init__(self) -> None:
+        if self.first_read not in FIRST_READS:
+            allowed = ", ".join(FIRST_READS)
+            raise ValueError(f"service {self.name!r}: first_read {self.first_read!r} is not one of {allowed}")
         if not self.on_timer:
             return
         # Frozen: set once here, so every reader of `emits` and `evolve` (worker, restore,

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from choreo.contract import Service
+from choreo.envelope import Envelope
 from choreo.exceptions import ConfigurationError
 
 ENTRY_POINT_GROUP = "choreo.services"
@@ -39,9 +40,11 @@ class Domain:
     name:         the domain's name (its entry point's name, by convention).
     services:     the services it declares.
     schema_dirs:  folders holding the `.avsc` of every event its services read or write.
-    saga_id:      the event field naming the saga an event belongs to (e.g. "order_id"). The
-                  worker copies it into a header of that name and into its log lines; `trace`
-                  and `replay --saga` find a saga by it.
+    envelope:     the names of the fields every event carries (choreo/envelope.py): the
+                  partition key (the worker keys and routes records by it; the operator tools
+                  filter by it, `--key` or `--<its name>`), the saga's id (copied into a header
+                  of that name and into log lines; `trace` and `replay --saga` find a saga by
+                  it), the event's id, its time and its cause.
     ends:         event class -> outcome, for the events that end a saga ("completed", ...).
     roles:        event -> "failure" | "compensation" | None, for `trace` (ends are marked
                   from `ends`); without it, `failures` and `compensations` below tell.
@@ -59,7 +62,7 @@ class Domain:
     name: str
     services: tuple[Service, ...]
     schema_dirs: tuple[Path, ...]
-    saga_id: str
+    envelope: Envelope
     ends: Mapping[type, str] = field(default_factory=dict)
     roles: Callable[[Any], Role | None] | None = None
     cli: str | None = None
@@ -91,11 +94,12 @@ class Installation:
                         f"service {s.name!r} is declared twice (domains {owners[s.name]!r} and {d.name!r})"
                     )
                 owners[s.name] = d.name
-        ids = {d.saga_id for d in self.domains}
-        if len(ids) > 1:
+        envelopes = {d.envelope for d in self.domains}
+        if len(envelopes) > 1:
             raise ConfigurationError(
-                f"the installed domains name their saga by different fields ({', '.join(sorted(ids))}); "
-                "one installation runs one kind of saga"
+                "the installed domains name their envelope fields differently ("
+                + "; ".join(f"{d.name}: {', '.join(d.envelope.fields)}" for d in self.domains)
+                + "); one installation runs one kind of saga: choose with CHOREO_DOMAINS"
             )
 
     @cached_property
@@ -122,8 +126,8 @@ class Installation:
         return tuple(dict.fromkeys(p for d in self.domains for p in d.schema_dirs))
 
     @property
-    def saga_id(self) -> str:
-        return self.domains[0].saga_id
+    def envelope(self) -> Envelope:
+        return self.domains[0].envelope
 
     @cached_property
     def ends(self) -> dict[type, str]:

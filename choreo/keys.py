@@ -1,6 +1,6 @@
 """State keys built from several parts, escaped so that different parts never give the same key.
 
-A service's table key is often a path of ids ("hub/order"). Joined as they are, ("a/b", "c") and
+A service's table key is often a path of ids ("site/order"). Joined as they are, ("a/b", "c") and
 ("a", "b/c") give the same key, and a record about one thing reads or overwrites the row of
 another. Here each part has its '%' and '/' percent-escaped ('%25', '%2F') before the parts are
 joined with '/': an escaped part holds no '/', so the key splits back into exactly its parts, and

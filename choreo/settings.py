@@ -23,6 +23,12 @@ from choreo.exceptions import ConfigurationError
 _KAFKA_PASSTHROUGH_PREFIX = "CHOREO_KAFKA_"
 
 
+def user_cache_dir() -> Path:
+    """choreo's folder in the user's cache: $XDG_CACHE_HOME/choreo, else ~/.cache/choreo."""
+    base = os.environ.get("XDG_CACHE_HOME", "").strip()
+    return (Path(base) if base else Path.home() / ".cache") / "choreo"
+
+
 @dataclass(frozen=True)
 class Settings:
     bootstrap_servers: str = "127.0.0.1:9092"
@@ -31,6 +37,8 @@ class Settings:
     topic_prefix: str = ""
     state_dir: Path = Path("state")
     stack_dir: Path = Path(".stack")
+    # The local stack's jars (~240 MB): one cache for the user, shared by every checkout and folder.
+    jars_dir: Path = field(default_factory=lambda: user_cache_dir() / "stack-jars")
     partitions: int = 6
     replication_factor: int = 1
     batch_size: int = 500
@@ -213,6 +221,7 @@ _CHECKS: dict[str, tuple[str, Callable[[object], Any]]] = {
     "metrics_host": ("an IP address or a host name, e.g. 127.0.0.1, 0.0.0.0, :: or localhost", _as_host),
     "state_dir": ("a folder path", _as_path),
     "stack_dir": ("a folder path", _as_path),
+    "jars_dir": ("a folder path", _as_path),
     **{name: (str(rng), rng.convert) for name, rng in INT_RANGES.items()},
 }
 
@@ -240,6 +249,7 @@ _ENV = {
     "CHOREO_TOPIC_PREFIX": "topic_prefix",
     "CHOREO_STATE_DIR": "state_dir",
     "CHOREO_STACK_DIR": "stack_dir",
+    "CHOREO_JARS_DIR": "jars_dir",
     "CHOREO_PARTITIONS": "partitions",
     "CHOREO_REPLICATION_FACTOR": "replication_factor",
     "CHOREO_BATCH_SIZE": "batch_size",

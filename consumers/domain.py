@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from choreo.domain import Domain
+from choreo.envelope import Envelope
 from consumers.delivery import events as delivery
 from consumers.delivery.service import SERVICE as DELIVERY
 from consumers.drones import events as drones
@@ -17,6 +18,8 @@ from consumers.orders import events as orders
 from consumers.orders.service import SERVICE as ORDERS
 from consumers.packaging import events as packaging
 from consumers.packaging.service import SERVICE as PACKAGING
+
+ENVELOPE = Envelope(key_field="hub", saga_field="order_id")
 
 # Orders follows every saga to exactly one of these ends; the audit, `trace`, the demo and the
 # benchmarks all read them from here.
@@ -61,7 +64,8 @@ DOMAIN = Domain(
     name="drone-delivery",
     services=(ORDERS, PACKAGING, DRONES, DELIVERY),
     schema_dirs=(_schema_root(),),
-    saga_id="order_id",
+    # Every record is keyed by its hub (the unit of ordering) and names its saga by order id.
+    envelope=ENVELOPE,
     ends=SAGA_ENDS,
     roles=role_of,
     cli="producers.cli:register",

@@ -11,12 +11,11 @@ from typing import Any
 from choreo import bootstrap
 from choreo.contract import Service
 from choreo.kafka import clients
-from choreo.kafka.topics import logical_topics, topic_config
+from choreo.provision import provision
 from choreo.serde.codec import Codec
-from choreo.serde.registration import register_all
-from choreo.serde.schemas import EventSchema, load_event_schemas
+from choreo.serde.schemas import EventSchema
 from choreo.settings import Settings
-from harness.topics import LOG_APPEND_TIME, create_topics
+from harness.topics import LOG_APPEND_TIME
 from harness.watch import wait_seeded
 from producers import seed
 from producers.edge import CommandSender
@@ -70,17 +69,8 @@ def deploy(
     """Create every topic of `services` (default: every installed service), those in `log_append`
     stamped by the broker, and register their schemas (default: loaded from the domains)."""
     services = list(services) if services is not None else bootstrap.load_all_services()
-    if schemas is None:
-        schemas = load_event_schemas(bootstrap.event_classes(services), *bootstrap.schema_roots())
-    stamped = set(log_append)
-    names = logical_topics(services)
-    admin = clients.admin_client(settings)
-    shipped = topic_config(settings.replication_factor)  # as `choreo topics create` makes them
-    for topics, config in (([t for t in names if t not in stamped], shipped),
-                           (sorted(stamped), {**shipped, **LOG_APPEND_TIME})):
-        if topics:
-            create_topics(admin, [settings.topic(t) for t in topics], settings.partitions, config,
-                          settings.replication_factor)
-    registry = clients.registry_client(settings)
-    register_all(registry, settings, services, schemas)
-    return Deployment(settings, services, schemas, Codec(registry, schemas.values()))
+    # Made as `choreo topics create` and `choreo schemas register` make them.
+    stamped = dict.fromkeys(log_append, LOG_APPEND_TIME)
+    done = provision(settings, services, schemas, extra_config=stamped)
+    return Deployment(settings, services, done.schemas,
+                      Codec(clients.registry_client(settings), done.schemas.values()))

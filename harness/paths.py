@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -10,5 +9,8 @@ SCHEMAS = REPO / "schemas"
 
 
 def stack_jars() -> Path:
-    """The folder with the stack's jars (`choreo stack fetch`): CHOREO_STACK_DIR or .stack."""
-    return Path(os.environ.get("CHOREO_STACK_DIR", REPO / ".stack"))
+    """The folder with the stack's jars (`choreo stack fetch`): CHOREO_JARS_DIR, else the user's
+    cache, as every `choreo` command finds it."""
+    from choreo.settings import load_settings
+
+    return load_settings().jars_dir.expanduser().resolve()

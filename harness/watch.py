@@ -10,6 +10,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
 from choreo.kafka import clients
+from choreo.kafka.messages import EVENT_TYPE_HEADER
 from choreo.serde.codec import Codec
 from choreo.settings import Settings
 from consumers.domain import SAGA_ENDS
@@ -62,7 +63,7 @@ class EndWatcher:
             raw = msg.headers() or []
             pairs = raw.items() if isinstance(raw, dict) else raw  # consumed headers are a list
             headers = {k: v for k, v in pairs if isinstance(v, bytes)}
-            name = END_TYPES.get(headers.get("event_type", b""))
+            name = END_TYPES.get(headers.get(EVENT_TYPE_HEADER, b""))
             order_id = headers.get("order_id", b"").decode()
             if name is not None and order_id not in self.ended:
                 self.ended[order_id] = (name, msg.timestamp()[1])

@@ -74,7 +74,7 @@ def order_place(
 ) -> None:
     """Send a PlaceOrder command; print the order id to trace it with.
 
-    Example: choreo order place --hub hub-north --sku SKU-0001 --address "1 Harbour Street"
+    Example: choreo order place --hub hub-north --sku SKU-0001 --address "1 Harbour Street, Northport"
     """
     _valid_ids(hub=hub, order_id=order_id)
     _settings, sender = _sender()

@@ -8,6 +8,10 @@ outcome table, the audit and what to try next.
 
 from __future__ import annotations
 
+import os
+import shlex
+import shutil
+import sys
 import threading
 import time
 from datetime import UTC, datetime
@@ -20,11 +24,8 @@ from rich.table import Table
 
 from choreo import bootstrap
 from choreo.cli.markup import plain
-from choreo.kafka import clients
-from choreo.kafka.topics import create_topics, logical_topics
+from choreo.provision import provision
 from choreo.runtime.supervisor import Supervisor, plan_children
-from choreo.serde.registration import register_all
-from choreo.serde.schemas import load_event_schemas
 from choreo.settings import Settings
 from choreo.tracing.config import edge_tracing
 from consumers.reference import hubs
@@ -48,12 +49,9 @@ STAGES = (
 
 
 def prepare(settings: Settings, console: Console) -> None:
-    services = bootstrap.load_all_services()
-    created = create_topics(clients.admin_client(settings), settings, logical_topics(services))
-    schemas = load_event_schemas(bootstrap.event_classes(services), *bootstrap.schema_roots())
-    registered = register_all(clients.registry_client(settings), settings, services, schemas)
+    done = provision(settings)
     console.print(
-        f"topics: {len(created)} created; schemas: {len(registered)} subjects registered "
+        f"topics: {len(done.created)} created; schemas: {len(done.registered)} subjects registered "
         "(BACKWARD_TRANSITIVE)"
     )
 
@@ -137,11 +135,21 @@ def _first(events: list[object], type_name: str, ours: set[str]) -> Any:
     )
 
 
+def _choreo_command() -> str:
+    """How the user reaches this `choreo`: its bare name when that is what PATH finds, else its
+    path (a checkout's .venv/bin/choreo that is not on PATH, say)."""
+    running = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
+    found = shutil.which("choreo")
+    if running is None or running.name != "choreo" or (found and Path(found).resolve() == running):
+        return "choreo"
+    return shlex.quote(os.path.relpath(running) if running.is_relative_to(Path.cwd()) else str(running))
+
+
 def _try_next(console: Console, settings: Settings, events: list[object], ours: set[str]) -> None:
     completed = _first(events, "OrderCompleted", ours)
     failed = _first(events, "OrderFailed", ours)
     env = f"CHOREO_TOPIC_PREFIX={settings.topic_prefix} " if settings.topic_prefix else ""
-    c = f"{env}.venv/bin/choreo"
+    c = f"{env}{_choreo_command()}"
     lines = []
     if completed is not None:
         lines.append(f"{c} trace {completed.order_id}   # a completed saga, step by step")
@@ -156,9 +164,9 @@ def _try_next(console: Console, settings: Settings, events: list[object], ours: 
         f"{c} rebuild packaging --verify",
         f"{c} kafka consumer-groups --describe --group {settings.group('packaging')}",
         f"{c} kafka console-consumer --topic {settings.topic('orders')} --from-beginning "
-        "--max-messages 5 --property print.key=true --property print.headers=true",
+        "--max-messages 5 --formatter-property print.key=true --formatter-property print.headers=true",
         f"{c} run      # the services again; Ctrl-C to stop",
-        "make down     # stop the stack",
+        f"{_choreo_command()} stack down     # stop the local stack",
     ]
     console.print("\n[bold]Try next[/]")
     for line in lines:  # order ids and reasons come from the log: printed as written

@@ -1,4 +1,5 @@
-"""Sending commands into the saga from the edge: encoded, keyed by hub, Java-compatible partitioning."""
+"""Sending commands into the saga from the edge: encoded, keyed by the domain's partition key
+field (the hub, for the drone saga), Java-compatible partitioning."""
 
 from __future__ import annotations
 
@@ -11,11 +12,15 @@ from choreo import bootstrap
 from choreo.domain import installation
 from choreo.exceptions import ChoreoError
 from choreo.kafka import clients
+from choreo.kafka.messages import EVENT_TYPE_HEADER, produce_when_room
 from choreo.serde.codec import Codec
 from choreo.settings import Settings
 
 if TYPE_CHECKING:
     from choreo.tracing.spans import EdgeTracing
+
+
+_QUEUE_FULL_S = 60.0  # as long as flush() waits for the last deliveries
 
 
 class SendError(ChoreoError):
@@ -43,7 +48,8 @@ class CommandSender:
         self.codec = codec
         self.tracing = tracing
         self.topics = command_topics()
-        self.saga_field = installation().saga_id
+        envelope = installation().envelope
+        self.saga_field, self.key_field = envelope.saga_field, envelope.key_field
         self._producer = clients.plain_producer(settings)
         self._errors: list[KafkaError] = []
         self.sent = 0
@@ -59,30 +65,30 @@ class CommandSender:
         topic = self.settings.topic(logical)
         value = self.codec.encode(topic, command)
         event_type: str = type(command).SCHEMA
-        headers = [("event_type", event_type.encode())]
+        headers = [(EVENT_TYPE_HEADER, event_type.encode())]
         # The saga id header, as on every event the workers write: a saga's command is found
         # without decoding it. Commands outside any saga (stock, drones) have no such field.
         saga = getattr(command, self.saga_field, None)
         if saga is not None:
             headers.append((self.saga_field, str(saga).encode()))
+        key = getattr(command, self.key_field).encode()
         if self.tracing is None:
-            self._produce(topic, command.hub.encode(), value, headers)
+            self._produce(topic, key, value, headers)
         else:
             with self.tracing.sending(event_type, topic, saga) as trace_headers:
-                self._produce(topic, command.hub.encode(), value, headers + trace_headers)
+                self._produce(topic, key, value, headers + trace_headers)
         self._producer.poll(0)
         self.sent += 1
 
     def _produce(self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> None:
-        while True:
-            try:
-                self._producer.produce(
-                    topic, key=key, value=value, on_delivery=self._delivered,
-                    headers=headers,  # type: ignore[arg-type]  # the stub is narrower
-                )
-                return
-            except BufferError:
-                self._producer.poll(0.05)  # local queue full: let deliveries drain first
+        try:
+            produce_when_room(self._producer, _QUEUE_FULL_S, topic=topic, key=key, value=value,
+                              on_delivery=self._delivered, headers=headers)
+        except BufferError as e:
+            raise SendError(
+                f"the producer's queue stayed full for {_QUEUE_FULL_S:.0f} s: the cluster is not "
+                "taking the commands"
+            ) from e
 
     def send_all(self, commands: Iterable[Any]) -> int:
         n = 0

@@ -14,6 +14,7 @@ from rich.table import Table
 from choreo import bootstrap
 from choreo.cli.arguments import partition_option, start_position
 from choreo.cli.context import cli_settings
+from choreo.cli.envelope_options import key_flag, key_flags, key_name, saga_flags
 from choreo.cli.errors import error_sentence, fail, one_sentence_errors
 from choreo.cli.markup import plain
 from choreo.domain import installation
@@ -48,7 +49,8 @@ def _row(record: LogRecord) -> list[str]:
     body = record.decode_error and f"[red]undecodable: {plain(record.decode_error)}[/]"
     if not body:
         saga = saga_id_of(record)
-        body = plain((f"{installation().saga_id}={saga} " if saga else "") + summary(record.event, limit=400))
+        field = installation().envelope.saga_field
+        body = plain((f"{field}={saga} " if saga else "") + summary(record.event, limit=400))
     key = "" if record.key is None else record.key.decode(errors="replace")
     return [str(record.partition), str(record.offset), short_time(record.timestamp_ms),
             plain(record.type_label), plain(key), body]
@@ -87,9 +89,13 @@ def replay(
     ),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep reading new records until Ctrl-C."),
     saga: str = typer.Option(
-        None, "--saga", "--order", help="Only this saga (its saga id, e.g. the order id)."
+        None, *saga_flags(), help="Only this saga (its saga id; the alias is the domain's name for it)."
     ),
-    hub: str = typer.Option(None, "--hub", help="Only this hub; reads only the hub's partition."),
+    key: str = typer.Option(
+        None, *key_flags(),
+        help="Only records of this partition key (the alias is the domain's name for it); reads "
+        "only the key's partition.",
+    ),
     event_type: str = typer.Option(None, "--type", help="Only this type, e.g. OrderFailed."),
     partition: list[int] = typer.Option(
         None, "--partition", "-p", help="Only these partitions.", callback=partition_option()
@@ -131,7 +137,7 @@ def replay(
     """
     if dry_run:
         unsupported = [name for name, given in (
-            ("--follow", follow), ("--saga", saga), ("--hub", hub), ("--type", event_type),
+            ("--follow", follow), ("--saga", saga), (key_flag(), key), ("--type", event_type),
             ("--uncommitted", uncommitted), ("--max", limit is not None)) if given]
         if unsupported:
             fail(f"{', '.join(unsupported)} cannot be used with --dry-run", code=2)
@@ -153,7 +159,7 @@ def replay(
         fail(f"{physical} has partitions 0 to {partitions - 1}, not {', '.join(map(str, outside))}")
     records: Iterable[LogRecord] = read_replay(
         settings, physical, partitions, bootstrap.build_codec(settings),
-        start=start_at, where=RecordFilter(saga, hub, event_type),
+        start=start_at, where=RecordFilter(saga, key, event_type),
         only_partitions=partition or None, follow=follow, committed_only=not uncommitted,
     )
     if limit is not None:
@@ -195,11 +201,11 @@ def _dry_run(service: str, start: str | None, code: str | None, partitions: list
                          partitions=partitions)
     except (ChoreoError, KafkaException) as e:
         fail(error_sentence(e), code=2)  # 2, not 1: for a dry run 1 means "differences"
-    saga_field = installation().saga_id
+    envelope = installation().envelope
     if as_json:
-        typer.echo(json_text(report, saga_field))
+        typer.echo(json_text(report, envelope))
     else:
-        for line in text_lines(report, saga_field):
+        for line in text_lines(report, envelope):
             typer.echo(line)
     if report.differs:
         raise typer.Exit(1)
@@ -211,21 +217,22 @@ def _dry_run(service: str, start: str | None, code: str | None, partitions: list
 @one_sentence_errors
 def trace(
     saga_id: str = typer.Argument(..., help="The saga's id (the domain's saga id field, e.g. an order id)."),
-    hub: str = typer.Option(
-        None, "--hub",
-        help="The saga's hub. Without it the hub is looked up first by reading the services' own "
-        "topics from the beginning (headers only, every partition) until the saga's first event: "
-        "on a long log that is a full scan, so pass --hub when you know it.",
+    key: str = typer.Option(
+        None, *key_flags(),
+        help="The saga's partition key (the alias is the domain's name for it). Without it the key "
+        "is looked up first by reading the services' own topics from the beginning (headers only, "
+        "every partition) until the saga's first event: on a long log that is a full scan, so "
+        "pass the key when you know it.",
     ),
     as_json: bool = typer.Option(False, "--json", help="One JSON document: outcome and steps."),
 ) -> None:
     """Show one saga across every topic in time order: who emitted what in reaction to what.
 
-    Reads only the partition the hub maps to (murmur2 of the hub, as the producers partition).
-    Example: choreo trace 5b0c6f0e-1d2a-4c1e-9f7a-3f0d6c1a2b3c --hub hub-north
+    Reads only the partition the key maps to (murmur2 of the key, as the producers partition).
+    Example: choreo trace 5b0c6f0e-1d2a-4c1e-9f7a-3f0d6c1a2b3c --key north
     """
     from choreo.kafka.topic_names import known_topics, topic_partitions
-    from choreo.ops.trace import find_hub, trace_saga
+    from choreo.ops.trace import find_key, trace_saga
 
     settings = cli_settings()
     services = bootstrap.load_all_services()
@@ -233,10 +240,10 @@ def trace(
     counts = topic_partitions(settings, logical)
     if len(set(counts.values())) != 1:
         fail("the saga topics are not co-partitioned, so a saga's partition is ambiguous")
-    if hub is None:
-        hub = find_hub(settings, services, saga_id)
+    if key is None:
+        key = find_key(settings, services, saga_id)
     result = trace_saga(
-        settings, services, bootstrap.build_codec(settings), saga_id, hub,
+        settings, services, bootstrap.build_codec(settings), saga_id, key,
         {t: counts[settings.topic(t)] for t in logical},
     )
     if as_json:
@@ -245,7 +252,7 @@ def trace(
     from choreo.ops.records import short_time, summary
 
     table = Table(
-        title=plain(f"{saga_id} at {hub} (partition {result.partition} of {result.partitions}): "
+        title=plain(f"{saga_id} at {key_name()} {key} (partition {result.partition} of {result.partitions}): "
                     f"{result.outcome or 'not ended yet'}"),
         box=box.SIMPLE_HEAD, title_justify="left",
     )
@@ -314,7 +321,11 @@ def sagas(
 @one_sentence_errors
 def state(
     service: str = typer.Argument(..., help="Service whose local state to show, e.g. packaging."),
-    hub: str = typer.Option(None, "--hub", help="Only documents of this hub."),
+    key: str = typer.Option(
+        None, *key_flags(),
+        help="Only documents of this partition key: keys whose first part it is, or documents "
+        "whose field of the domain's key name holds it.",
+    ),
     where_fields: list[str] = typer.Option(
         [], "--where",
         help="FIELD=VALUE: only documents whose top-level FIELD is VALUE, or whose key has VALUE as a "
@@ -329,7 +340,7 @@ def state(
     """Show SERVICE's local state (the SQLite stores of this machine) as a table.
 
     The hash is the one `choreo rebuild --verify` compares: SHA-256 of the canonical dump.
-    Example: choreo state packaging --hub hub-north --where sku=SKU-0001
+    Example: choreo state packaging --key north --where sku=SKU-0001
     """
     from choreo.ops.state_view import DocumentFilter, documents, summaries
 
@@ -347,7 +358,8 @@ def state(
             t.add_row(str(r.partition), str(r.documents), str(r.checkpoint), plain(r.state_hash))
         console().print(t)
         return
-    where = DocumentFilter(hub=hub, table=table_name, fields=tuple(_field_value(w) for w in where_fields))
+    where = DocumentFilter(key=key, key_field=key_name(), table=table_name,
+                           fields=tuple(_field_value(w) for w in where_fields))
     docs = list(documents(settings, service, where))
     if as_json:
         for d in docs:

@@ -86,7 +86,7 @@ def dlq_retry(
     A letter goes to SERVICE's retry topic (<service>.retry, read by SERVICE
     alone), on the partition its key belongs to (murmur2: for a record that
     was on the right partition, the one it came from; a misrouted record
-    lands where its hub's state is); SERVICE decides it as if it came from
+    lands where its key's state is); SERVICE decides it as if it came from
     that input topic again. The source topic, which other services may read,
     is never written. Copies of SERVICE's own records, truncated copies and
     letters without a key cannot be retried.

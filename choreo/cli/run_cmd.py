@@ -53,7 +53,8 @@ def worker(
     from choreo.runtime.worker import Worker, run_worker_safely
     from choreo.tracing.config import worker_tracing
 
-    configure_logging(service, log_level, saga_field=installation().saga_id)
+    envelope = installation().envelope
+    configure_logging(service, log_level, saga_field=envelope.saga_field)
     settings = cli_settings()
     if metrics_port is not None:
         settings = settings.with_overrides(metrics_port=metrics_port)
@@ -63,10 +64,9 @@ def worker(
     codec = bootstrap.build_codec(settings)
     # The watchdog ends this process if a client call or a stop request overruns its deadline.
     watchdog = Watchdog(grace_s=settings.watchdog_grace_s)
-    saga_id = installation().saga_id
-    w = Worker(svc, settings, codec, instance_id=instance, watchdog=watchdog, saga_id=saga_id,
+    w = Worker(svc, settings, codec, envelope, instance_id=instance, watchdog=watchdog,
                supervisor_pid=_supervisor_pid(), timer_topics=installation().timer_topics,
-               tracing=worker_tracing(svc.name, saga_id, settings.group(svc.name)))
+               tracing=worker_tracing(svc.name, envelope.saga_field, settings.group(svc.name)))
     w.install_signal_handlers()
     watchdog.start()
     try:

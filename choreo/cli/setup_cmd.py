@@ -10,7 +10,6 @@ import typer
 from choreo import bootstrap
 from choreo.cli.context import cli_settings, setting_option
 from choreo.cli.errors import fail, one_sentence_errors
-from choreo.kafka import clients
 
 topics_app = typer.Typer(help="Create the saga's topics.", no_args_is_help=True)
 schemas_app = typer.Typer(help="Register and check the event schemas.", no_args_is_help=True)
@@ -29,13 +28,12 @@ def topics_create(
 
     Example: choreo topics create --partitions 6
     """
-    from choreo.kafka.topics import create_topics, logical_topics
+    from choreo.provision import create_all_topics
 
     settings = cli_settings()
     if partitions is not None:
         settings = settings.with_overrides(partitions=partitions)
-    names = logical_topics(bootstrap.load_all_services())
-    created = create_topics(clients.admin_client(settings), settings, names)
+    names, created = create_all_topics(settings)
     for name in names:
         mark = "created" if settings.topic(name) in created else "exists"
         typer.echo(f"{settings.topic(name)}: {mark}")
@@ -48,13 +46,10 @@ def schemas_register() -> None:
 
     Example: choreo schemas register
     """
-    from choreo.serde.registration import register_all
-    from choreo.serde.schemas import load_event_schemas
+    from choreo.provision import register_schemas
 
-    settings = cli_settings()
-    services = bootstrap.load_all_services()
-    schemas = load_event_schemas(bootstrap.event_classes(services), *bootstrap.schema_roots())
-    for r in register_all(clients.registry_client(settings), settings, services, schemas):
+    registered, _schemas = register_schemas(cli_settings())
+    for r in registered:
         typer.echo(f"{r.subject}: id {r.schema_id}")
 
 

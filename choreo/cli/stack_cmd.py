@@ -21,7 +21,7 @@ from choreo.cli.markup import plain
 from choreo.exceptions import ChoreoError, ConfigurationError
 from choreo.settings import load_settings, split_host_port
 from choreo.stack import lifecycle
-from choreo.stack.discovery import layout_for
+from choreo.stack.discovery import layout_for, remember_started
 from choreo.stack.errors import StackError
 from choreo.stack.jars import ensure_jars, jars_present
 from choreo.stack.layout import StackLayout
@@ -33,7 +33,8 @@ err = Console(stderr=True)
 
 DirOption = Annotated[
     Path | None,
-    typer.Option("--dir", help="State folder (pids, logs, data); default CHOREO_STACK_DIR/.stack"),
+    typer.Option("--dir", help="State folder (pids, logs, data); default CHOREO_STACK_DIR, else "
+                 ".stack here, else the folder of the stack last started"),
 ]
 
 
@@ -106,6 +107,7 @@ def up(
             check_ports(kafka_port, nodes, port_source)  # one port per node: P, P+1, P+2
         err.print(f"Starting the stack in {plain(layout.state_dir)} ...")
         result = lifecycle.up(layout, brokers, kafka_port, registry_port)
+        remember_started(layout)  # found from any folder from now on, --dir or not
         info = result.info
         verb = "Started " + ", ".join(result.started) if result.started else "Already running"
         out.print(f"{verb} in {result.seconds:.1f}s.")
@@ -196,7 +198,8 @@ def _follow(readline: Callable[[], str]) -> None:
 
 @app.command()
 def fetch(state_dir: DirOption = None) -> None:
-    """Download the stack's jars with Maven (nothing is downloaded when already present)."""
+    """Download the stack's jars with Maven into the user's cache (CHOREO_JARS_DIR, default
+    ~/.cache/choreo/stack-jars), shared by every folder; nothing is downloaded when present."""
     with _friendly_errors():
         layout = _layout(state_dir)
         begin = time.monotonic()

@@ -33,7 +33,7 @@ def ui(
 ) -> None:
     """Serve a web view of the sagas on http://HOST:PORT/ until Ctrl-C.
 
-    Sagas: a live list, filtered by outcome, failure reason, hub and time.
+    Sagas: a live list, filtered by outcome, failure reason, partition key and time.
     A saga: its timeline, a lane per service, arrows from cause to effect, failures and compensations marked.
     A service: its rate, lag, dead letters (retried after a confirmation) and local state.
     It reads the log and this machine's stores, and writes nothing but a confirmed dead-letter retry.

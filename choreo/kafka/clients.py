@@ -163,7 +163,7 @@ def group_consumer(settings: Settings, group_id: str, instance_id: str, **extra:
         "isolation.level": "read_committed",
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
-        "auto.offset.reset": "earliest",
+        "auto.offset.reset": "earliest",  # the worker passes its service's first_read
         # range gives one member partition N of every input topic: the state of partition N
         # is one store, which only one instance may hold. cooperative-sticky does not keep
         # the topics together, so two instances could both need one store (ADR 0005).

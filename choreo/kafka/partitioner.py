@@ -44,7 +44,7 @@ def partition_for(key: bytes, partitions: int) -> int:
     return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
-# Keys are few (a saga's partition key is a hub, a tenant...): a small cache makes the rule one dict
+# Keys are few (a saga's partition key is a site, a tenant...): a small cache makes the rule one dict
 # lookup on a worker's hot path. Emptied when full, so random keys cost a hash each but never
 # unbounded memory.
 _CACHE_LIMIT = 4096

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -41,20 +41,23 @@ def logical_topics(services: Iterable[Service]) -> list[str]:
 
 
 def create_topics(
-    admin: AdminClient, settings: Settings, logical: Iterable[str], timeout: float = 30.0
+    admin: AdminClient, settings: Settings, logical: Iterable[str], timeout: float = 30.0,
+    extra_config: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[str]:
-    """Create the missing topics (prefixed), all with the same partition count; return the new ones."""
-    wanted = [settings.topic(t) for t in logical]
+    """Create the missing topics (prefixed), all with the same partition count and
+    `topic_config`, plus `extra_config` for some (logical name -> settings); return the new ones
+    once every partition of each has a leader."""
+    extra = extra_config or {}
     existing = set(admin.list_topics(timeout=timeout).topics)
     new = [
         NewTopic(
-            name,
+            settings.topic(t),
             num_partitions=settings.partitions,
             replication_factor=settings.replication_factor,
-            config=topic_config(settings.replication_factor),
+            config={**topic_config(settings.replication_factor), **extra.get(t, {})},
         )
-        for name in wanted
-        if name not in existing
+        for t in logical
+        if settings.topic(t) not in existing
     ]
     if not new:
         return []
@@ -66,6 +69,8 @@ def create_topics(
         except KafkaException as e:
             if e.args[0].name() != "TOPIC_ALREADY_EXISTS":
                 raise ConfigurationError(f"could not create topic {name}: {e.args[0].str()}") from e
+    for name in created:
+        _wait_for_leaders(admin, name, settings.partitions, timeout)
     return created
 
 
@@ -125,7 +130,7 @@ def partition_counts(admin: AdminClient, topics: Iterable[str], timeout: float =
 def require_copartitioned(admin: AdminClient, topics: Iterable[str]) -> int:
     """The common partition count of `topics`; refuse to run when they differ.
 
-    A saga's events are keyed by hub on every topic, so one hub's records sit on the same
+    A saga's events are keyed alike on every topic, so one key's records sit on the same
     partition number everywhere only when every topic has the same partition count.
     """
     counts = partition_counts(admin, topics)

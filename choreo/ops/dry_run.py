@@ -6,8 +6,8 @@ Pure: the recorded inputs and the service's own events come in as decoded record
 For one partition:
 
 - the inputs replayed are the records of the service's input topics from the starting point on;
-  a recorded own event whose `causation_id` is the `event_id` of a replayed input is that input's
-  *actual* answer;
+  a recorded own event whose cause (the envelope's `cause_field`) is the id of a replayed input
+  is that input's *actual* answer;
 - the starting state is the fold (the version's `evolve`) of every other own event: those that
   answered inputs before the starting point (without a starting point, none are left);
 - the inputs are decided in the order the worker took them. Within one topic that is offset order;
@@ -25,9 +25,9 @@ their place in the own log (the TimerFired applied, then decided on) and compare
 events they caused. A version that would set other timers is not fired anew: only the
 recorded firings are replayed.
 
-Events are matched by their `event_id` first (ids derived from the cause stay equal when the
-decision does), then by type in order; what is left is an event the version would no longer emit
-or would newly emit.
+Events are matched by their id (the envelope's `id_field`) first (ids derived from the cause stay
+equal when the decision does), then by type in order; what is left is an event the version would
+no longer emit or would newly emit.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from choreo.contract import Service
+from choreo.domain import installation
+from choreo.envelope import Envelope
 from choreo.exceptions import ChoreoError
 from choreo.serde.schemas import to_record
 from choreo.testing import MemoryState
@@ -139,11 +141,13 @@ def event_fields(event: Any) -> dict[str, Any]:
     return {"type": type(event).__name__, **to_record(event)}
 
 
-def compare_events(actual: Sequence[Any], dry: Sequence[Any]) -> tuple[EventChange, ...]:
-    """Pair the actual and dry answers of one input: by event_id, then by type in order."""
+def compare_events(
+    actual: Sequence[Any], dry: Sequence[Any], envelope: Envelope | None = None,
+) -> tuple[EventChange, ...]:
+    """Pair the actual and dry answers of one input: by event id, then by type in order."""
+    id_of = (envelope or installation().envelope).id_of
     left_actual = list(actual)
-    by_id, unmatched = _pair(left_actual, dry,
-                             lambda a, d: _event_id(a) is not None and _event_id(a) == _event_id(d))
+    by_id, unmatched = _pair(left_actual, dry, lambda a, d: id_of(a) is not None and id_of(a) == id_of(d))
     by_type, added = _pair(left_actual, unmatched, lambda a, d: type(a) is type(d))
     pairs = by_id + by_type
     changes = []
@@ -199,28 +203,23 @@ def replay_order(streams: Sequence[Sequence[Recorded]], rank: Mapping[Coords, in
         heads[pick] += 1
 
 
-def _event_id(event: Any) -> str | None:
-    return getattr(event, "event_id", None)
-
-
-def _cause(event: Any) -> str | None:
-    return getattr(event, "causation_id", None)
-
-
 def dry_run_partition(
     service: Service,
     partition: int,
     own: Sequence[Recorded],
     inputs: Mapping[str, Sequence[Recorded]],
     dead_lettered: Iterable[Coords] = (),
+    envelope: Envelope | None = None,
 ) -> PartitionDryRun:
     """Decide `inputs` (logical topic -> records of this partition, offset order) again with
-    `service` and compare with the recorded `own` events (offset order) of this partition."""
+    `service` and compare with the recorded `own` events (offset order) of this partition.
+    `envelope`: how events name their id and cause (default: the installed domain's)."""
+    envelope = envelope or installation().envelope
     dead = set(dead_lettered)
     streams = [list(records) for _topic, records in sorted(inputs.items())]
     by_cause: dict[str, list[Recorded]] = defaultdict(list)
     for record in own:
-        cause = _cause(record.event)
+        cause = envelope.cause_of(record.event)
         if cause is not None:
             by_cause[cause].append(record)
     # An input recorded twice (a dead letter sent back, a command sent again) was answered once:
@@ -228,7 +227,7 @@ def dry_run_partition(
     answers: dict[Coords, list[Recorded]] = {}
     for stream in streams:
         for r in stream:
-            eid = _event_id(r.event)
+            eid = envelope.id_of(r.event)
             if eid in by_cause and r.coords not in dead:
                 answers[r.coords] = by_cause.pop(eid)
     answered = {id(e) for events in answers.values() for e in events}
@@ -244,7 +243,8 @@ def dry_run_partition(
             _fold(service, state, record)
             initial += 1
     outcomes = [
-        _decide_one(service, state, r, [e.event for e in answers.get(r.coords, [])], r.coords in dead)
+        _decide_one(service, state, r, [e.event for e in answers.get(r.coords, [])], r.coords in dead,
+                    envelope)
         for r in replay_order(streams, rank)
     ]
     actual_state = MemoryState()
@@ -270,7 +270,8 @@ def _fold(service: Service, state: MemoryState, record: Recorded) -> None:
 
 
 def _decide_one(
-    service: Service, state: MemoryState, record: Recorded, actual: list[Any], actual_dead: bool
+    service: Service, state: MemoryState, record: Recorded, actual: list[Any], actual_dead: bool,
+    envelope: Envelope,
 ) -> InputOutcome:
     """What the worker would do with the record: decide, evolve each event, or dead-letter it."""
     error = _refusal(service, record)
@@ -291,7 +292,7 @@ def _decide_one(
             dry, error = [], f"{type(e).__name__}: {e}"
             if type(record.event) is TimerFired:
                 service.evolve(state, record.event)  # the worker records a failed firing alone
-    return InputOutcome(record, compare_events(actual, dry), actual_dead, error)
+    return InputOutcome(record, compare_events(actual, dry, envelope), actual_dead, error)
 
 
 class _Journal:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from choreo.envelope import Envelope
 from choreo.ops.dry_run import (
     ADDED,
     CHANGED,
@@ -18,11 +19,8 @@ from choreo.ops.dry_run import (
 from choreo.ops.records import event_body, jsonable
 from choreo.serde.schemas import to_record
 
-# The fields every saga event shares; a line shows them only when they differ.
-_COMMON = ("event_id", "hub", "occurred_at", "causation_id")
 
-
-def as_json(report: DryRunReport, saga_field: str) -> dict[str, Any]:
+def as_json(report: DryRunReport, envelope: Envelope) -> dict[str, Any]:
     """The whole report: counts, every input answered differently, every state difference."""
     return {
         "service": report.service,
@@ -32,22 +30,23 @@ def as_json(report: DryRunReport, saga_field: str) -> dict[str, Any]:
         "inputs": len(report.outcomes),
         "inputs_differing": len(report.differing),
         "events": report.event_counts(),
-        "differences": [_outcome_json(o, saga_field) for o in report.differing],
+        "differences": [_outcome_json(o, envelope) for o in report.differing],
         "state": [_state_json(c) for c in report.state_changes],
         "differs": report.differs,
     }
 
 
-def json_text(report: DryRunReport, saga_field: str) -> str:
-    return json.dumps(as_json(report, saga_field), ensure_ascii=False, default=jsonable)
+def json_text(report: DryRunReport, envelope: Envelope) -> str:
+    return json.dumps(as_json(report, envelope), ensure_ascii=False, default=jsonable)
 
 
-def _outcome_json(o: InputOutcome, saga_field: str) -> dict[str, Any]:
+def _outcome_json(o: InputOutcome, envelope: Envelope) -> dict[str, Any]:
     return {
         "input": {
             "topic": o.input.topic, "partition": o.input.partition, "offset": o.input.offset,
-            "type": o.input.type_name, "event_id": getattr(o.input.event, "event_id", None),
-            saga_field: getattr(o.input.event, saga_field, None),
+            "type": o.input.type_name,
+            envelope.id_field: envelope.id_of(o.input.event),
+            envelope.saga_field: envelope.saga_of(o.input.event),
         },
         "dead_lettered": o.actual_dead,
         "would_dead_letter": o.dry_error,
@@ -72,7 +71,7 @@ def _state_json(c: StateChange) -> dict[str, Any]:
     }
 
 
-def text_lines(report: DryRunReport, saga_field: str) -> list[str]:
+def text_lines(report: DryRunReport, envelope: Envelope) -> list[str]:
     """The report for a terminal: a summary, then each input answered differently, then state."""
     start = f"from {report.start}" if report.start else "from the beginning of the log"
     parts = ", ".join(str(p.partition) for p in report.partitions)
@@ -85,12 +84,12 @@ def text_lines(report: DryRunReport, saga_field: str) -> list[str]:
         f"{counts[REMOVED]} would no longer be emitted, {counts[ADDED]} would be newly emitted",
     ]
     for o in report.differing:
-        lines += ["", _input_line(o, saga_field)]
+        lines += ["", _input_line(o, envelope)]
         if o.actual_dead and o.dry_error is None:
             lines.append("  ! was dead-lettered; this version answers it")
         elif o.dry_error is not None and not o.actual_dead:
             lines.append(f"  ! would be dead-lettered: {o.dry_error}")
-        lines += [line for c in o.changes if c.kind != IDENTICAL for line in _change_lines(c, saga_field)]
+        lines += [line for c in o.changes if c.kind != IDENTICAL for line in _change_lines(c, envelope)]
     changes = report.state_changes
     lines += ["", f"state: {len(changes)} document(s) differ from the state rebuilt from the log"]
     lines += [_state_line(c) for c in changes]
@@ -98,28 +97,27 @@ def text_lines(report: DryRunReport, saga_field: str) -> list[str]:
     return lines
 
 
-def _input_line(o: InputOutcome, saga_field: str) -> str:
+def _input_line(o: InputOutcome, envelope: Envelope) -> str:
     r = o.input
-    saga = getattr(r.event, saga_field, None)
+    saga = envelope.saga_of(r.event)
     return (f"{r.topic}[{r.partition}]@{r.offset} {r.type_name}"
-            + (f" {saga_field}={saga}" if saga else "")
-            + f" event_id={getattr(r.event, 'event_id', '?')}")
+            + (f" {envelope.saga_field}={saga}" if saga else "")
+            + f" {envelope.id_field}={envelope.id_of(r.event) or '?'}")
 
 
-def _change_lines(c: EventChange, saga_field: str) -> list[str]:
+def _change_lines(c: EventChange, envelope: Envelope) -> list[str]:
     if c.kind == REMOVED:
-        return [f"  - would no longer emit {c.type_name} {_summary(c.actual, saga_field)}"]
+        return [f"  - would no longer emit {c.type_name} {_summary(c.actual, envelope)}"]
     if c.kind == ADDED:
-        return [f"  + would newly emit {c.type_name} {_summary(c.dry, saga_field)}"]
+        return [f"  + would newly emit {c.type_name} {_summary(c.dry, envelope)}"]
     lines = [f"  ~ {type(c.actual).__name__} changed:"]
     lines += [f"      {name}: {_shown(a)} -> {_shown(d)}" for name, (a, d) in c.fields.items()]
     return lines
 
 
-def _summary(event: Any, saga_field: str) -> str:
-    """The fields that tell the event apart (the input's line already names the saga)."""
-    return " ".join(f"{k}={_shown(v)}" for k, v in to_record(event).items()
-                    if k not in _COMMON and k != saga_field)
+def _summary(event: Any, envelope: Envelope) -> str:
+    """The fields that tell the event apart: not the envelope's (the input's line names the saga)."""
+    return " ".join(f"{k}={_shown(v)}" for k, v in to_record(event).items() if k not in envelope.fields)
 
 
 def _state_line(c: StateChange) -> str:

@@ -16,10 +16,9 @@ from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
 
 from choreo.exceptions import ChoreoError, ConfigurationError, RegistryUnavailableError
 from choreo.kafka import clients
+from choreo.kafka.messages import EVENT_TYPE_HEADER
 from choreo.serde.codec import Codec
 from choreo.settings import Settings
-
-EVENT_TYPE_HEADER = "event_type"  # the type the producer claims; the decoded record decides
 
 
 def to_millis(moment: datetime) -> int:

@@ -46,7 +46,7 @@ class RecordFilter:
     """Keep a record when it matches every given criterion."""
 
     saga_id: str | None = None
-    hub: str | None = None
+    key: str | None = None  # the value of the domain's partition key field
     event_type: str | None = None
 
     def matches(self, record: LogRecord) -> bool:
@@ -54,7 +54,7 @@ class RecordFilter:
             return False
         if self.saga_id is not None and saga_id_of(record) != self.saga_id:
             return False
-        return self.hub is None or hub_of(record) == self.hub
+        return self.key is None or key_of(record) == self.key
 
 
 def _type_matches(full_name: str, wanted: str) -> bool:
@@ -66,18 +66,20 @@ def saga_id_of(record: LogRecord, field: str | None = None) -> str | None:
     """The saga the record belongs to: the domain's saga id `field`, else the worker's header of
     that name. A caller reading many records passes `field` once looked up."""
     # The header lets undecodable records (dead letters) be found by saga too.
-    name = field or installation().saga_id
+    name = field or installation().envelope.saga_field
     value = getattr(record.event, name, None)
     if value is None and record.headers.get(name):
         value = record.headers[name].decode(errors="replace")
     return str(value) if value else None
 
 
-def hub_of(record: LogRecord) -> str | None:
-    value = getattr(record.event, "hub", None)
-    if value is None and record.key is not None:
-        value = record.key.decode(errors="replace")  # the hub is the partition key
-    return value
+def key_of(record: LogRecord, field: str | None = None) -> str | None:
+    """The record's partition key: the domain's key `field` of its event, else the record's key
+    (every record is keyed by it; a dead letter or a timer's firing has no such field)."""
+    value = getattr(record.event, field or installation().envelope.key_field, None)
+    if not isinstance(value, str) and record.key is not None:
+        value = record.key.decode(errors="replace")
+    return value if isinstance(value, str) else None
 
 
 def replay(
@@ -94,14 +96,14 @@ def replay(
 ) -> Iterator[LogRecord]:
     """Matching records of `physical`, each partition in offset order, partitions in ascending order.
 
-    With a hub filter only the hub's partition is read. Without `follow`, partitions are read one
+    With a key filter only the key's partition is read. Without `follow`, partitions are read one
     after another so that the output is stable and diffable; with `follow` they interleave as
     records arrive.
     """
     chosen = sorted(set(only_partitions)) if only_partitions else list(range(partitions))
-    if where.hub is not None:
-        hub_partition = partition_for(where.hub.encode(), partitions)
-        chosen = [p for p in chosen if p == hub_partition]
+    if where.key is not None:
+        keys_partition = partition_for(where.key.encode(errors="surrogatepass"), partitions)
+        chosen = [p for p in chosen if p == keys_partition]
     groups = [chosen] if follow else [[p] for p in chosen]
     for group in groups:
         for record in read_log(
@@ -160,6 +162,6 @@ def summary(event: Any, limit: int = 90) -> str:
     body = event_body(event)
     if body is None:
         return ""
-    common = {"event_id", installation().saga_id, "hub", "occurred_at", "causation_id"}
+    common = set(installation().envelope.fields)
     text = " ".join(f"{k}={v}" for k, v in body.items() if k not in common)
     return text if len(text) <= limit else text[: limit - 1] + "…"

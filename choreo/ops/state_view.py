@@ -37,30 +37,27 @@ class PartitionSummary:
 
 @dataclass(frozen=True)
 class DocumentFilter:
-    """Keys of saga state start with the hub (parts joined by choreo/keys.py); a field filter
-    matches a top-level value or a part of the key."""
+    """Keys of saga state start with the partition key (parts joined by choreo/keys.py), or a
+    document holds it under the domain's name for it (`key_field`); a field filter matches a
+    top-level value or a part of the key."""
 
-    hub: str | None = None
+    key: str | None = None
+    key_field: str = "key"
     table: str | None = None
     fields: tuple[tuple[str, str], ...] = ()
 
     def matches(self, doc: Document) -> bool:
         if self.table is not None and doc.table != self.table:
             return False
-        if self.hub is not None and not (
-            _first_part_of_several(doc.key) == self.hub or doc.value.get("hub") == self.hub
+        if self.key is not None and not (
+            key_parts(doc.key)[0] == self.key or doc.value.get(self.key_field) == self.key
         ):
             return False
         return all(_field_matches(doc, name, value) for name, value in self.fields)
 
 
-def _first_part_of_several(key: str) -> str | None:
-    parts = key_parts(key)
-    return parts[0] if len(parts) > 1 else None
-
-
 def _field_matches(doc: Document, name: str, value: str) -> bool:
-    # A key part counts too (decoded, so an id holding '/' is one part): keys start with the hub.
+    # A key part counts too (decoded, so an id holding '/' is one part), after the partition key.
     return str(doc.value.get(name)) == value or value in key_parts(doc.key)[1:]
 
 

@@ -85,8 +85,8 @@ def sagas_in_flight(
     """Every saga not ended whose first event is older than `older_than_s`, oldest first."""
     services = list(installation.services)
     physical = {settings.topic(s.own_topic): s.own_topic for s in services}
-    field_name = installation.saga_id
-    # By key and saga id: a saga id is unique only under its key (an order id within its hub).
+    field_name = installation.envelope.saga_field
+    # By key and saga id: a saga id need be unique only under its partition key.
     sagas: dict[tuple[str | None, str], SagaInFlight] = {}
     ended: set[tuple[str | None, str]] = set()
     for record in read_log(settings, list(physical), codec):

@@ -1,4 +1,4 @@
-"""One saga's timeline across every topic, read from the single partition its hub maps to."""
+"""One saga's timeline across every topic, read from the single partition its key maps to."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from typing import Any
 
 from choreo.contract import Service
 from choreo.domain import installation
+from choreo.envelope import Envelope
 from choreo.exceptions import ChoreoError
 from choreo.kafka.partitioner import partition_for
 from choreo.ops.log_reader import LogRecord, read_log
-from choreo.ops.records import as_json, hub_of, saga_id_of
+from choreo.ops.records import as_json, key_of, saga_id_of
 from choreo.serde.codec import Codec
 from choreo.settings import Settings
 
@@ -32,7 +33,7 @@ class TraceStep:
 @dataclass
 class Trace:
     saga_id: str
-    hub: str
+    key: str  # the value of the domain's partition key field
     partition: int
     partitions: int
     steps: list[TraceStep] = field(default_factory=list)
@@ -41,7 +42,7 @@ class Trace:
     def as_json(self) -> dict[str, Any]:
         return {
             "saga_id": self.saga_id,
-            "hub": self.hub,
+            "key": self.key,
             "partition": self.partition,
             "outcome": self.outcome,
             "steps": [
@@ -52,16 +53,16 @@ class Trace:
         }
 
 
-def find_hub(settings: Settings, services: list[Service], saga_id: str) -> str:
-    """The hub of a saga, from the first own-topic record whose saga id header matches.
+def find_key(settings: Settings, services: list[Service], saga_id: str) -> str:
+    """The partition key of a saga, from the first own-topic record whose saga id header matches.
 
     Workers put the saga id (under the domain's name for it) in a header of every event they
     emit, so this reads headers only (nothing is decoded), but it reads the services' own
     topics from the beginning, on every partition, until the first match: on a long log, pass
-    the hub instead.
+    the key instead.
     """
     topics = [settings.topic(s.own_topic) for s in services]
-    wanted, header = saga_id.encode(), installation().saga_id
+    wanted, header = saga_id.encode(), installation().envelope.saga_field
     for record in read_log(settings, topics, codec=None):
         if record.headers.get(header) == wanted and record.key:
             return record.key.decode(errors="replace")
@@ -73,31 +74,31 @@ def trace_saga(
     services: list[Service],
     codec: Codec,
     saga_id: str,
-    hub: str,
+    key: str,
     topics: dict[str, int],
 ) -> Trace:
-    """Read partition(hub) of every topic in `topics` (logical -> partition count) for one saga."""
+    """Read partition(key) of every topic in `topics` (logical -> partition count) for one saga."""
     partitions = next(iter(topics.values()))
-    partition = partition_for(hub.encode(), partitions)
+    partition = partition_for(key.encode(errors="surrogatepass"), partitions)
     physical_to_logical = {settings.topic(t): t for t in topics}
     domain = installation()
+    envelope = domain.envelope
     records = [
         r for r in read_log(settings, list(physical_to_logical), codec, partitions=[partition])
-        if saga_id_of(r, domain.saga_id) == saga_id and hub_of(r) == hub
+        if saga_id_of(r, envelope.saga_field) == saga_id and key_of(r, envelope.key_field) == key
     ]
     if not records:
         raise NoSuchSagaError(
-            f"no such saga ({domain.saga_id}={saga_id!r}) at hub {hub!r} "
+            f"no such saga ({envelope.saga_field}={saga_id!r}) at {envelope.key_field} {key!r} "
             f"(partition {partition} of {partitions})"
         )
-    trace = Trace(saga_id, hub, partition, partitions)
+    trace = Trace(saga_id, key, partition, partitions)
     emitters = {s.own_topic: s.name for s in services} | {s.dlq_topic: f"{s.name} (DLQ)" for s in services}
     dead_letter_topics = {s.dlq_topic for s in services}
     by_event_id: dict[str, int] = {}
-    for number, record in enumerate(_causal_order(records), start=1):
+    for number, record in enumerate(_causal_order(records, envelope), start=1):
         logical = physical_to_logical[record.topic]
-        event_id = getattr(record.event, "event_id", None)
-        cause_id = getattr(record.event, "causation_id", None)
+        event_id, cause_id = envelope.id_of(record.event), envelope.cause_of(record.event)
         is_dead_letter = logical in dead_letter_topics
         step = TraceStep(
             number, record, logical, emitters.get(logical, "edge"),
@@ -113,18 +114,18 @@ def trace_saga(
     return trace
 
 
-def _causal_order(records: list[LogRecord]) -> list[LogRecord]:
+def _causal_order(records: list[LogRecord], envelope: Envelope) -> list[LogRecord]:
     """By record time; at the same millisecond, a cause before its effects.
 
-    Events of one saga carry their cause's `occurred_at` (domain code has no clock), so the
-    record timestamps set when they were produced are the only time that orders them.
+    Events of one saga carry their cause's time (domain code has no clock), so the record
+    timestamps set when they were produced are the only time that orders them.
     """
-    by_id = {getattr(r.event, "event_id", None): r for r in records}
+    by_id = {envelope.id_of(r.event): r for r in records}
     depth: dict[int, int] = {}
 
     def depth_of(r: LogRecord, seen: int = 0) -> int:
         if id(r) not in depth:
-            cause = by_id.get(getattr(r.event, "causation_id", None))
+            cause = by_id.get(envelope.cause_of(r.event))
             depth[id(r)] = 0 if cause is None or cause is r or seen > 50 else depth_of(cause, seen + 1) + 1
         return depth[id(r)]
 

@@ -44,7 +44,7 @@ from choreo.contract import Service
 from choreo.domain import installation
 from choreo.exceptions import ChoreoError, ConfigurationError, DecodeError, UnreadableSchemaError
 from choreo.kafka import clients
-from choreo.kafka.messages import coordinates
+from choreo.kafka.messages import coordinates, produce_when_room
 from choreo.runtime.dead_letters import dead_letter
 from choreo.serde.codec import Codec
 
@@ -257,22 +257,17 @@ class SkippedRecords:
         # Copies are flushed only when the checkpoint moves (every few thousand records): a topic
         # with more foreign records than the producer's local queue holds fills it first, so wait
         # for deliveries to make room, within the flush's bound.
-        deadline = time.monotonic() + _FLUSH_S
-        while True:
-            try:
-                # Same partition number as the record, as the worker's own dead letters.
-                self._producer.produce(
-                    self.dlq_topic, value=letter.value, key=letter.key, partition=partition,
-                    headers=headers, on_delivery=self._delivered,
-                )
-                break
-            except BufferError as e:
-                if time.monotonic() > deadline:
-                    raise DeadLetterCopyError(
-                        f"could not copy a skipped record of {self.service} to {self.dlq_topic}: "
-                        f"the producer's queue stayed full for {_FLUSH_S:.0f} s"
-                    ) from e
-                self._producer.poll(_QUEUE_WAIT_S)
+        try:
+            # Same partition number as the record, as the worker's own dead letters.
+            produce_when_room(
+                self._producer, _FLUSH_S, _QUEUE_WAIT_S, topic=self.dlq_topic, value=letter.value,
+                key=letter.key, partition=partition, headers=headers, on_delivery=self._delivered,
+            )
+        except BufferError as e:
+            raise DeadLetterCopyError(
+                f"could not copy a skipped record of {self.service} to {self.dlq_topic}: "
+                f"the producer's queue stayed full for {_FLUSH_S:.0f} s"
+            ) from e
         self.copies[partition] += 1
         self._producer.poll(0)
 

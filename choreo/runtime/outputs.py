@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from confluent_kafka import KafkaError, KafkaException, Message
 
-from choreo.kafka.messages import coordinates
+from choreo.kafka.messages import Headers, coordinates
 from choreo.kafka.turns import TransactionalProducer
 from choreo.runtime.batch import Batch, RecordRefused
 from choreo.runtime.poison import Coordinates, is_record_error
@@ -19,7 +19,6 @@ from choreo.runtime.watchdog import Watchdog
 PRODUCE_TIMEOUT_S = 30.0
 _DRAIN_S = 0.05
 
-Headers = list[tuple[str, bytes]]
 
 
 class TransactionalOutput:

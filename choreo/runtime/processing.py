@@ -25,10 +25,10 @@ from choreo.exceptions import (
     StoreError,
 )
 from choreo.kafka import clients
-from choreo.kafka.messages import as_bytes, coordinates, header_pairs
+from choreo.kafka.messages import EVENT_TYPE_HEADER, Headers, as_bytes, coordinates, header_pairs
 from choreo.runtime.batch import Batch, TransactionalStore
 from choreo.runtime.dead_letters import dead_letter, record_size
-from choreo.runtime.outputs import Headers, TransactionalOutput
+from choreo.runtime.outputs import TransactionalOutput
 from choreo.runtime.poison import PoisonTracker
 from choreo.runtime.retried import retried_input_topic
 from choreo.runtime.routing import MisroutedRecordError, PartitionRouting
@@ -60,7 +60,7 @@ class RecordProcessor:
         own_topic: str,
         dlq_topic: str,
         logical_topics: dict[str, str],
-        saga_id: str,
+        saga_field: str,
         routing: PartitionRouting,
         timer_topics: frozenset[str] = frozenset(),
     ) -> None:
@@ -78,7 +78,7 @@ class RecordProcessor:
         )
         # The domain's name for the saga id field: copied into a header of every output so that
         # operators find a saga's records (dead letters too) without decoding them.
-        self.saga_id = saga_id
+        self.saga_field = saga_field
         # Inputs must sit on their key's partition; outputs are keyed by the same field.
         self.routing = routing
         self._type_headers: dict[type, tuple[str, bytes]] = {}  # event class -> its header
@@ -157,7 +157,7 @@ class RecordProcessor:
             log.error(
                 "timer %r of partition %d failed (%s: %s); recorded as fired with no events",
                 timer.name, partition, type(e).__name__, str(e)[:500],
-                extra={"saga": fired.data.get(self.saga_id, "-")},
+                extra={"saga": fired.data.get(self.saga_field, "-")},
             )
             batch.timer_errors += 1
             store.savepoint()
@@ -179,18 +179,18 @@ class RecordProcessor:
         """Key, value and headers of an output, refused here if Kafka could never take it or
         its key belongs to another partition than its cause's (`cause_key`, already checked)."""
         if type(out) is TimerFired:
-            key, saga = self._timer_key(out, partition), out.data.get(self.saga_id, "")
+            key, saga = self._timer_key(out, partition), out.data.get(self.saga_field, "")
         else:
             key = getattr(out, self.routing.key_field).encode()
-            saga = str(getattr(out, self.saga_id, ""))
+            saga = str(getattr(out, self.saga_field, ""))
             if key != cause_key:  # the cause's key passed the input check on the same partition
                 self.routing.check_output(self.own_topic, partition, key, out)
         value = self.codec.encode(self.own_topic, out)
         cls = type(out)
         type_header = self._type_headers.get(cls)
         if type_header is None:
-            type_header = self._type_headers[cls] = ("event_type", cls.SCHEMA.encode())
-        headers = [type_header, (self.saga_id, saga.encode())]
+            type_header = self._type_headers[cls] = (EVENT_TYPE_HEADER, cls.SCHEMA.encode())
+        headers = [type_header, (self.saga_field, saga.encode())]
         size = record_size(key, value, headers)
         if size > OUTPUT_LIMIT:
             raise OutputTooLargeError(
@@ -215,7 +215,7 @@ class RecordProcessor:
 
     def dead_letter(self, msg: Message, error: BaseException, batch: Batch) -> None:
         topic, p, offset = coordinates(msg)
-        saga = dict(header_pairs(msg)).get(self.saga_id) or b"-"
+        saga = dict(header_pairs(msg)).get(self.saga_field) or b"-"
         log.warning(
             "dead-lettering %s[%d]@%d: %s: %s", topic, p, offset, type(error).__name__,
             str(error)[:500], extra={"saga": saga[:128].decode(errors="replace")},

@@ -19,10 +19,6 @@ from typing import Any
 from choreo.exceptions import ChoreoError
 from choreo.kafka.partitioner import LIBRDKAFKA_PARTITIONER, misplaced
 
-# The event field whose value is the record's key (and so picks its partition). One place, until
-# the domain declares it; the worker keys its own outputs by the same field.
-PARTITION_KEY_FIELD = "hub"
-
 _SHOWN = 80  # how much of a hostile key a reason quotes
 
 
@@ -35,10 +31,11 @@ class PartitionRouting:
     """Checks that records sit where the murmur2 partitioner puts their key.
 
     `partitions`: physical topic (inputs and the own topic) -> its partition count, read once
-    when the worker starts.
+    when the worker starts. `key_field`: the event field whose value is the record's key (the
+    domain's envelope names it); the worker keys its own outputs by the same field.
     """
 
-    def __init__(self, partitions: Mapping[str, int], key_field: str = PARTITION_KEY_FIELD) -> None:
+    def __init__(self, partitions: Mapping[str, int], key_field: str) -> None:
         self.key_field = key_field
         self._counts = dict(partitions)
 

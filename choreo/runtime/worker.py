@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
 from choreo.contract import Service
+from choreo.envelope import Envelope
 from choreo.exceptions import ChoreoError, ConfigurationError, StopRequested
 from choreo.kafka import clients
 from choreo.kafka.messages import coordinates
@@ -77,10 +78,10 @@ class Worker:
         service: Service,
         settings: Settings,
         codec: Codec,
+        envelope: Envelope,
         instance_id: str = "0",
         faults: FaultInjector | None = None,
         watchdog: Watchdog | None = None,
-        saga_id: str = "saga_id",
         supervisor_pid: int | None = None,
         tracing: WorkerTracing | None = None,
         timer_topics: Iterable[str] = (),
@@ -90,7 +91,9 @@ class Worker:
         # A worker started by `choreo run` stops when that supervisor is gone (SIGKILLed, say):
         # nobody would restart it or stop it, and it would hold its partitions for ever.
         self.supervisor_pid = supervisor_pid
-        self.saga_id = saga_id
+        # The domain's envelope: the key field routes and keys records, the saga field is copied
+        # into a header of every output.
+        self.envelope = envelope
         self.timer_topics = frozenset(timer_topics)  # other services' topics with TimerFired records
         self.settings = settings
         self.codec = codec
@@ -192,7 +195,8 @@ class Worker:
         with self.watchdog.guard("list_topics", 30):
             partitions = require_copartitioned(admin, [*self._logical, self.own_topic, self.dlq_topic])
         # Read once: the routing check runs on every record and must not ask the cluster.
-        routing = PartitionRouting({t: partitions for t in [*self._logical, self.own_topic]})
+        routing = PartitionRouting({t: partitions for t in [*self._logical, self.own_topic]},
+                                   self.envelope.key_field)
         def make_producers() -> list[Producer]:
             return [clients.transactional_producer(self.settings, tid)
                     for tid in turn_ids(self.transactional_id, self.settings.txn_producers)]
@@ -224,6 +228,8 @@ class Worker:
         consumer = self._consumer = clients.group_consumer(
             self.settings, self.group_id, self.transactional_id,
             error_cb=clients.logged_errors(renewal.on_client_error),
+            # Where a group without committed positions starts: the service says (first_read).
+            **{"auto.offset.reset": self.service.first_read},
         )
 
         def on_lost(consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -240,7 +246,7 @@ class Worker:
         processor = RecordProcessor(
             self.service, self.codec, output, self.poison,
             own_topic=self.own_topic, dlq_topic=self.dlq_topic, logical_topics=self._logical,
-            saga_id=self.saga_id, routing=routing, timer_topics=self.timer_topics,
+            saga_field=self.envelope.saga_field, routing=routing, timer_topics=self.timer_topics,
         )
         timers = self._timers = (
             TimerFiring(assigned.stores, processor.fire, self.settings.timer_check_ms / 1000)

@@ -14,7 +14,7 @@ from opentelemetry.propagators.textmap import Getter, Setter
 from opentelemetry.trace import Span, set_span_in_context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-Headers = list[tuple[str, bytes]]
+from choreo.kafka.messages import Headers
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 

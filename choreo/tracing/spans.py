@@ -19,10 +19,10 @@ from confluent_kafka import Message
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, Tracer, get_current_span
 
-from choreo.kafka.messages import coordinates, header_pairs
+from choreo.kafka.messages import EVENT_TYPE_HEADER, Headers, coordinates, header_pairs
 from choreo.kafka.turns import TransactionalProducer
 from choreo.runtime.batch import Batch, TransactionalStore
-from choreo.runtime.outputs import Headers, TransactionalOutput
+from choreo.runtime.outputs import TransactionalOutput
 from choreo.runtime.poison import Coordinates
 from choreo.runtime.watchdog import Watchdog
 from choreo.tracing.headers import context_headers, parent_context
@@ -44,7 +44,6 @@ PARTITION = "messaging.destination.partition.id"
 OFFSET = "messaging.kafka.offset"
 GROUP = "messaging.consumer.group.name"
 
-EVENT_TYPE_HEADER = "event_type"  # the header every command and event carries (edge and worker)
 
 CommitBatch = Callable[[list[Message]], "BatchOutcome"]
 

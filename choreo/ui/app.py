@@ -25,7 +25,7 @@ from choreo.ui import pages, timeline
 from choreo.ui.index import SagaFilter, SagaIndex
 from choreo.ui.queries import Queries
 
-_FILTERS = ("outcome", "reason", "hub", "since", "until", "stuck")
+_FILTERS = ("outcome", "reason", "key", "since", "until", "stuck")
 STUCK_S = 60.0  # the list's count of sagas in flight for longer than this
 _LIVE_POLL_S = 0.5  # how often the event stream looks at the index's version
 
@@ -38,7 +38,7 @@ def create_app(queries: Queries, graph: Callable[[], tuple[str | None, str]] | N
         given = {k: request.query_params.get(k, "").strip() for k in _FILTERS}
         given = {k: v for k, v in given.items() if v}
         return given, SagaFilter(
-            outcome=given.get("outcome"), reason=given.get("reason"), hub=given.get("hub"),
+            outcome=given.get("outcome"), reason=given.get("reason"), key=given.get("key"),
             since=_time(given.get("since"), "since"), until=_time(given.get("until"), "until"),
             stuck_s=_seconds(given.get("stuck"), "stuck"),
         )
@@ -50,7 +50,7 @@ def create_app(queries: Queries, graph: Callable[[], tuple[str | None, str]] | N
             return HTMLResponse(pages.message("Sagas", str(e), index.error), status_code=400)
         stuck = index.count(SagaFilter(stuck_s=STUCK_S))
         return HTMLResponse(pages.saga_list(index.sagas(where), given, index.choices(), index.error,
-                                            stuck=(stuck, STUCK_S)))
+                                            stuck=(stuck, STUCK_S), key_name=index.key_name))
 
     async def events(request: Request) -> Response:
         try:
@@ -87,7 +87,7 @@ def create_app(queries: Queries, graph: Callable[[], tuple[str | None, str]] | N
             except (ChoreoError, KafkaException) as e:
                 waiting = f"cannot tell who it waits for: {e}"
         svg = timeline.render(trace, [s.name for s in queries.services], owing)
-        return HTMLResponse(pages.saga_page(trace, svg, index.error, waiting))
+        return HTMLResponse(pages.saga_page(trace, svg, index.error, waiting, index.key_name))
 
     async def services(request: Request) -> Response:
         rows = [(s.name, s.description, *index.rate(s.name)) for s in queries.services]

@@ -17,7 +17,7 @@ from datetime import datetime
 
 from choreo.domain import Installation
 from choreo.ops.log_reader import LogRecord, to_millis
-from choreo.ops.records import hub_of, saga_id_of
+from choreo.ops.records import key_of, saga_id_of
 
 RATE_WINDOW_S = 60  # the per-service rate is over the last minute of record times
 _RETRY_AFTER_S = 5.0  # after a failed read (broker away), before reading again from the start
@@ -26,7 +26,7 @@ _RETRY_AFTER_S = 5.0  # after a failed read (broker away), before reading again 
 @dataclass
 class SagaSummary:
     saga_id: str
-    hub: str
+    key: str  # the value of the domain's partition key field
     started_ms: int
     last_ms: int
     events: int = 0
@@ -42,7 +42,7 @@ class SagaFilter:
 
     outcome: str | None = None
     reason: str | None = None
-    hub: str | None = None
+    key: str | None = None
     since: datetime | None = None
     until: datetime | None = None
     stuck_s: float | None = None
@@ -56,7 +56,7 @@ class SagaFilter:
             return False
         if self.reason is not None and saga.reason != self.reason:
             return False
-        if self.hub is not None and saga.hub != self.hub:
+        if self.key is not None and saga.key != self.key:
             return False
         if self.since is not None and saga.started_ms < to_millis(self.since):
             return False
@@ -85,7 +85,7 @@ class SagaIndex:
     def add(self, record: LogRecord) -> None:
         """Fold one record in: the saga it belongs to, and its service's window."""
         service = self._service_of.get(record.topic)
-        saga_id = saga_id_of(record, self._domain.saga_id)
+        saga_id = saga_id_of(record, self._domain.envelope.saga_field)
         with self._lock:
             if service is not None:
                 window = self._windows[service]
@@ -101,16 +101,19 @@ class SagaIndex:
         saga = self._sagas.get(saga_id)
         if saga is None:
             saga = self._sagas[saga_id] = SagaSummary(
-                saga_id, hub_of(record) or "?", record.timestamp_ms, record.timestamp_ms)
+                saga_id, key_of(record, self._domain.envelope.key_field) or "?",
+                record.timestamp_ms, record.timestamp_ms)
         saga.events += 1
         saga.started_ms = min(saga.started_ms, record.timestamp_ms)
+        outcome = None if record.event is None else self._domain.outcome_of(record.event)
         # Topics are read side by side, not merged by time: the latest record is the last event.
-        if record.timestamp_ms >= saga.last_ms:
+        # Once the saga has ended, its end is its last event: what a service of another domain
+        # writes later about it (a notification, say) is counted, not taken as the saga's end.
+        if outcome is not None or (saga.outcome is None and record.timestamp_ms >= saga.last_ms):
             saga.last_ms = record.timestamp_ms
             saga.last_type = record.type_label
         if record.event is None:
             return
-        outcome = self._domain.outcome_of(record.event)
         if outcome is not None:
             saga.outcome = outcome
         # The saga's reason: its end's, when the end carries one (the verdict), else its first failure's.
@@ -136,13 +139,18 @@ class SagaIndex:
             return self._sagas.get(saga_id)
 
     def choices(self) -> tuple[list[str], list[str], list[str]]:
-        """The outcomes, reasons and hubs seen so far, for the filter menus."""
+        """The outcomes, reasons and partition keys seen so far, for the filter menus."""
         with self._lock:
             sagas = list(self._sagas.values())
         outcomes = sorted({s.outcome or "running" for s in sagas})
         reasons = sorted({s.reason for s in sagas if s.reason})
-        hubs = sorted({s.hub for s in sagas})
-        return outcomes, reasons, hubs
+        keys = sorted({s.key for s in sagas})
+        return outcomes, reasons, keys
+
+    @property
+    def key_name(self) -> str:
+        """The domain's name for the partition key, as the pages label it."""
+        return self._domain.envelope.key_field
 
     def rate(self, service: str) -> tuple[float, int]:
         """Records per second of the service's own topic over the last minute of record times

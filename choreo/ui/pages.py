@@ -61,14 +61,14 @@ def _select(name: str, label: str, options: Iterable[str], chosen: str | None) -
 
 def saga_list(
     sagas: Sequence[SagaSummary], filters: dict[str, str], choices: tuple[list[str], list[str], list[str]],
-    problem: str | None, stuck: tuple[int, float] = (0, 60.0),
+    problem: str | None, stuck: tuple[int, float] = (0, 60.0), key_name: str = "key",
 ) -> str:
-    outcomes, reasons, hubs = choices
+    outcomes, reasons, keys = choices
     form = (
         '<form class="filters" method="get" action="/">'
         + _select("outcome", "outcome", sorted({*outcomes, "running"}), filters.get("outcome"))
         + _select("reason", "failure reason", reasons, filters.get("reason"))
-        + _select("hub", "hub", hubs, filters.get("hub"))
+        + _select("key", key_name, keys, filters.get("key"))
         + f'<label>started from (UTC)<input name="since" value="{escape(filters.get("since", ""))}" '
         'placeholder="2026-11-21T10:00"></label>'
         + f'<label>until (UTC)<input name="until" value="{escape(filters.get("until", ""))}" '
@@ -89,7 +89,7 @@ def saga_list(
         + stuck_line
         + '<p class="live" id="live">live: <span id="live-state">connecting</span> · '
         f'<span id="saga-count">{len(sagas)}</span> saga(s) shown (newest first, at most 500)</p>'
-        '<table id="sagas"><thead><tr><th>saga</th><th>hub</th><th>started (UTC)</th>'
+        f'<table id="sagas"><thead><tr><th>saga</th><th>{escape(key_name)}</th><th>started (UTC)</th>'
         '<th>last event</th><th>events</th><th>outcome</th><th>reason</th><th>took</th></tr></thead>'
         f'<tbody id="saga-rows">{saga_rows(sagas)}</tbody></table>'
         + _LIVE_SCRIPT.replace("QUERY", json.dumps(query))
@@ -122,14 +122,16 @@ def saga_rows(sagas: Sequence[SagaSummary]) -> str:
         rows.append(
             f'<tr class="saga" data-saga="{escape(s.saga_id)}" data-outcome="{escape(outcome)}">'
             f'<td class="mono"><a href="/sagas/{quote(s.saga_id, safe="")}">{escape(s.saga_id)}</a></td>'
-            f"<td>{escape(s.hub)}</td><td>{short_time(s.started_ms)}</td><td>{escape(s.last_type)}</td>"
+            f"<td>{escape(s.key)}</td><td>{short_time(s.started_ms)}</td><td>{escape(s.last_type)}</td>"
             f'<td class="num">{s.events}</td><td class="outcome-{escape(outcome)}">{escape(outcome)}</td>'
             f'<td>{escape(s.reason or "")}</td><td class="num">{s.last_ms - s.started_ms} ms</td></tr>'
         )
     return "".join(rows) or '<tr><td colspan="8">no saga matches (yet)</td></tr>'
 
 
-def saga_page(trace: Trace, svg: str, problem: str | None, waiting: str | None = None) -> str:
+def saga_page(
+    trace: Trace, svg: str, problem: str | None, waiting: str | None = None, key_name: str = "key",
+) -> str:
     outcome = trace.outcome or "not ended yet"
     rows = []
     for s in trace.steps:
@@ -146,7 +148,8 @@ def saga_page(trace: Trace, svg: str, problem: str | None, waiting: str | None =
             f'<td>{escape(s.role or "")}</td><td><pre>{escape(fields)}</pre></td></tr>'
         )
     body = (
-        f'<p>hub <strong>{escape(trace.hub)}</strong> (partition {trace.partition} of {trace.partitions}) · '
+        f'<p>{escape(key_name)} <strong>{escape(trace.key)}</strong> '
+        f"(partition {trace.partition} of {trace.partitions}) · "
         f'outcome <strong class="outcome-{escape(trace.outcome or "running")}" id="saga-outcome">'
         f"{escape(outcome)}</strong> · {len(trace.steps)} event(s)</p>"
         + (f'<p class="waiting" id="saga-waiting">waiting: {escape(waiting)}</p>' if waiting else "")

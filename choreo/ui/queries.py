@@ -21,7 +21,7 @@ from choreo.kafka.topic_names import topic_partitions
 from choreo.kafka.topics import logical_topics
 from choreo.ops import dlq_retry, offsets_reset, state_view
 from choreo.ops.stuck import Owing, find_owing
-from choreo.ops.trace import Trace, find_hub, trace_saga
+from choreo.ops.trace import Trace, find_key, trace_saga
 from choreo.serde.codec import Codec
 from choreo.settings import Settings
 from choreo.ui.index import SagaIndex
@@ -81,10 +81,10 @@ class Queries:
         return self._trace_partitions
 
     def trace(self, saga_id: str) -> Trace:
-        """The saga's trace, from the hub the index knows (else looked up from the own topics)."""
+        """The saga's trace, from the key the index knows (else looked up from the own topics)."""
         known = self.index.saga(saga_id)
-        hub = known.hub if known is not None else find_hub(self.settings, self.services, saga_id)
-        return trace_saga(self.settings, self.services, self.codec, saga_id, hub,
+        key = known.key if known is not None else find_key(self.settings, self.services, saga_id)
+        return trace_saga(self.settings, self.services, self.codec, saga_id, key,
                           self.trace_partitions())
 
     def owing(self, trace: Trace) -> list[Owing]:

@@ -70,7 +70,7 @@ DOMAIN = Domain(
     name="drone-delivery-previous",
     services=(ORDERS_V1,),
     schema_dirs=(*current.DOMAIN.schema_dirs, SCHEMAS_V1),  # a later folder's file wins
-    saga_id=current.DOMAIN.saga_id,
+    envelope=current.DOMAIN.envelope,
     ends={**current.SAGA_ENDS, OrderCompletedV1: "completed"},
     roles=current.role_of,
 )

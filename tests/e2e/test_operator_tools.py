@@ -177,7 +177,7 @@ def _trace(ran: Ran, order_id: str, *extra: str) -> dict[str, Any]:
 def test_trace_shows_the_whole_path_of_a_completed_saga(ran: Ran) -> None:
     order = ran.orders["completed"]
     trace = _trace(ran, order.order_id)  # no --hub: the hub is looked up from the own topics
-    assert trace["outcome"] == "completed" and trace["hub"] == order.hub
+    assert trace["outcome"] == "completed" and trace["key"] == order.hub
     steps = trace["steps"]
     assert Counter(s["type"].rsplit(".", 1)[1] for s in steps) == Counter(PATHS["completed"])
     assert {s["partition"] for s in steps} == {partition_for(order.hub.encode(), 4)}

@@ -59,7 +59,7 @@ def test_each_saga_is_one_trace_through_every_service(saga: SagaRun, exporter: I
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     tracer = provider.get_tracer("test")
-    saga_field = installation().saga_id
+    saga_field = installation().envelope.saga_field
     services = bootstrap.load_all_services()
 
     saga.seed(_now())  # sent untraced: stock and drones are no saga

@@ -157,7 +157,7 @@ def test_the_saga_list_shows_every_saga_with_its_outcome_and_updates_live(
 
     browser.get(ui.url + "/?outcome=compensated&reason=OUT_OF_STOCK")
     assert set(_rows(browser)) == {ui.orders["out_of_stock"].order_id}
-    browser.get(ui.url + "/?hub=hub-south")
+    browser.get(ui.url + "/?key=hub-south")
     assert set(_rows(browser)) == {late.order_id}
     browser.get(ui.url + "/?since=2000-01-01T00:00&until=2000-01-02T00:00")
     assert _rows(browser) == {}

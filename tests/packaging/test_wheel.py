@@ -1,8 +1,8 @@
 """The wheel is the product: installed alone in a fresh venv, far from the checkout, it runs the saga.
 
-`choreo stack up` starts a stack of this test's own (own folder, own free ports) from the jars
-already fetched into the project's .stack; `choreo demo` runs the whole saga on it and audits
-the log. Schemas and stack templates can only come from the wheel: the commands run in a temp
+`choreo stack up --dir` starts a stack of this test's own (own folder, own free ports) from the
+jars already fetched into the user's jar cache; `choreo demo`, run from another folder with
+nothing set, finds that stack and runs the whole saga on it and audits the log. Schemas and stack templates can only come from the wheel: the commands run in a temp
 folder with the session's settings cleared.
 """
 
@@ -61,7 +61,8 @@ def test_the_installed_wheel_runs_the_demo_on_a_stack_of_its_own(
     elsewhere.mkdir()
     stack_dir = tmp_path / "stack"
     jars = str(stack_jars())  # fetched by `make jars`
-    env = wheel_venv.env()
+    # The jars from their cache; the "last started stack" this test leaves in a cache of its own.
+    env = wheel_venv.env(CHOREO_JARS_DIR=jars, XDG_CACHE_HOME=str(tmp_path / "cache"))
 
     shown = wheel_venv.choreo("--help", cwd=elsewhere, env=env, timeout=60)
     assert shown.returncode == 0, said(shown)
@@ -73,15 +74,14 @@ def test_the_installed_wheel_runs_the_demo_on_a_stack_of_its_own(
         up = wheel_venv.choreo(
             "stack", "up", "--dir", str(stack_dir),
             "--kafka-port", str(kafka_port), "--registry-port", str(registry_port),
-            cwd=elsewhere, env={**env, "CHOREO_STACK_DIR": jars}, timeout=300,
+            cwd=elsewhere, env=env, timeout=300,
         )
         assert up.returncode == 0, said(up)
         assert f"127.0.0.1:{kafka_port}" in up.stdout, said(up)
 
-        # The demo finds the stack through its folder (stack.json), as a user's shell would.
+        # The demo finds the stack started with --dir from another folder, with nothing set.
         demo = wheel_venv.choreo(
-            "demo", "--orders", str(ORDERS), "--rate", "30",
-            cwd=elsewhere, env={**env, "CHOREO_STACK_DIR": str(stack_dir)}, timeout=600,
+            "demo", "--orders", str(ORDERS), "--rate", "30", cwd=elsewhere, env=env, timeout=600,
         )
         log = elsewhere / "demo-workers.log"
         detail = said(demo) + (f"\n--- workers\n{log.read_text()[-4000:]}" if log.exists() else "")
@@ -89,5 +89,4 @@ def test_the_installed_wheel_runs_the_demo_on_a_stack_of_its_own(
         assert f"{ORDERS} of {ORDERS} sagas ended" in demo.stdout, detail
         assert "Audit of" in demo.stdout and "VIOLATED" not in demo.stdout, detail
     finally:
-        wheel_venv.choreo("stack", "down", "--dir", str(stack_dir), cwd=elsewhere,
-                          env={**env, "CHOREO_STACK_DIR": jars}, timeout=180)
+        wheel_venv.choreo("stack", "down", cwd=elsewhere, env=env, timeout=180)

@@ -12,6 +12,7 @@ from typing import Any
 
 from choreo.contract import Service, State, StateView
 from choreo.domain import Domain
+from choreo.envelope import Envelope
 
 
 class ChargeCard:
@@ -76,7 +77,7 @@ WHOLE = Domain(
     name="payments",
     services=(BILLING, SHIPPING),
     schema_dirs=(),
-    saga_id="order_id",
+    envelope=Envelope(key_field="hub", saga_field="order_id"),
     ends={Shipped: "completed", CardDeclined: "rejected", PaymentRefunded: "compensated"},
     failures=(ShipmentFailed,),
     compensations=(PaymentRefunded,),

@@ -26,8 +26,8 @@ class WorkerThreads:
     def start(self, settings: Settings, service: str,
               tracing: Callable[[str], WorkerTracing | None] = lambda _name: None) -> Worker:
         svc = bootstrap.load_service(service)
-        worker = Worker(svc, settings, bootstrap.build_codec(settings),
-                        saga_id=installation().saga_id, tracing=tracing(service),
+        worker = Worker(svc, settings, bootstrap.build_codec(settings), installation().envelope,
+                        tracing=tracing(service),
                         timer_topics=installation().timer_topics)
 
         def run() -> None:

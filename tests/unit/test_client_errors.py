@@ -122,7 +122,7 @@ class _Client:
 def test_a_fenced_worker_closes_every_client_and_logs_the_fencing(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    worker = Worker(toy.COUNTER, Settings(), cast(Codec, None))
+    worker = Worker(toy.COUNTER, Settings(), cast(Codec, None), toy.DOMAIN.envelope)
     consumer = _Client(KafkaException(KafkaError(KafkaError._FATAL, "Static consumer fenced")))
     readers = [_Client(), _Client()]
     producer = _Client(_system_error_from_fencing())

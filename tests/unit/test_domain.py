@@ -27,7 +27,7 @@ def _refund_role(event: object) -> str | None:
 
 
 def _other(**changes: Any) -> Domain:
-    return replace(toy.DOMAIN, name="other", saga_id="order_id", **changes)
+    return replace(toy.DOMAIN, **{"name": "other", "envelope": DRONE_DELIVERY.envelope, **changes})
 
 
 def test_two_domains_merge_services_schema_folders_ends_and_roles() -> None:
@@ -47,9 +47,17 @@ def test_a_service_declared_twice_is_one_sentence() -> None:
         Installation((toy.DOMAIN, _other()))
 
 
-def test_domains_naming_their_saga_differently_cannot_share_an_installation() -> None:
-    with pytest.raises(ConfigurationError, match="different fields"):
-        Installation((DRONE_DELIVERY, replace(toy.DOMAIN, saga_id="hub")))
+def test_domains_naming_their_envelope_differently_cannot_share_an_installation() -> None:
+    with pytest.raises(ConfigurationError, match="name their envelope fields differently"):
+        Installation((DRONE_DELIVERY, toy.DOMAIN))  # the toy's saga field is its hub
+    with pytest.raises(ConfigurationError, match="choose with CHOREO_DOMAINS"):
+        Installation((DRONE_DELIVERY, _other(envelope=replace(DRONE_DELIVERY.envelope, key_field="k"))))
+
+
+@pytest.mark.parametrize("names", [{"key_field": "not an identifier"}, {"saga_field": ""}])
+def test_an_envelope_field_that_is_not_a_name_is_refused(names: dict[str, str]) -> None:
+    with pytest.raises(ValueError, match="identifiers"):
+        replace(DRONE_DELIVERY.envelope, **names)
 
 
 def test_no_domain_at_all_says_what_to_install() -> None:
@@ -67,3 +75,10 @@ def test_without_a_roles_function_the_declared_classes_say_failure_and_compensat
     merged = Installation((DRONE_DELIVERY, other))
     assert merged.role_of(Notified()) == "failure"
     assert merged.role_of(Refunded()) == "compensation"
+
+
+def test_a_service_says_where_its_group_first_reads_and_nothing_else() -> None:
+    assert toy.COUNTER.first_read == "earliest"
+    assert replace(toy.COUNTER, first_read="latest").first_read == "latest"
+    with pytest.raises(ValueError, match="first_read 'middle' is not one of earliest, latest"):
+        replace(toy.COUNTER, first_read="middle")

@@ -27,6 +27,7 @@ from choreo.ops.dry_run_report import as_json, text_lines
 from choreo.ops.service_version import load_version
 from choreo.testing import MemoryState, handle
 from consumers.delivery.events import DeliveryCompleted
+from consumers.domain import DOMAIN
 from consumers.orders.events import OrderPlaced
 from consumers.packaging.events import PackagePrepared, PackagingFailed, StockAdded, StockShipped
 from consumers.packaging.service import SERVICE as PACKAGING
@@ -264,7 +265,7 @@ def test_the_report_counts_and_prints_every_difference() -> None:
     report = DryRunReport("packaging", "tests.support.packaging_out_of_stock", None,
                           (run(log, OUT_OF_STOCK),))
     assert report.differs
-    doc = json.loads(json.dumps(as_json(report, "order_id")))
+    doc = json.loads(json.dumps(as_json(report, DOMAIN.envelope)))
     assert doc["inputs"] == 6 and doc["inputs_differing"] == 4 and doc["differs"] is True
     assert doc["events"] == {IDENTICAL: 2, CHANGED: 0, REMOVED: 4, ADDED: 3}
     first = doc["differences"][0]
@@ -272,14 +273,14 @@ def test_the_report_counts_and_prints_every_difference() -> None:
     assert [e["kind"] for e in first["events"]] == [REMOVED, ADDED]
     assert first["events"][1]["dry"]["reason"] == "OUT_OF_STOCK"
     assert {s["key"] for s in doc["state"]} >= {"hub-north/SKU-0001", "hub-north/order-0"}
-    text = "\n".join(text_lines(report, "order_id"))
+    text = "\n".join(text_lines(report, DOMAIN.envelope))
     assert f"orders[0]@0 OrderPlaced order_id={orders[0].order_id}" in text
     assert "- would no longer emit PackagePrepared" in text
     assert "+ would newly emit PackagingFailed" in text and "reason=OUT_OF_STOCK" in text
     assert "stock hub-north/SKU-0001: on_hand 0 -> 6" in text
     assert text.endswith("differences found")
     same = DryRunReport("packaging", "installed", None, (run(log),))
-    assert not same.differs and "\n".join(text_lines(same, "order_id")).endswith("no difference")
+    assert not same.differs and "\n".join(text_lines(same, DOMAIN.envelope)).endswith("no difference")
 
 
 # -- --code -----------------------------------------------------------------------------------------

@@ -76,8 +76,8 @@ def _run(topic: str, event: Ask, headers: list[tuple[str, str | bytes | None]] |
     codec, output = _Codec(), _Output()
     processor = RecordProcessor(
         SERVICE, codec, output, PoisonTracker(), own_topic=OWN, dlq_topic=DLQ,  # type: ignore[arg-type]
-        logical_topics={INPUT: "in", OTHER: "other", RETRY: "svc.retry"}, saga_id="saga_id",
-        routing=PartitionRouting({t: PARTITIONS for t in (INPUT, OTHER, RETRY, OWN)}),
+        logical_topics={INPUT: "in", OTHER: "other", RETRY: "svc.retry"}, saga_field="saga_id",
+        routing=PartitionRouting({t: PARTITIONS for t in (INPUT, OTHER, RETRY, OWN)}, "hub"),
     )
     p = partition_for(event.hub.encode(), PARTITIONS)
     msg = Message(topic=topic, partition=p, offset=7, key=event.hub.encode(),

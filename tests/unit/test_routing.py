@@ -28,7 +28,7 @@ class Unkeyed:
 
 
 def _routing() -> PartitionRouting:
-    return PartitionRouting({TOPIC: 6, OWN: 6})
+    return PartitionRouting({TOPIC: 6, OWN: 6}, "hub")
 
 
 def test_the_murmur2_partition_passes() -> None:

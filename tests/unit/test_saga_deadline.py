@@ -17,6 +17,7 @@ from choreo.timers import DueTimer, TimerFired, due_timers, next_due_ms, pending
 from consumers.audit import audit
 from consumers.delivery.events import DeliveryCancelled, DeliveryCompleted, DeliveryExpired, DeliveryFailed
 from consumers.delivery.service import SERVICE as DELIVERY
+from consumers.domain import DOMAIN
 from consumers.drones.events import DroneAssigned, DroneReleased, DroneUnavailable
 from consumers.drones.service import DRONES as FLEET
 from consumers.drones.service import SERVICE as DRONES
@@ -147,7 +148,7 @@ def test_an_orders_worker_refuses_a_bad_default_deadline_at_start_not_at_the_fir
     from choreo.settings import Settings
 
     monkeypatch.setenv(DEADLINE_ENV, "soon")
-    worker = Worker(ORDERS, Settings(bootstrap_servers="127.0.0.1:1"), codec=None)  # type: ignore[arg-type]
+    worker = Worker(ORDERS, Settings(bootstrap_servers="127.0.0.1:1"), None, DOMAIN.envelope)  # type: ignore[arg-type]
     assert run_worker_safely(worker) == 1
     assert f"{DEADLINE_ENV}='soon' is not a number of seconds" in caplog.text
 

@@ -30,9 +30,10 @@ from choreo.contract import (
     pending_timer,
     set_timer,
 )
+from choreo.kafka.messages import Headers
 from choreo.kafka.partitioner import partition_for
 from choreo.runtime.batch import Batch, TransactionalStore
-from choreo.runtime.outputs import Headers, TransactionalOutput
+from choreo.runtime.outputs import TransactionalOutput
 from choreo.runtime.poison import PoisonTracker
 from choreo.runtime.processing import RecordProcessor
 from choreo.runtime.routing import PartitionRouting
@@ -453,8 +454,8 @@ class Worker:
         self.processor = RecordProcessor(
             REMINDER, self.codec, output or cast(TransactionalOutput, self.log), PoisonTracker(),
             own_topic=own_topic,
-            dlq_topic=DLQ, logical_topics={COMMANDS: COMMANDS, COUNTER: COUNTER}, saga_id="order_id",
-            routing=PartitionRouting({t: PARTITIONS for t in (COMMANDS, COUNTER, own_topic)}),
+            dlq_topic=DLQ, logical_topics={COMMANDS: COMMANDS, COUNTER: COUNTER}, saga_field="order_id",
+            routing=PartitionRouting({t: PARTITIONS for t in (COMMANDS, COUNTER, own_topic)}, "hub"),
             timer_topics=frozenset({COUNTER}),  # as if `counter` set timers: it writes TimerFired
         )
         self.offset = 0

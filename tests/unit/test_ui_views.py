@@ -81,7 +81,7 @@ def test_the_index_sums_each_saga_up_and_filters_by_outcome_reason_hub_and_time(
     sagas = {s.saga_id: s for s in index.sagas()}
     assert [s.saga_id for s in index.sagas()] == ["order-1", "order-2"]  # newest first
     failed = sagas["order-2"]
-    assert (failed.outcome, failed.reason, failed.hub, failed.events) == (
+    assert (failed.outcome, failed.reason, failed.key, failed.events) == (
         "compensated", "ADDRESS_NOT_FOUND", "hub-north", 8)
     assert failed.last_ms - failed.started_ms == 70 and failed.last_type == "OrderCompensated"
     assert (sagas["order-1"].outcome, sagas["order-1"].reason) == ("completed", None)
@@ -93,7 +93,7 @@ def test_the_index_sums_each_saga_up_and_filters_by_outcome_reason_hub_and_time(
     assert ids(outcome="compensated") == ["order-2"]
     assert ids(outcome="running") == []
     assert ids(reason="ADDRESS_NOT_FOUND") == ["order-2"]
-    assert ids(hub="hub-south") == ["order-1"]
+    assert ids(key="hub-south") == ["order-1"]
     assert ids(since=T0 + timedelta(seconds=30)) == ["order-1"]
     assert ids(until=T0 + timedelta(seconds=30)) == ["order-2"]
     outcomes, reasons, hubs = index.choices()
@@ -233,3 +233,24 @@ def test_a_port_in_use_is_one_sentence_before_anything_is_read() -> None:
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert out.stderr.strip().splitlines()[-1] == (
         f"error: cannot listen on 127.0.0.1:{port} (Address already in use); choose another --port or --host")
+
+
+def test_the_pages_label_the_key_with_the_domains_name_for_it() -> None:
+    from choreo.ui import pages
+
+    sagas = _index().sagas()
+    listed = pages.saga_list(sagas, {"key": "hub-south"}, _index().choices(), None, key_name="account")
+    assert "<th>account</th>" in listed and '<label>account<select name="key">' in listed
+    assert '<option value="hub-south" selected>' in listed
+    page = pages.saga_page(_trace(), "<svg/>", None, key_name="account")
+    assert "account <strong>hub-north</strong>" in page
+
+
+def test_an_event_written_after_the_saga_ended_does_not_move_its_end() -> None:
+    index = _index()
+    late = record(DroneReleased, order_id="order-2", hub="hub-north", drone_id="drone-001",
+                  package_id="pkg-1", failure_reason=None)  # e.g. a plug-in's event, a minute on
+    index.add(_log(late, T0_MS + 60_000, 99))
+    saga = index.saga("order-2")
+    assert saga is not None and saga.events == 9
+    assert (saga.last_type.rsplit(".", 1)[-1], saga.last_ms - saga.started_ms) == ("OrderCompensated", 70)

@@ -15,8 +15,8 @@ DOMAIN = Domain(
     # Its own schemas, packaged beside this file, and those of the orders events it reads (so the
     # domain also runs alone, e.g. with CHOREO_DOMAINS=choreo_notifications.domain:DOMAIN).
     schema_dirs=(Path(__file__).resolve().parent / "schemas", *DRONE_DELIVERY.schema_dirs),
-    # Every installed domain must name its sagas by the same field.
-    saga_id="order_id",
+    # Every installed domain must name its envelope fields alike: it reads the saga's events.
+    envelope=DRONE_DELIVERY.envelope,
     # The customer reads it, no service does: the end of its journey (`choreo graph --check`).
     terminal=(CustomerNotified,),
 )

@@ -5,13 +5,14 @@ Point CHOREO_DOMAINS at `tests.support.toy:DOMAIN` to run it with the real worke
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import ClassVar
 
 from choreo.contract import Service, State, StateView, derive_id
 from choreo.domain import Domain
+from choreo.envelope import Envelope
 
 
 @dataclass(frozen=True)
@@ -102,5 +103,10 @@ DOMAIN = Domain(
     name="toy",
     services=(COUNTER, DOUBLER),
     schema_dirs=(Path(__file__).parent / "schemas",),
-    saga_id="hub",  # the toy has no sagas; its records are followed by hub
+    envelope=Envelope(key_field="hub", saga_field="hub"),  # no sagas: records followed by hub
 )
+
+# The same pipeline, but a doubler deployed late that reads only what is written after it first
+# starts (tests/integration/test_first_read.py).
+LATE_DOUBLER = replace(DOUBLER, first_read="latest")
+LATE_DOMAIN = replace(DOMAIN, name="toy-late", services=(COUNTER, LATE_DOUBLER))
