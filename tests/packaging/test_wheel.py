@@ -2,8 +2,9 @@
 
 `choreo stack up --dir` starts a stack of this test's own (own folder, own free ports) from the
 jars already fetched into the user's jar cache; `choreo demo`, run from another folder with
-nothing set, finds that stack and runs the whole saga on it and audits the log. Schemas and stack templates can only come from the wheel: the commands run in a temp
-folder with the session's settings cleared.
+nothing set, finds that stack and runs the whole saga on it and audits the log. Schemas and
+stack templates can only come from the wheel: the commands run in a temp folder with the
+session's settings cleared.
 """
 
 from __future__ import annotations
