@@ -49,24 +49,19 @@ def worker(
     """
     from choreo.domain import installation
     from choreo.logs import configure_logging
+    from choreo.runtime.compose import build_worker
     from choreo.runtime.watchdog import Watchdog
-    from choreo.runtime.worker import Worker, run_worker_safely
-    from choreo.tracing.config import worker_tracing
+    from choreo.runtime.worker import run_worker_safely
 
-    envelope = installation().envelope
-    configure_logging(service, log_level, saga_field=envelope.saga_field)
+    configure_logging(service, log_level, saga_field=installation().envelope.saga_field)
     settings = cli_settings()
     if metrics_port is not None:
         settings = settings.with_overrides(metrics_port=metrics_port)
     if metrics_host is not None:
         settings = settings.with_overrides(metrics_host=metrics_host)
-    svc = bootstrap.load_service(service)
-    codec = bootstrap.build_codec(settings)
     # The watchdog ends this process if a client call or a stop request overruns its deadline.
     watchdog = Watchdog(grace_s=settings.watchdog_grace_s)
-    w = Worker(svc, settings, codec, envelope, instance_id=instance, watchdog=watchdog,
-               supervisor_pid=_supervisor_pid(), timer_topics=installation().timer_topics,
-               tracing=worker_tracing(svc.name, envelope.saga_field, settings.group(svc.name)))
+    w = build_worker(service, settings, instance, watchdog, supervisor_pid=_supervisor_pid())
     w.install_signal_handlers()
     watchdog.start()
     try:

@@ -16,7 +16,7 @@ import signal
 import time
 from collections.abc import Callable, Iterable
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
@@ -37,7 +37,7 @@ from choreo.runtime.health import Progress
 from choreo.runtime.intake import keep_first, next_batch
 from choreo.runtime.lag import LagReporter
 from choreo.runtime.metrics import WorkerMetrics
-from choreo.runtime.outputs import TransactionalOutput
+from choreo.runtime.observation import NoTracing, WorkerObservation
 from choreo.runtime.poison import PoisonTracker
 
 # Re-exported: the exceptions a dead letter names, importable from here as before.
@@ -52,9 +52,6 @@ from choreo.runtime.timer_firing import TimerFiring
 from choreo.runtime.watchdog import EXIT_NO_PROGRESS, NoWatchdog, Watchdog
 from choreo.serde.codec import Codec
 from choreo.settings import Settings
-
-if TYPE_CHECKING:
-    from choreo.tracing.spans import WorkerTracing
 
 __all__ = [
     "BlamedRecordError", "NoProgressError", "OutputTooLargeError", "Worker", "run_worker_safely",
@@ -83,11 +80,12 @@ class Worker:
         faults: FaultInjector | None = None,
         watchdog: Watchdog | None = None,
         supervisor_pid: int | None = None,
-        tracing: WorkerTracing | None = None,
+        tracing: WorkerObservation | None = None,
         timer_topics: Iterable[str] = (),
     ) -> None:
         self.service = service
-        self.tracing = tracing  # None: no spans, and not a single call for them per record
+        # Spans or none: NoTracing hands every part back unwrapped (not one call per record).
+        self.tracing: WorkerObservation = tracing or NoTracing()
         # A worker started by `choreo run` stops when that supervisor is gone (SIGKILLed, say):
         # nobody would restart it or stop it, and it would hold its partitions for ever.
         self.supervisor_pid = supervisor_pid
@@ -241,8 +239,7 @@ class Worker:
             on_assign=assigned.on_assign, on_revoke=assigned.on_revoke, on_lost=on_lost,
         )
         tracing = self.tracing
-        output = (TransactionalOutput(producer, self.watchdog) if tracing is None
-                  else tracing.output(producer, self.watchdog, self.own_topic))
+        output = tracing.output(producer, self.watchdog, self.own_topic)
         processor = RecordProcessor(
             self.service, self.codec, output, self.poison,
             own_topic=self.own_topic, dlq_topic=self.dlq_topic, logical_topics=self._logical,
@@ -254,7 +251,7 @@ class Worker:
         )
         protocol = CommitProtocol(
             renewal=renewal, consumer=consumer, stores=assigned.stores,
-            process=processor.process if tracing is None else tracing.decisions(processor.process),
+            process=tracing.decisions(processor.process),
             restore=assigned.restore_partition,
             faults=self.faults, watchdog=self.watchdog,
             flush_timeout_s=self.settings.transaction_timeout_ms / 1000,
@@ -263,7 +260,7 @@ class Worker:
             timers=timers,
         )
         self._protocol = protocol
-        self._commit_batch = protocol.commit if tracing is None else tracing.commits(protocol.commit)
+        self._commit_batch = tracing.commits(protocol.commit)
         lag = LagReporter(consumer, self.metrics)
         hanging = HangingTransactionWatch(
             self.own_topic, reader, written_end, self.watchdog, self.progress,

@@ -11,7 +11,7 @@ to the decisions it committed.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -22,6 +22,7 @@ from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode,
 from choreo.kafka.messages import EVENT_TYPE_HEADER, Headers, coordinates, header_pairs
 from choreo.kafka.turns import TransactionalProducer
 from choreo.runtime.batch import Batch, TransactionalStore
+from choreo.runtime.observation import CommitBatch
 from choreo.runtime.outputs import TransactionalOutput
 from choreo.runtime.poison import Coordinates
 from choreo.runtime.watchdog import Watchdog
@@ -44,8 +45,6 @@ PARTITION = "messaging.destination.partition.id"
 OFFSET = "messaging.kafka.offset"
 GROUP = "messaging.consumer.group.name"
 
-
-CommitBatch = Callable[[list[Message]], "BatchOutcome"]
 
 
 def _short(event_type: str) -> str:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from choreo import bootstrap
-from choreo.domain import installation
+from choreo.runtime.compose import build_worker
+from choreo.runtime.observation import NoTracing
 from choreo.runtime.worker import Worker
 from choreo.settings import Settings
 from choreo.tracing.spans import WorkerTracing
@@ -25,10 +25,7 @@ class WorkerThreads:
 
     def start(self, settings: Settings, service: str,
               tracing: Callable[[str], WorkerTracing | None] = lambda _name: None) -> Worker:
-        svc = bootstrap.load_service(service)
-        worker = Worker(svc, settings, bootstrap.build_codec(settings), installation().envelope,
-                        tracing=tracing(service),
-                        timer_topics=installation().timer_topics)
+        worker = build_worker(service, settings, tracing=tracing(service) or NoTracing())
 
         def run() -> None:
             try:
