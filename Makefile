@@ -10,12 +10,13 @@ CHOREO := $(VENV)/bin/choreo
 
 venv: $(STAMP)
 
-# Re-installs only when pyproject.toml changed (the stamp is older than it).
-$(STAMP): pyproject.toml
+# Re-installs only when a pyproject.toml changed (the stamp is older than it). The framework and
+# the reference saga are two distributions of this one checkout, both installed editable.
+$(STAMP): pyproject.toml reference/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=...).")'
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[dev]'
+	$(VENV)/bin/pip install -q -e '.[dev]' -e ./reference
 	touch $(STAMP)
 
 jars: venv

@@ -23,15 +23,36 @@ pytestmark = pytest.mark.e2e
 ORDERS = 30
 
 
-def test_the_wheel_carries_the_schemas_and_the_stack_templates(wheel_venv: WheelVenv) -> None:
+def test_the_wheels_carry_the_schemas_and_the_stack_templates(wheel_venv: WheelVenv) -> None:
     names = set(zipfile.ZipFile(wheel_venv.wheel).namelist())
-    root = REPO_ROOT / "schemas"
-    schemas = {p.relative_to(root).as_posix() for p in root.rglob("*.avsc")}
-    assert schemas and {f"consumers/schemas/{s}" for s in schemas} <= names
     for template in ("pom.xml", "server.properties", "log4j2.properties", "log4j2-tools.properties"):
         assert f"choreo/stack/templates/{template}" in names
-    assert "consumers/reference/hubs.json" in names
     assert "choreo/py.typed" in names  # a plug-in's mypy reads choreo's types
+    assert "choreo/schemas/TimerFired.avsc" in names
+    # The framework carries no saga: the drone saga is the other wheel.
+    assert not {n for n in names if n.split("/")[0] in ("consumers", "producers")}
+    reference = set(zipfile.ZipFile(wheel_venv.reference_wheel).namelist())
+    root = REPO_ROOT / "schemas"
+    schemas = {p.relative_to(root).as_posix() for p in root.rglob("*.avsc")}
+    assert schemas and {f"consumers/schemas/{s}" for s in schemas} <= reference
+    assert {"consumers/reference/hubs.json", "producers/cli.py"} <= reference
+    assert not {n for n in reference if n.startswith("choreo/")}
+
+
+def test_the_framework_alone_runs_no_services(wheel_venv: WheelVenv, tmp_path: Path) -> None:
+    wheel_venv.pip("uninstall", "-q", "-y", "choreo-drone-delivery")
+    try:
+        env = wheel_venv.env()
+        shown = wheel_venv.choreo("--help", cwd=tmp_path, env=env, timeout=60)
+        assert shown.returncode == 0, said(shown)
+        assert " stack " in shown.stdout and " order " not in shown.stdout, said(shown)
+        assert "no services are installed" in shown.stderr, said(shown)
+        run = wheel_venv.choreo("run", cwd=tmp_path, env=env, timeout=60)
+        assert run.returncode != 0 and "no services are installed" in run.stderr, said(run)
+    finally:
+        wheel_venv.pip("install", "-q", "--no-deps", str(wheel_venv.reference_wheel))
+    listed = wheel_venv.choreo("graph", "--check", cwd=tmp_path, env=wheel_venv.env(), timeout=60)
+    assert listed.returncode == 0 and "4 service(s)" in listed.stdout + listed.stderr, said(listed)
 
 
 def test_schemas_check_outside_a_checkout_says_why_in_one_sentence(

@@ -45,21 +45,24 @@ def shipped_copy(source: Path, dest: Path) -> Path:
     return dest
 
 
-def build_wheel(source: Path, out_dir: Path) -> Path:
-    """`pip wheel --no-deps` of a copy of `source`; the path of the one wheel built."""
+def build_wheel(source: Path, out_dir: Path, project: str = ".") -> Path:
+    """`pip wheel --no-deps` of the project in folder `project` of a copy of `source` (the
+    reference saga's is `reference`, built from the copy's top-level folders); the one wheel."""
     tree = shipped_copy(source, out_dir / "src")
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out_dir), str(tree)],
-         timeout=300)
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out_dir),
+          str(tree / project)], timeout=300)
     (wheel,) = out_dir.glob("*.whl")
     return wheel
 
 
 @dataclass(frozen=True)
 class WheelVenv:
-    """A fresh venv with the choreo wheel installed (and its dependencies, from PyPI or pip's cache)."""
+    """A fresh venv with the choreo wheel and the reference saga's installed (and their
+    dependencies, from PyPI or pip's cache)."""
 
     root: Path
-    wheel: Path
+    wheel: Path  # the framework's
+    reference_wheel: Path  # the drone saga's
 
     @property
     def bin(self) -> Path:
@@ -85,12 +88,13 @@ class WheelVenv:
 
 
 def make_wheel_venv(work: Path) -> WheelVenv:
-    """Build the wheel from this checkout and install it into a new venv under `work`."""
+    """Build both wheels from this checkout and install them into a new venv under `work`."""
     wheel = build_wheel(REPO_ROOT, work / "dist")
+    reference = build_wheel(REPO_ROOT, work / "dist-reference", "reference")
     root = work / "venv"
     venv.EnvBuilder(with_pip=True, clear=True).create(root)
-    made = WheelVenv(root, wheel)
-    made.pip("install", "-q", str(wheel), timeout=600)
+    made = WheelVenv(root, wheel, reference)
+    made.pip("install", "-q", str(wheel), str(reference), timeout=600)
     return made
 
 
