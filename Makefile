@@ -6,7 +6,7 @@ VENV   := .venv
 STAMP  := $(VENV)/.installed
 CHOREO := $(VENV)/bin/choreo
 
-.PHONY: venv jars browser check test faults demo up down bench
+.PHONY: venv jars browser check docs test faults demo up down bench
 
 venv: $(STAMP)
 
@@ -34,9 +34,14 @@ browser:
 	else echo "chromium, chromium-driver or graphviz is missing and there is no apt-get: install them for the browser and graph tests"; fi
 
 # Lint and type-check every package (the packages are listed under [tool.mypy] in pyproject.toml).
-check: venv
+check: venv docs
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+
+# The documentation site, built strictly: a broken link or anchor, a page left out of the nav or
+# a generated page that cannot be made fails (mkdocs.yml).
+docs: venv
+	$(VENV)/bin/mkdocs build --strict --quiet
 
 # ruff and mypy first, then pytest. The session fixture starts a throw-away stack on free ports
 # and stops it at the end (or uses KAFKA_BOOTSTRAP_SERVERS + SCHEMA_REGISTRY_URL when both are set).

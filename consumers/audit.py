@@ -1,4 +1,4 @@
-"""Checks the saga's business invariants (README: "The saga's end") from the decoded log alone."""
+"""Checks the saga's business invariants (docs/saga.md) from the decoded log alone."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Reading the log for `choreo audit`: every record taken in, or the audit does not run.
 
-The rule (README, "The audit"): the invariants are checked on the services' own topics, which
+The rule (docs/saga.md, "`choreo audit`"): the invariants are checked on the services' own topics, which
 hold only what the services wrote. A record there that cannot be decoded, or is a type its
 service does not emit, was never part of any service's state: when some service dead-lettered
 it (a dead letter names its source topic, partition and offset) it is refused and reported;

@@ -2,7 +2,7 @@
 the live saga list, a completed and a compensated saga's timeline, and a service's page.
 
 `make test` installs chromium and chromium-driver with apt-get when they are missing. Set
-CHOREO_UI_SCREENSHOTS to a folder (docs/images) to keep the screenshots the README shows.
+CHOREO_UI_SCREENSHOTS to a folder (docs/images) to keep the screenshots docs/operator-tools.md shows.
 """
 
 from __future__ import annotations

@@ -209,11 +209,11 @@ def test_failures_compensations_ends_and_commands_are_coloured_apart() -> None:
     assert failures and "ev_packaging_PackagingFailed" in failures[1].split(",")
 
 
-def test_the_readme_shows_the_reference_graph_as_the_command_draws_it() -> None:
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"```mermaid\n(.*?)```", readme, flags=re.S)
+def test_the_docs_show_the_reference_graph_as_the_command_draws_it() -> None:
+    page = (REPO / "docs" / "operator-tools.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```mermaid\n(.*?)```", page, flags=re.S)
     assert to_mermaid(build_graph(Installation((DRONE_DELIVERY,)))) in blocks, (
-        "README.md's mermaid block is stale: regenerate it with `choreo graph`")
+        "docs/operator-tools.md's mermaid block is stale: regenerate it with `choreo graph`")
 
 
 # -- SVG -------------------------------------------------------------------------------------------
