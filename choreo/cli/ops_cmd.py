@@ -18,6 +18,7 @@ from choreo.cli.envelope_options import key_flag, key_flags, key_name, saga_flag
 from choreo.cli.errors import error_sentence, fail, one_sentence_errors
 from choreo.cli.markup import plain
 from choreo.domain import installation
+from choreo.kafka.topics import common_partition_count
 from choreo.ops.log_reader import LogRecord
 
 
@@ -193,9 +194,7 @@ def _dry_run(service: str, start: str | None, code: str | None, partitions: list
         settings = cli_settings()
         # One sentence for a stack that does not answer or a topic that is missing, before reading.
         counts = topic_partitions(settings, [version.own_topic, *version.inputs])
-        if len(set(counts.values())) != 1:
-            fail(f"the topics of {service} are not co-partitioned, so its partitions cannot be "
-                 "replayed one by one", code=2)
+        common_partition_count(counts, f"the partitions of {service} cannot be replayed one by one")
         report = dry_run(settings, version, bootstrap.build_codec(settings),
                          code="installed" if code is None else code, start=at.time,
                          partitions=partitions)
@@ -238,8 +237,7 @@ def trace(
     services = bootstrap.load_all_services()
     logical = known_topics()
     counts = topic_partitions(settings, logical)
-    if len(set(counts.values())) != 1:
-        fail("the saga topics are not co-partitioned, so a saga's partition is ambiguous")
+    common_partition_count(counts, "a saga's partition is ambiguous")
     if key is None:
         key = find_key(settings, services, saga_id)
     result = trace_saga(

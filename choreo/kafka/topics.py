@@ -133,11 +133,17 @@ def require_copartitioned(admin: AdminClient, topics: Iterable[str]) -> int:
     A saga's events are keyed alike on every topic, so one key's records sit on the same
     partition number everywhere only when every topic has the same partition count.
     """
-    counts = partition_counts(admin, topics)
+    return common_partition_count(
+        partition_counts(admin, topics),
+        "every saga topic needs the same partition count, or a saga's events would land on "
+        "different partitions",
+    )
+
+
+def common_partition_count(counts: Mapping[str, int], why: str) -> int:
+    """The one partition count of `counts` (topic -> count); a ConfigurationError naming each
+    topic's count, and `why` it matters here, when they differ."""
     if len(set(counts.values())) != 1:
         detail = ", ".join(f"{t}={n}" for t, n in sorted(counts.items()))
-        raise ConfigurationError(
-            f"topics are not co-partitioned ({detail}): every saga topic needs the same "
-            "partition count, or a saga's events would land on different partitions"
-        )
+        raise ConfigurationError(f"topics are not co-partitioned ({detail}): {why}")
     return next(iter(counts.values()))
