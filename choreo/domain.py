@@ -14,6 +14,7 @@ domain that is not installed (a test's toy) or to run a subset.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 from collections.abc import Callable, Iterable, Mapping
@@ -101,6 +102,8 @@ class Installation:
                 + "; ".join(f"{d.name}: {', '.join(d.envelope.fields)}" for d in self.domains)
                 + "); one installation runs one kind of saga: choose with CHOREO_DOMAINS"
             )
+        for d in self.domains:
+            _check_key_field(d)
 
     @cached_property
     def services(self) -> tuple[Service, ...]:
@@ -171,10 +174,35 @@ def _resolve(reference: str, what: str) -> Any:
         module = importlib.import_module(module_name)
     except ImportError as e:
         raise ConfigurationError(f"{what}: cannot import {module_name!r} ({e})") from e
+    except Exception as e:  # noqa: BLE001 - a domain module failing as it loads: one sentence
+        raise ConfigurationError(f"{what}: importing {module_name!r} failed ({_failure(e)})") from e
     try:
         return getattr(module, attribute)
     except AttributeError:
         raise ConfigurationError(f"{what}: module {module_name!r} has no {attribute!r}") from None
+
+
+def _check_key_field(domain: Domain) -> None:
+    """Every event a service reads or writes carries the envelope's key field: the worker keys
+    its outputs by it, so a misspelt name would fail on the first output, not at start."""
+    key = domain.envelope.key_field
+    for s in domain.services:
+        for cls in {c for types in s.inputs.values() for c in types} | set(s.emits):
+            if dataclasses.is_dataclass(cls) and cls.__name__ != "TimerFired" and key not in {
+                f.name for f in dataclasses.fields(cls)
+            }:
+                raise ConfigurationError(
+                    f"domain {domain.name!r}: event {cls.__name__} of service {s.name!r} has no field "
+                    f"{key!r}, the envelope's key_field: every event is keyed by it"
+                )
+
+
+def _failure(e: BaseException) -> str:
+    """What went wrong loading a domain, in one line; the old `Domain(saga_id=...)` named."""
+    if isinstance(e, TypeError) and "saga_id" in str(e):
+        return ("Domain(saga_id=...) is now Domain(envelope=Envelope(key_field=..., "
+                "saga_field=...)), see choreo/envelope.py")
+    return f"{type(e).__name__}: {e}"
 
 
 def _checked(obj: Any, what: str) -> Domain:
@@ -188,8 +216,8 @@ def _discovered() -> Iterable[Domain]:
         what = f"entry point {ep.name!r} of group {ENTRY_POINT_GROUP!r}"
         try:
             obj = ep.load()
-        except (ImportError, AttributeError) as e:
-            raise ConfigurationError(f"{what} ({ep.value}) cannot be loaded: {e}") from e
+        except Exception as e:  # noqa: BLE001 - any failure of a plug-in as it loads: one sentence
+            raise ConfigurationError(f"{what} ({ep.value}) cannot be loaded: {_failure(e)}") from e
         yield _checked(obj, what)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from choreo import bootstrap
 from choreo.contract import Service
+from choreo.edge import CommandSender
 from choreo.kafka import clients
 from choreo.provision import provision
 from choreo.serde.codec import Codec
@@ -18,7 +19,6 @@ from choreo.settings import Settings
 from harness.topics import LOG_APPEND_TIME
 from harness.watch import wait_seeded
 from producers import seed
-from producers.edge import CommandSender
 
 
 @dataclass

@@ -19,6 +19,7 @@ from choreo import bootstrap
 from choreo.cli.context import cli_settings
 from choreo.cli.errors import error_sentence, fail, one_sentence_errors
 from choreo.cli.markup import plain
+from choreo.edge import CommandSender
 from choreo.exceptions import ChoreoError
 from choreo.settings import Settings
 from choreo.tracing.config import edge_tracing
@@ -26,7 +27,6 @@ from consumers.ids import id_problem
 from consumers.reference import MAX_DEADLINE_S, hubs
 from producers import commands, seed
 from producers.audit_log import Progress, read_audit_log
-from producers.edge import CommandSender
 from producers.load_plan import plan_orders
 from producers.report import audit_table, refusals_table
 from producers.report import saga_events as saga_events  # re-exported: tests read the log with it

@@ -24,13 +24,13 @@ from rich.table import Table
 
 from choreo import bootstrap
 from choreo.cli.markup import plain
+from choreo.edge import CommandSender
 from choreo.provision import provision
 from choreo.runtime.supervisor import Supervisor, plan_children
 from choreo.settings import Settings
 from choreo.tracing.config import edge_tracing
 from consumers.reference import hubs
 from producers import seed
-from producers.edge import CommandSender
 from producers.load_plan import plan_orders
 from producers.report import audit_table, outcome_table, saga_events
 from producers.saga_watch import SagaWatcher

@@ -56,8 +56,8 @@ def _friendly_errors() -> Iterator[None]:
         fail(str(error))
 
 
-def _layout(state_dir: Path | None) -> StackLayout:
-    layout = layout_for(load_settings(), state_dir)
+def _layout(state_dir: Path | None, follow_last: bool = True) -> StackLayout:
+    layout = layout_for(load_settings(), state_dir, follow_last)
     _require_folder(layout.state_dir, "--dir" if state_dir else "CHOREO_STACK_DIR")
     return layout
 
@@ -93,7 +93,7 @@ def up(
 ) -> None:
     """Start Kafka and the schema registry (reuses a running stack) and wait until both answer."""
     with _friendly_errors():
-        layout = _layout(state_dir)
+        layout = _layout(state_dir, follow_last=False)  # here (or --dir), never a stack elsewhere
         existing = lifecycle.stack_info.load(layout)
         port_source = "--kafka-port"
         if existing is None and (kafka_port is None or registry_port is None):
@@ -127,7 +127,7 @@ def down(
 ) -> None:
     """Stop the processes `up` started (SIGTERM, then SIGKILL after 30 s)."""
     with _friendly_errors():
-        layout = _layout(state_dir)
+        layout = _layout(state_dir, follow_last=not purge)  # --purge deletes only what it is shown
         stopped = lifecycle.down(layout, purge=purge)
         out.print("Stopped " + ", ".join(stopped) + "." if stopped else "Nothing was running.")
 

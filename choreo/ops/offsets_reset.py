@@ -11,6 +11,7 @@ from confluent_kafka.admin import AdminClient
 from choreo.contract import Service
 from choreo.exceptions import ChoreoError
 from choreo.kafka import bounds, clients
+from choreo.kafka.group_offsets import committed_offsets
 from choreo.ops.log_reader import to_millis
 from choreo.settings import Settings
 
@@ -98,15 +99,6 @@ def plan(
                       targets[(tp.topic, tp.partition)], *marks[(tp.topic, tp.partition)])
         for tp in tps
     ]
-
-
-def committed_offsets(
-    admin: AdminClient, group: str, tps: list[TopicPartition]
-) -> dict[tuple[str, int], int]:
-    """(topic, partition) -> the group's committed offset, for those it has committed."""
-    request = [ConsumerGroupTopicPartitions(group, tps)]
-    result = admin.list_consumer_group_offsets(request, request_timeout=_TIMEOUT_S)[group].result()
-    return {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions if tp.offset >= 0}
 
 
 def execute(settings: Settings, service: Service, moves: list[PartitionMove]) -> None:

@@ -22,8 +22,8 @@ from confluent_kafka.admin import AdminClient
 from choreo.contract import Service
 from choreo.domain import Installation
 from choreo.kafka import clients
+from choreo.kafka.group_offsets import committed_offsets
 from choreo.ops.log_reader import LogRecord, read_log
-from choreo.ops.offsets_reset import committed_offsets
 from choreo.ops.records import saga_id_of
 from choreo.serde.codec import Codec
 from choreo.settings import Settings

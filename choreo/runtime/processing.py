@@ -182,7 +182,8 @@ class RecordProcessor:
             key, saga = self._timer_key(out, partition), out.data.get(self.saga_field, "")
         else:
             key = getattr(out, self.routing.key_field).encode()
-            saga = str(getattr(out, self.saga_field, ""))
+            found = getattr(out, self.saga_field, None)  # None: the event belongs to no saga
+            saga = "" if found is None else str(found)
             if key != cause_key:  # the cause's key passed the input check on the same partition
                 self.routing.check_output(self.own_topic, partition, key, out)
         value = self.codec.encode(self.own_topic, out)

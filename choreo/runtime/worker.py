@@ -32,6 +32,7 @@ from choreo.runtime.broker_watch import BrokerWatch, watch_client
 from choreo.runtime.calls import guarded_call
 from choreo.runtime.commit import TXN_CALL_S, BatchOutcome, CommitProtocol
 from choreo.runtime.faults import FaultInjector
+from choreo.runtime.first_read import start_at_the_end
 from choreo.runtime.foreign_records import SkippedRecords
 from choreo.runtime.health import Progress
 from choreo.runtime.intake import keep_first, next_batch
@@ -211,6 +212,9 @@ class Worker:
         )
         reader = clients.reader_consumer(self.settings)
         written_end = clients.reader_consumer(self.settings, committed_only=False)
+        if self.service.first_read == "latest":
+            with self.watchdog.guard("setting the first positions", 4 * _TOPIC_CALL_S):
+                start_at_the_end(admin, reader, self.group_id, list(self._logical))
         self._readers = [reader, written_end]
         assigned = self._assigned = AssignedStores(
             service=self.service, codec=self.codec, own_topic=self.own_topic,

@@ -1,9 +1,10 @@
 """Find the cluster: explicit settings win, else the running local stack's stack.json, else defaults.
 
 The local stack's folder is `--dir`, else CHOREO_STACK_DIR (`.stack` under the current folder). When
-neither is given and `.stack` holds no stack, it is the folder of the stack `choreo stack up` last
-started (remembered in the user's cache), so a stack started with `--dir X` is found from any
-folder without setting anything.
+neither is given and `.stack` holds no stack, a command that reads a running stack finds the one
+`choreo stack up` last started, if it is running (remembered in the user's cache), so a stack
+started with `--dir X` is found from any folder without setting anything. `stack up` and
+`stack down --purge` never follow it: they act on the folder they are given.
 """
 
 from __future__ import annotations
@@ -20,24 +21,29 @@ from choreo.stack.lifecycle import running_components
 _LAST_STARTED = "last-started-stack"  # in the user's cache: the folder `stack up` last started
 
 
-def layout_for(settings: Settings, state_dir: Path | None = None) -> StackLayout:
-    """The stack layout: state in `state_dir`, else the settings' stack dir, else (when that is
-    the default and holds no stack) the last started one; jars in the user's cache."""
+def layout_for(settings: Settings, state_dir: Path | None = None, follow_last: bool = True) -> StackLayout:
+    """The stack layout: state in `state_dir`, else the settings' stack dir, else (with
+    `follow_last`, when that dir was not set and holds no stack) the running stack last started;
+    jars in the user's cache."""
     if state_dir is None:
         state_dir = settings.stack_dir
-        if settings.stack_dir == Settings().stack_dir and not StackLayout.of(state_dir).stack_file.exists():
-            state_dir = last_started() or state_dir
+        chosen = "CHOREO_STACK_DIR" in os.environ or settings.stack_dir != Settings().stack_dir
+        if follow_last and not chosen and not StackLayout.of(state_dir).stack_file.exists():
+            state_dir = last_running() or state_dir
     return StackLayout.of(state_dir, jars_dir=settings.jars_dir)
 
 
-def last_started() -> Path | None:
-    """The folder of the stack `choreo stack up` last started, if it still holds its stack file."""
+def last_running() -> Path | None:
+    """The folder of the stack `choreo stack up` last started, if any process of it runs."""
     try:
         text = (user_cache_dir() / _LAST_STARTED).read_text().strip()
     except OSError:
         return None
-    folder = Path(text) if text else None
-    return folder if folder is not None and StackLayout.of(folder).stack_file.exists() else None
+    if not text:
+        return None
+    layout = StackLayout.of(Path(text))
+    info = stack_info.load(layout)
+    return layout.state_dir if info is not None and running_components(layout, info) else None
 
 
 def remember_started(layout: StackLayout) -> None:

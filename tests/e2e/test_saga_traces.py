@@ -21,11 +21,11 @@ from opentelemetry.trace import SpanKind
 
 from choreo import bootstrap
 from choreo.domain import installation
+from choreo.edge import CommandSender
 from choreo.ops.log_reader import LogRecord
 from choreo.tracing.spans import EdgeTracing, WorkerTracing
 from harness.processes import run_cli, wait_until
 from producers import commands, seed
-from producers.edge import CommandSender
 from tests.support.otlp_collector import OtlpCollector
 from tests.support.saga_run import SagaRun
 from tests.support.worker_threads import WorkerThreads

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from confluent_kafka import TopicPartition
 
+from choreo.kafka import clients
+from choreo.kafka.group_offsets import committed_offsets
 from harness.processes import wait_until
 from tests.support.stack_slice import StackSlice
 from tests.support.toy_pipeline import ToyPipeline
@@ -39,6 +42,15 @@ def test_a_service_that_first_reads_latest_never_decides_the_history(toy: ToyPip
         causes = [r.event.causation_id for r in toy.doubled()]
         assert causes and not historical & set(causes), "the late doubler decided the history"
         assert len(causes) == len(set(causes))
+        # Every input partition has a position from the first start on, those that never got a
+        # record included (and the retry topic's): nothing written while the worker is away is
+        # skipped when it comes back, and an aborted batch rewinds to a position, not to 0.
+        admin = clients.admin_client(toy.settings)
+        inputs = [toy.topic("counter"), toy.topic("doubler.retry")]
+        meta = admin.list_topics(timeout=10).topics
+        tps = [TopicPartition(t, p) for t in inputs for p in meta[t].partitions]
+        assert set(committed_offsets(admin, toy.settings.group("doubler"), tps)) == {
+            (tp.topic, tp.partition) for tp in tps}
     finally:
         late.close()
     toy.stop_workers()

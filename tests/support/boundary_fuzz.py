@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from choreo import bootstrap
+from choreo.edge import command_topics
 from choreo.kafka.partitioner import partition_for
 from choreo.timers import TimerFired
 from consumers.delivery.events import DeliveryCancelled, DeliveryCompleted, DeliveryFailed
@@ -30,7 +31,6 @@ from consumers.orders.events import (
 from consumers.packaging.events import AddStock, PackagingFailed, StockAddRejected
 from consumers.reference import hubs
 from producers import commands, seed
-from producers.edge import command_topics
 from producers.saga_watch import EVENT_TOPICS
 from tests.support.fuzz_shots import (
     NULL_KEY,

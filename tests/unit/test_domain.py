@@ -82,3 +82,19 @@ def test_a_service_says_where_its_group_first_reads_and_nothing_else() -> None:
     assert replace(toy.COUNTER, first_read="latest").first_read == "latest"
     with pytest.raises(ValueError, match="first_read 'middle' is not one of earliest, latest"):
         replace(toy.COUNTER, first_read="middle")
+
+
+def test_a_key_field_that_an_event_lacks_is_refused_when_the_domain_loads() -> None:
+    from choreo.envelope import Envelope
+
+    misspelt = replace(toy.DOMAIN, envelope=Envelope(key_field="acount", saga_field="hub"))
+    with pytest.raises(ConfigurationError, match="AddNumber of service 'counter' has no field 'acount'"):
+        Installation((misspelt,))
+
+
+def test_a_domain_module_that_fails_as_it_loads_is_one_sentence(monkeypatch: pytest.MonkeyPatch) -> None:
+    from choreo.domain import DOMAINS_ENV, installation
+
+    monkeypatch.setenv(DOMAINS_ENV, "tests.support.broken_domain:DOMAIN")
+    with pytest.raises(ConfigurationError, match=r"Domain\(saga_id=\.\.\.\) is now Domain\(envelope="):
+        installation()

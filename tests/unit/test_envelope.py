@@ -3,9 +3,11 @@ the operator tools read them. Broker-free."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -101,3 +103,15 @@ def test_a_state_document_matches_a_key_that_is_its_first_key_part_or_its_key_fi
 def test_the_reference_domain_declares_the_hub_and_the_order() -> None:
     assert DOMAIN.envelope == Envelope(key_field="hub", saga_field="order_id")
     assert replace(DOMAIN.envelope, id_field="id").fields[0] == "id"
+
+
+def test_nothing_in_the_framework_names_the_reference_sagas_key() -> None:
+    """The key is the domain's: no file of the framework (code, schemas, templates) says `hub`."""
+    import choreo
+
+    root = Path(choreo.__file__).parent
+    named = [f"{p.relative_to(root)}:{n}" for p in sorted(root.rglob("*")) if p.is_file()
+             and p.suffix in (".py", ".avsc", ".xml", ".properties", ".toml", ".json")
+             for n, line in enumerate(p.read_text(errors="replace").splitlines(), 1)
+             if re.search(r"(?<![A-Za-z])hub", line)]  # the word, not GitHub
+    assert named == []

@@ -104,7 +104,7 @@ def test_with_tracing_off_a_worker_never_imports_opentelemetry() -> None:
     script = (
         "import sys\n"
         "from choreo.tracing.config import edge_tracing, worker_tracing\n"
-        "import choreo.runtime.worker, producers.edge\n"
+        "import choreo.runtime.worker, choreo.edge\n"
         "assert worker_tracing('packaging', 'order_id', 'packaging') is None\n"
         "assert edge_tracing() is None\n"
         "print(sorted(m for m in sys.modules if m.startswith('opentelemetry')))\n"

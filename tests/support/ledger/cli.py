@@ -14,8 +14,8 @@ import typer
 from choreo import bootstrap
 from choreo.cli.context import cli_settings
 from choreo.cli.errors import one_sentence_errors
+from choreo.edge import CommandSender
 from choreo.ops.log_reader import read_log
-from producers.edge import CommandSender
 from tests.support.ledger import (
     ENDS,
     PAYOUT,

@@ -1,5 +1,5 @@
 """Sending commands into the saga from the edge: encoded, keyed by the domain's partition key
-field (the hub, for the drone saga), Java-compatible partitioning."""
+field, Java-compatible partitioning (murmur2, as the workers route)."""
 
 from __future__ import annotations
 
