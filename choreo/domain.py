@@ -187,7 +187,7 @@ def _check_key_field(domain: Domain) -> None:
     its outputs by it, so a misspelt name would fail on the first output, not at start."""
     key = domain.envelope.key_field
     for s in domain.services:
-        for cls in {c for types in s.inputs.values() for c in types} | set(s.emits):
+        for cls in dict.fromkeys([*(c for types in s.inputs.values() for c in types), *s.emits]):
             if dataclasses.is_dataclass(cls) and cls.__name__ != "TimerFired" and key not in {
                 f.name for f in dataclasses.fields(cls)
             }:

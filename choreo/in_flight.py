@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from choreo.keys import compose_key, key_parts
+from choreo.time_index import TimeIndex
 from choreo.timers import from_ms, to_ms
 
 if TYPE_CHECKING:  # choreo.contract re-exports this module: no import of it at run time
@@ -27,11 +27,7 @@ if TYPE_CHECKING:  # choreo.contract re-exports this module: no import of it at 
 # Reserved tables: a service's own tables never start with "choreo.".
 IN_FLIGHT = "choreo.sagas"  # saga -> {"since": epoch ms}
 SINCE = "choreo.sagas.since"  # "<since ms, 15 digits>/<saga escaped>" -> {}: the oldest first
-_SINCE_DIGITS = 15  # as the timers' index: fixed width keeps key order = time order
-
-
-def _since_key(since_ms: int, saga: str) -> str:
-    return compose_key(f"{since_ms:0{_SINCE_DIGITS}d}", saga)
+_HELD = TimeIndex(IN_FLIGHT, SINCE, "since")
 
 
 def saga_started(state: State, saga: str, since: datetime) -> None:
@@ -39,36 +35,30 @@ def saga_started(state: State, saga: str, since: datetime) -> None:
 
     Marking a saga that is already marked keeps the first time: a saga that queued for a drone
     and then got one has been held since it queued."""
-    if state.get(IN_FLIGHT, saga) is not None:
+    if _HELD.get(state, saga) is not None:
         return
     since_ms = max(0, to_ms(since))
-    if since_ms >= 10**_SINCE_DIGITS:
+    if not _HELD.in_range(since_ms):
         raise ValueError(f"saga {saga!r}: start time {since} is out of range")
-    state.put(IN_FLIGHT, saga, {"since": since_ms})
-    state.put(SINCE, _since_key(since_ms, saga), {})
+    _HELD.put(state, saga, since_ms)
 
 
 def saga_ended(state: State, saga: str) -> None:
     """From `evolve`: this service holds nothing of `saga` any more (a no-op if it held nothing)."""
-    current = state.get(IN_FLIGHT, saga)
-    if current is not None:
-        state.delete(SINCE, _since_key(current["since"], saga))
-        state.delete(IN_FLIGHT, saga)
+    _HELD.remove(state, saga)
 
 
 def in_flight_since(state: StateView, saga: str) -> datetime | None:
     """Since when this service holds `saga` open, or None if it does not."""
-    current = state.get(IN_FLIGHT, saga)
+    current = _HELD.get(state, saga)
     return None if current is None else from_ms(current["since"])
 
 
 def oldest_in_flight_ms(state: StateView) -> int | None:
     """When the oldest saga held open started (epoch ms), or None (one indexed row read)."""
-    for key, _ in state.scan(SINCE):
-        return int(key_parts(key)[0])
-    return None
+    return _HELD.earliest_ms(state)
 
 
 def count_in_flight(state: StateView) -> int:
     """How many sagas are held open (one row read per saga: for a gauge every few seconds)."""
-    return sum(1 for _ in state.scan(SINCE))
+    return _HELD.count(state)

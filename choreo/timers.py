@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from choreo.keys import compose_key, key_parts
+from choreo.time_index import TimeIndex
 
 if TYPE_CHECKING:  # choreo.contract re-exports this module: no import of it at run time
     from choreo.contract import State, StateView
@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # choreo.contract re-exports this module: no import of it at 
 TIMERS = "choreo.timers"  # name -> {"due": epoch ms, "data": {str: str}}
 DUE = "choreo.timers.due"  # "<due ms, 15 digits>/<name escaped>" -> {}: the next due timer first
 SCHEMA_DIR = Path(__file__).parent / "schemas"
-_DUE_DIGITS = 15  # epoch milliseconds up to the year 33658: fixed width keeps key order = time order
+_SET = TimeIndex(TIMERS, DUE, "due")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,29 +89,20 @@ def from_ms(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
-def _due_key(due_ms: int, name: str) -> str:
-    return compose_key(f"{due_ms:0{_DUE_DIGITS}d}", name)
-
-
 def set_timer(state: State, name: str, due: datetime, data: dict[str, str] | None = None) -> None:
     """From `evolve`: fire `name` at `due` with `data`. Setting a name again moves its timer."""
     due_ms = to_ms(due)
-    if not 0 <= due_ms < 10**_DUE_DIGITS:
+    if not _SET.in_range(due_ms):
         raise ValueError(f"timer {name!r}: due time {due} is out of range")
     values = dict(data or {})
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in values.items()):
         raise TypeError(f"timer {name!r}: data must map strings to strings")
-    cancel_timer(state, name)
-    state.put(TIMERS, name, {"due": due_ms, "data": values})
-    state.put(DUE, _due_key(due_ms, name), {})
+    _SET.put(state, name, due_ms, data=values)
 
 
 def cancel_timer(state: State, name: str) -> None:
     """From `evolve`: drop the timer `name`, if it is set."""
-    current = state.get(TIMERS, name)
-    if current is not None:
-        state.delete(DUE, _due_key(current["due"], name))
-        state.delete(TIMERS, name)
+    _SET.remove(state, name)
 
 
 def pending_timer(state: StateView, name: str) -> datetime | None:
@@ -122,18 +113,14 @@ def pending_timer(state: StateView, name: str) -> datetime | None:
 
 def next_due_ms(state: StateView) -> int | None:
     """The due time of the earliest timer, or None when none is set (one indexed row read)."""
-    for key, _ in state.scan(DUE):
-        return int(key_parts(key)[0])
-    return None
+    return _SET.earliest_ms(state)
 
 
 def due_timers(state: StateView, now_ms: int, limit: int) -> list[DueTimer]:
     """Up to `limit` timers due at `now_ms`, earliest first (ties in the order of their escaped
     names, choreo/keys.py: deterministic, the same on every store and after a rebuild)."""
     found: list[DueTimer] = []
-    for key, _ in state.scan(DUE):
-        due_part, name = key_parts(key)
-        due_ms = int(due_part)
+    for due_ms, name in _SET.in_order(state):
         if due_ms > now_ms or len(found) >= limit:
             break
         timer = state.get(TIMERS, name)

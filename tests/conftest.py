@@ -13,6 +13,9 @@ from harness.topics import create_topics as _create_topics
 from harness.topics import unique_prefix
 from tests.support.wheel_venv import WheelVenv, make_wheel_venv
 
+# Shared fixtures defined beside the helpers they belong to.
+pytest_plugins = ["tests.support.stores"]
+
 _REAL_STACK_DIRS = ("integration", "e2e", "faults")
 _REAL_STACK_MARKERS = ("integration", "e2e")
 

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from confluent_kafka import TopicPartition
 
+from choreo import provision
 from choreo.kafka import clients
 from choreo.kafka.partitioner import partition_for
 from choreo.kafka.topics import logical_topics
 from choreo.runtime.retried import RETRIED_AS
-from harness import deploy as harness_deploy
 from harness.processes import wait_until
 from harness.stack import StackEndpoints
 from tests.support import toy as toy_services
@@ -32,7 +32,7 @@ def old_toy(
     stack: StackEndpoints, topic_prefix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[ToyPipeline]:
     """The toy pipeline deployed as before retry topics existed: every topic but those."""
-    monkeypatch.setattr(harness_deploy, "logical_topics", lambda services: [
+    monkeypatch.setattr(provision, "logical_topics", lambda services: [
         t for t in logical_topics(services) if t not in {s.retry_topic for s in services}
     ])
     pipe = ToyPipeline(stack.bootstrap_servers, stack.schema_registry_url, topic_prefix, tmp_path)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +14,6 @@ from choreo.contract import in_flight_since, saga_ended, saga_started
 from choreo.in_flight import IN_FLIGHT, SINCE, count_in_flight, oldest_in_flight_ms
 from choreo.runtime.metrics import WorkerMetrics
 from choreo.runtime.saga_ages import SagaAges
-from choreo.runtime.store import PartitionStore
 from choreo.testing import MemoryState, fire_due, handle
 from choreo.timers import to_ms
 from consumers.drones.service import SERVICE as DRONES
@@ -27,17 +25,9 @@ from tests.support.records import T0
 from tests.unit.test_drones_queue import delivered, package
 
 
-@pytest.fixture(params=["memory", "sqlite", "sqlite-in-transaction"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    """Both stores; the SQLite one also inside an open transaction, where evolve writes."""
-    if request.param == "memory":
-        yield MemoryState()
-        return
-    sqlite = PartitionStore(tmp_path / "p0000.sqlite")
-    if request.param == "sqlite-in-transaction":
-        sqlite.begin()
-    yield sqlite
-    sqlite.close()
+@pytest.fixture()
+def store(state_store: Any) -> Any:
+    return state_store  # both stores (tests/support/stores.py)
 
 
 def at(seconds: float) -> Any:

@@ -10,7 +10,7 @@ store contract knows (MemoryState and the SQLite PartitionStore).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -152,18 +152,9 @@ def add(hub: str, value: int, minutes: float = 0, fail: str = "") -> AddNumber:
 # -- 1. the timer rows, on both stores -------------------------------------------------------------
 
 
-@pytest.fixture(params=["memory", "sqlite", "sqlite-in-transaction"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    """Both stores; the SQLite one also inside an open transaction, which is where the worker
-    sets and fires timers (its scans then merge the write-back cache with the stored rows)."""
-    if request.param == "memory":
-        yield MemoryState()
-        return
-    sqlite = PartitionStore(tmp_path / "p0000.sqlite")
-    if request.param == "sqlite-in-transaction":
-        sqlite.begin()
-    yield sqlite
-    sqlite.close()
+@pytest.fixture()
+def store(state_store: Any) -> Any:
+    return state_store  # both stores (tests/support/stores.py)
 
 
 def due_names(state: StateView, now: datetime, limit: int = 100) -> list[str]:

@@ -62,4 +62,4 @@ def test_the_events_match_their_schemas_and_the_domain_joins_the_reference_one()
     schemas = load_event_schemas([CustomerNotified, *SERVICE.inputs["orders"]], *DOMAIN.schema_dirs)
     assert CustomerNotified.SCHEMA in schemas
     both = Installation((DRONE_DELIVERY, DOMAIN))
-    assert both.service_names[-1] == "notifications" and both.saga_id == "order_id"
+    assert both.service_names[-1] == "notifications" and both.envelope.saga_field == "order_id"
