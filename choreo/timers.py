@@ -116,6 +116,12 @@ def next_due_ms(state: StateView) -> int | None:
     return _SET.earliest_ms(state)
 
 
+def count_timers(state: StateView) -> int:
+    """How many timers are set (one row read per timer: for a gauge every few seconds). Through
+    scan, which sees an open transaction's writes: a COUNT on the file would not."""
+    return _SET.count(state)
+
+
 def due_timers(state: StateView, now_ms: int, limit: int) -> list[DueTimer]:
     """Up to `limit` timers due at `now_ms`, earliest first (ties in the order of their escaped
     names, choreo/keys.py: deterministic, the same on every store and after a rebuild)."""

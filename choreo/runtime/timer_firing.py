@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 
 from choreo.runtime.batch import Batch, TransactionalStore
-from choreo.timers import DUE, DueTimer, TimerFired, due_timers, next_due_ms, still_set
+from choreo.timers import DueTimer, TimerFired, count_timers, due_timers, next_due_ms, still_set
 
 FireTimer = Callable[[DueTimer, int, int, TransactionalStore, Batch], TimerFired]
 
@@ -104,10 +104,4 @@ class TimerFiring:
         self.overdue_s = max(0, now_ms - min(left)) / 1000 if left else 0.0
         if self.clock() - self._pending_counted >= _PENDING_EVERY_S:
             self._pending_counted = self.clock()
-            self.pending = sum(_count(store) for store in self.stores.values())
-
-
-def _count(store: TransactionalStore) -> int:
-    # Through scan, which sees the open transaction's writes (the timers this batch fired or
-    # set): a COUNT on the file would not. Every few seconds only: one row read per timer.
-    return sum(1 for _ in store.scan(DUE))
+            self.pending = sum(count_timers(store) for store in self.stores.values())

@@ -21,6 +21,7 @@ import pytest
 
 from choreo.keys import key_parts
 from choreo.stack.ports import free_port
+from harness.env import child_env
 from harness.processes import CHOREO, ChildProcess, start_run, wait_until
 from harness.stack import StackEndpoints
 from harness.topics import unique_prefix
@@ -122,7 +123,7 @@ def _the_web_view_labels_the_key_account(ledger: LedgerSlice) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = ChildProcess("ui", [*CHOREO, "ui", "--port", str(port)],
-                          _env(ledger), ledger.log_dir / "ui.log")
+                          child_env(ledger.settings, LEDGER), ledger.log_dir / "ui.log")
     try:
         def listed() -> str | None:
             assert server.alive(), server.log()
@@ -141,8 +142,3 @@ def _the_web_view_labels_the_key_account(ledger: LedgerSlice) -> None:
     finally:
         server.stop(10)
 
-
-def _env(ledger: LedgerSlice) -> dict[str, str]:
-    from harness.env import child_env
-
-    return child_env(ledger.settings, LEDGER)
