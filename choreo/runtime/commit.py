@@ -21,7 +21,6 @@ from confluent_kafka import (
     Consumer,
     KafkaError,
     KafkaException,
-    Message,
     TopicPartition,
 )
 
@@ -32,7 +31,7 @@ from choreo.exceptions import (
     StoreDamagedError,
     StoreError,
 )
-from choreo.kafka.messages import coordinates
+from choreo.kafka.messages import Consumed
 from choreo.kafka.turns import TransactionalProducer
 from choreo.runtime.batch import Batch, RecordRefused, TransactionalStore
 from choreo.runtime.calls import guarded_call, note_if_slow
@@ -62,7 +61,7 @@ TXN_CALL_S = 30.0
 SEND_OFFSETS_S = 1.5
 SEND_OFFSETS_GRACE_S = 2.0
 
-ProcessRecord = Callable[[Message, TransactionalStore, Batch], None]
+ProcessRecord = Callable[[Consumed, TransactionalStore, Batch], None]
 
 # What fails a batch without stopping the worker: abort, roll back, rewind, try again.
 _BATCH_FAILURES = (
@@ -130,7 +129,7 @@ class CommitProtocol:
     def carrying(self) -> bool:
         return bool(self.carried)
 
-    def commit(self, msgs: list[Message]) -> BatchOutcome:
+    def commit(self, msgs: list[Consumed]) -> BatchOutcome:
         """Run the batch; returns how it ended. Raises FencedError when this instance must stop."""
         batch = Batch(size=len(msgs))
         if self._carried_in != self.assignment():
@@ -205,28 +204,27 @@ class CommitProtocol:
 
     # -- the steps --------------------------------------------------------------------------------
 
-    def _begin_stores(self, msgs: list[Message], batch: Batch) -> None:
+    def _begin_stores(self, msgs: list[Consumed], batch: Batch) -> None:
         for msg in msgs:
-            if msg.error() is not None:
+            if msg.error is not None:
                 continue
-            _topic, p, _offset = coordinates(msg)
+            p = msg.partition
             store = self.stores.get(p)
             if store is not None and p not in batch.stores:
                 store.begin()
                 batch.stores[p] = store  # only once begun: these are what a failure rolls back
 
-    def _process_records(self, msgs: list[Message], batch: Batch) -> None:
+    def _process_records(self, msgs: list[Consumed], batch: Batch) -> None:
         for msg in msgs:
-            err = msg.error()
+            err = msg.error
             if err is not None:
                 if err.code() == KafkaError._PARTITION_EOF:
                     continue
                 raise KafkaException(err)
-            topic, p, offset = coordinates(msg)
-            store = batch.stores.get(p)
+            store = batch.stores.get(msg.partition)
             if store is None:  # a record of a partition we no longer own: its offset is not ours
                 continue
-            batch.positions[(topic, p)] = offset + 1
+            batch.positions[(msg.topic, msg.partition)] = msg.offset + 1
             self.process(msg, store, batch)
 
     def _write_back_stores(self, batch: Batch) -> None:

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from confluent_kafka import Message
-
-from choreo.kafka.messages import as_bytes, header_pairs
+from choreo.kafka.messages import Consumed
 
 ERROR_CLASS = "dlq.error.class"
 ERROR_MESSAGE = "dlq.error.message"
@@ -48,15 +46,15 @@ def record_size(key: bytes | None, value: bytes | None, headers: list[tuple[str,
     )
 
 
-def dead_letter(msg: Message, error: BaseException, max_bytes: int) -> DeadLetter:
+def dead_letter(msg: Consumed, error: BaseException, max_bytes: int) -> DeadLetter:
     """The dead letter of `msg`: the original with the reason, or a truncated copy that fits."""
-    key, value, original = as_bytes(msg.key()), msg.value(), header_pairs(msg)
+    key, value, original = msg.key, msg.value, msg.headers
     reason = [
         (ERROR_CLASS, type(error).__name__.encode()),
         (ERROR_MESSAGE, str(error)[:_MESSAGE_CHARS].encode()),
-        (SOURCE_TOPIC, str(msg.topic()).encode()),
-        (SOURCE_PARTITION, str(msg.partition()).encode()),
-        (SOURCE_OFFSET, str(msg.offset()).encode()),
+        (SOURCE_TOPIC, msg.topic.encode()),
+        (SOURCE_PARTITION, str(msg.partition).encode()),
+        (SOURCE_OFFSET, str(msg.offset).encode()),
     ]
     full = DeadLetter(key, value, [*original, *reason])
     if record_size(full.key, full.value, full.headers) <= max_bytes:

@@ -44,7 +44,7 @@ from choreo.contract import Service
 from choreo.domain import installation
 from choreo.exceptions import ChoreoError, ConfigurationError, DecodeError, UnreadableSchemaError
 from choreo.kafka import clients
-from choreo.kafka.messages import coordinates, produce_when_room
+from choreo.kafka.messages import Consumed, coordinates, produce_when_room
 from choreo.runtime.dead_letters import dead_letter
 from choreo.serde.codec import Codec
 
@@ -252,7 +252,7 @@ class SkippedRecords:
         assert self._make_producer is not None and self.dlq_topic is not None
         if self._producer is None:
             self._producer = self._make_producer()
-        letter = dead_letter(msg, error, _DEAD_LETTER_LIMIT)
+        letter = dead_letter(Consumed.of(msg), error, _DEAD_LETTER_LIMIT)
         headers: list[tuple[str, str | bytes | None]] = list(letter.headers)
         # Copies are flushed only when the checkpoint moves (every few thousand records): a topic
         # with more foreign records than the producer's local queue holds fills it first, so wait

@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
-from confluent_kafka import Message
-
+from choreo.kafka.messages import Consumed
 from choreo.kafka.turns import TransactionalProducer
 from choreo.runtime.outputs import TransactionalOutput
 from choreo.runtime.watchdog import Watchdog
@@ -19,7 +18,7 @@ from choreo.runtime.watchdog import Watchdog
 if TYPE_CHECKING:
     from choreo.runtime.commit import BatchOutcome, ProcessRecord
 
-CommitBatch = Callable[[list[Message]], "BatchOutcome"]
+CommitBatch = Callable[[list[Consumed]], "BatchOutcome"]
 
 
 class WorkerObservation(Protocol):

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from confluent_kafka import KafkaError, KafkaException, Message
 
-from choreo.kafka.messages import Headers, coordinates
+from choreo.kafka.messages import Headers, coordinates, when_room
 from choreo.kafka.turns import TransactionalProducer
 from choreo.runtime.batch import Batch, RecordRefused
 from choreo.runtime.poison import Coordinates, is_record_error
@@ -24,9 +24,12 @@ _DRAIN_S = 0.05
 class TransactionalOutput:
     """`produce()` into the producer's open transaction, accounted to a batch."""
 
-    def __init__(self, producer: TransactionalProducer, watchdog: Watchdog) -> None:
+    def __init__(
+        self, producer: TransactionalProducer, watchdog: Watchdog, wait_s: float = PRODUCE_TIMEOUT_S,
+    ) -> None:
         self.producer = producer
         self.watchdog = watchdog
+        self.wait_s = wait_s  # for room in a full local queue, before the batch fails
 
     def produce(
         self,
@@ -41,21 +44,28 @@ class TransactionalOutput:
         """Produce one record. With `batch`, its delivery report moves the batch's delivered
         offset (own topic) or records the error; with `cause`, a refusal is blamed on that input."""
         on_delivery = None if batch is None else _delivery_report(batch, cause)
+
+        def send() -> None:
+            self._produce(topic, partition, key, value, headers, on_delivery, cause)
+
         try:
             # produce() never blocks (a full local queue raises BufferError at once): the
             # watchdog guards only the wait for deliveries to drain, not every record.
-            self._produce(topic, partition, key, value, headers, on_delivery, cause)
+            send()
             return
         except BufferError:
             pass
-        with self.watchdog.guard("produce", PRODUCE_TIMEOUT_S):
-            while True:
-                self.producer.poll(_DRAIN_S)  # local queue full: let deliveries drain
-                try:
-                    self._produce(topic, partition, key, value, headers, on_delivery, cause)
-                    return
-                except BufferError:
-                    continue
+        with self.watchdog.guard("produce", self.wait_s):
+            try:
+                when_room(send, self.producer.poll, self.wait_s, _DRAIN_S)
+            except BufferError as e:
+                # A batch failure: aborting the transaction purges the queue, and a producer
+                # that stays stuck fails batch after batch until the worker exits for want of
+                # progress.
+                raise KafkaException(KafkaError(
+                    KafkaError._QUEUE_FULL,
+                    f"the producer's local queue stayed full for {self.wait_s:.0f} s",
+                )) from e
 
     def _produce(
         self,

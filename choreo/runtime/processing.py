@@ -13,8 +13,6 @@ import logging
 from dataclasses import replace
 from typing import Any
 
-from confluent_kafka import Message
-
 from choreo.contract import Service
 from choreo.exceptions import (
     ChoreoError,
@@ -25,7 +23,7 @@ from choreo.exceptions import (
     StoreError,
 )
 from choreo.kafka import clients
-from choreo.kafka.messages import EVENT_TYPE_HEADER, Headers, as_bytes, coordinates, header_pairs
+from choreo.kafka.messages import EVENT_TYPE_HEADER, Consumed, Headers
 from choreo.runtime.batch import Batch, TransactionalStore
 from choreo.runtime.dead_letters import dead_letter, record_size
 from choreo.runtime.outputs import TransactionalOutput
@@ -86,14 +84,14 @@ class RecordProcessor:
         # skip. Anywhere else (a commands topic, say) one is a stray record, dead-lettered.
         self.timer_topics = timer_topics
 
-    def process(self, msg: Message, store: TransactionalStore, batch: Batch) -> None:
-        topic, p, offset = coordinates(msg)
-        blamed = self.poison.reason_for((topic, p, offset))
+    def process(self, msg: Consumed, store: TransactionalStore, batch: Batch) -> None:
+        topic, p = msg.topic, msg.partition
+        blamed = self.poison.reason_for(msg.coordinates)
         if blamed is not None:
             self.dead_letter(msg, BlamedRecordError(blamed), batch)
             return
         try:
-            event = self.codec.decode(msg.value())
+            event = self.codec.decode(msg.value)
             # A record from the retry topic is decided as if it came from the input it names.
             logical = (retried_input_topic(self.service, msg) if topic == self.retry_topic
                        else self.logical_topics[topic])
@@ -104,7 +102,7 @@ class RecordProcessor:
                     f"{type(event).SCHEMA} is not an event {self.service.name} subscribes to on {logical}"
                 )
             # Before decide: a misrouted record would be decided against another key's state.
-            key = as_bytes(msg.key())
+            key = msg.key
             self.routing.check(topic, p, key, event)
             outputs = list(self.service.decide(store, event))
             encoded = [self._encoded(out, p, key) for out in outputs]
@@ -129,7 +127,7 @@ class RecordProcessor:
             # Same partition number as the input: partition N's store and own log stay together.
             # Input and output keys both passed the routing checks, so own records are on their
             # key's partition by construction: restore does not check them again.
-            self.output.produce(self.own_topic, p, key, value, headers, batch, cause=(topic, p, offset))
+            self.output.produce(self.own_topic, p, key, value, headers, batch, cause=msg.coordinates)
             batch.emitted += 1
 
     def fire(self, timer: DueTimer, now_ms: int, partition: int, store: TransactionalStore,
@@ -214,14 +212,13 @@ class RecordProcessor:
             return None
         return key
 
-    def dead_letter(self, msg: Message, error: BaseException, batch: Batch) -> None:
-        topic, p, offset = coordinates(msg)
-        saga = dict(header_pairs(msg)).get(self.saga_field) or b"-"
+    def dead_letter(self, msg: Consumed, error: BaseException, batch: Batch) -> None:
+        saga = msg.header(self.saga_field) or b"-"
         log.warning(
-            "dead-lettering %s[%d]@%d: %s: %s", topic, p, offset, type(error).__name__,
+            "dead-lettering %s[%d]@%d: %s: %s", *msg.coordinates, type(error).__name__,
             str(error)[:500], extra={"saga": saga[:128].decode(errors="replace")},
         )
         letter = dead_letter(msg, error, OUTPUT_LIMIT)
         # No batch: a DLQ offset is no checkpoint of the own topic, so it must not move `delivered`.
-        self.output.produce(self.dlq_topic, p, letter.key, letter.value, letter.headers, None)
+        self.output.produce(self.dlq_topic, msg.partition, letter.key, letter.value, letter.headers, None)
         batch.dead += 1

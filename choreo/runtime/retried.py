@@ -10,11 +10,9 @@ while it holds partition N of the inputs (assignment.py).
 
 from __future__ import annotations
 
-from confluent_kafka import Message
-
 from choreo.contract import Service
 from choreo.exceptions import DecodeError
-from choreo.kafka.messages import header_pairs
+from choreo.kafka.messages import Consumed
 
 # The logical input topic a retried record is decided as (prefix-free, so it survives a copy of
 # the log under another prefix). A `dlq.` header: a retry drops the `dlq.*` headers of the letter
@@ -22,10 +20,10 @@ from choreo.kafka.messages import header_pairs
 RETRIED_AS = "dlq.retry.topic"
 
 
-def retried_input_topic(service: Service, msg: Message) -> str:
+def retried_input_topic(service: Service, msg: Consumed) -> str:
     """The logical input topic a record read from `service`'s retry topic is decided as (the
     worker calls it for records of that topic alone: a record of an input is what it is)."""
-    named = dict(header_pairs(msg)).get(RETRIED_AS, b"").decode(errors="replace")
+    named = (msg.header(RETRIED_AS) or b"").decode(errors="replace")
     if named not in service.inputs:
         raise DecodeError(
             f"a record on {service.retry_topic} must name one of {service.name}'s input topics "

@@ -18,13 +18,13 @@ from collections.abc import Callable, Iterable
 from types import FrameType
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from choreo.contract import Service
 from choreo.envelope import Envelope
 from choreo.exceptions import ChoreoError, ConfigurationError, StopRequested
 from choreo.kafka import clients
-from choreo.kafka.messages import coordinates
+from choreo.kafka.messages import Consumed
 from choreo.kafka.topics import create_like, require_copartitioned
 from choreo.kafka.turns import TakingTurns, turn_ids
 from choreo.runtime.assignment import AssignedStores
@@ -38,7 +38,7 @@ from choreo.runtime.health import Progress
 from choreo.runtime.intake import keep_first, next_batch
 from choreo.runtime.lag import LagReporter
 from choreo.runtime.metrics import WorkerMetrics
-from choreo.runtime.observation import NoTracing, WorkerObservation
+from choreo.runtime.observation import CommitBatch, NoTracing, WorkerObservation
 from choreo.runtime.poison import PoisonTracker
 
 # Re-exported: the exceptions a dead letter names, importable from here as before.
@@ -118,7 +118,7 @@ class Worker:
         self._producer: TakingTurns | None = None
         self._readers: list[Consumer] = []
         self._assigned: AssignedStores | None = None
-        self._commit_batch: Callable[[list[Message]], BatchOutcome] | None = None
+        self._commit_batch: CommitBatch | None = None
         self._protocol: CommitProtocol | None = None
         self._broker_watch: BrokerWatch | None = None
         self._timers: TimerFiring | None = None
@@ -325,10 +325,10 @@ class Worker:
         if self._protocol is not None and self._protocol.carrying:
             self._run_batch([])
 
-    def _run_batch(self, msgs: list[Message]) -> None:
+    def _run_batch(self, msgs: list[Consumed]) -> None:
         assert self._commit_batch is not None
         started = time.perf_counter()
-        alone = coordinates(msgs[0]) if len(msgs) == 1 and msgs[0].error() is None else None
+        alone = msgs[0].coordinates if len(msgs) == 1 and msgs[0].error is None else None
         outcome = self._commit_batch(msgs)
         if outcome.committed:
             self.poison.committed()

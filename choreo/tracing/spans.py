@@ -15,11 +15,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from confluent_kafka import Message
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, Tracer, get_current_span
 
-from choreo.kafka.messages import EVENT_TYPE_HEADER, Headers, coordinates, header_pairs
+from choreo.kafka.messages import EVENT_TYPE_HEADER, Consumed, Headers
 from choreo.kafka.turns import TransactionalProducer
 from choreo.runtime.batch import Batch, TransactionalStore
 from choreo.runtime.observation import CommitBatch
@@ -89,20 +88,17 @@ class WorkerTracing:
     def decisions(self, process: ProcessRecord) -> ProcessRecord:
         """`process` inside a span per record, a child of the context the record carries."""
 
-        def traced(msg: Message, store: TransactionalStore, batch: Batch) -> None:
-            headers = header_pairs(msg)
-            topic, p, offset = coordinates(msg)
-            named = dict(headers)
-            event_type = named.get(EVENT_TYPE_HEADER, b"").decode(errors="replace")
+        def traced(msg: Consumed, store: TransactionalStore, batch: Batch) -> None:
+            event_type = (msg.header(EVENT_TYPE_HEADER) or b"").decode(errors="replace")
             attributes: dict[str, str | int] = {
                 SERVICE: self.service, EVENT_TYPE: event_type, "messaging.system": "kafka",
-                TOPIC: topic, PARTITION: str(p), OFFSET: offset, GROUP: self.group,
+                TOPIC: msg.topic, PARTITION: str(msg.partition), OFFSET: msg.offset, GROUP: self.group,
             }
-            saga = named.get(self.saga_field)
+            saga = msg.header(self.saga_field)
             if saga:
                 attributes[SAGA_ID] = saga.decode(errors="replace")
             with self.tracer.start_as_current_span(
-                f"{self.service} decide {_short(event_type)}", context=parent_context(headers),
+                f"{self.service} decide {_short(event_type)}", context=parent_context(msg.headers),
                 kind=SpanKind.CONSUMER, attributes=attributes,
             ) as span:
                 self._decided.append(span.get_span_context())
@@ -113,7 +109,7 @@ class WorkerTracing:
     def commits(self, commit: CommitBatch) -> CommitBatch:
         """`commit` followed by a span covering it, linked to the decisions of the batch."""
 
-        def traced(msgs: list[Message]) -> BatchOutcome:
+        def traced(msgs: list[Consumed]) -> BatchOutcome:
             self._decided.clear()
             started = time.time_ns()
             try:

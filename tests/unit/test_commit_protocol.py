@@ -22,6 +22,7 @@ from choreo.exceptions import (
     StoreDamagedError,
     StoreError,
 )
+from choreo.kafka.messages import Consumed
 from choreo.kafka.turns import TakingTurns
 from choreo.runtime import commit, renewal
 from choreo.runtime.batch import Batch
@@ -50,7 +51,7 @@ def fatal(code: int = KafkaError.PRODUCER_FENCED) -> KafkaException:
 
 
 class FakeMessage:
-    """A consumed or delivered record, as far as the protocol reads one."""
+    """A delivered record, as far as a delivery report reads one."""
 
     def __init__(self, topic: str, partition: int, offset: int, error: KafkaError | None = None,
                  value: bytes = b"v") -> None:
@@ -242,7 +243,7 @@ class Rig:
 
     def process(self, msg: Any, store: Any, batch: Batch) -> None:
         """A service that records each input in its state and emits one event per input."""
-        topic, p, offset = msg.topic(), msg.partition(), msg.offset()
+        topic, p, offset = msg.coordinates
         if offset in self.process_error:
             raise self.process_error[offset]
         if offset in self.silent:
@@ -262,8 +263,8 @@ class Rig:
         return [key for key, _ in self.stores[p].scan("seen")]
 
 
-def records(*coordinates: tuple[int, int]) -> list[Any]:
-    return [FakeMessage(INPUT, p, offset) for p, offset in coordinates]
+def records(*coordinates: tuple[int, int]) -> list[Consumed]:
+    return [Consumed(INPUT, p, offset, None, b"v", []) for p, offset in coordinates]
 
 
 # -- a good commit ----------------------------------------------------------------------------------
@@ -307,7 +308,7 @@ def test_records_of_a_partition_no_longer_owned_are_neither_processed_nor_commit
 
 def test_a_partition_end_marker_is_skipped() -> None:
     rig = Rig()
-    eof: Any = FakeMessage(INPUT, 1, 9, error=KafkaError(KafkaError._PARTITION_EOF))
+    eof = Consumed(INPUT, 1, 9, None, None, [], error=KafkaError(KafkaError._PARTITION_EOF))
     outcome = rig.protocol.commit([*records((0, 5)), eof])
     assert outcome.committed
     assert rig.producer.sent_offsets == [([(INPUT, 0, 6)], GROUP_METADATA)]
@@ -607,7 +608,7 @@ def test_a_store_write_failing_before_the_kafka_commit_aborts_the_batch() -> Non
 
 def test_a_failing_input_record_aborts_the_batch() -> None:
     rig = Rig()
-    broken: Any = FakeMessage(INPUT, 1, 3, error=KafkaError(KafkaError._TRANSPORT, "broker down"))
+    broken = Consumed(INPUT, 1, 3, None, None, [], error=KafkaError(KafkaError._TRANSPORT, "broker down"))
     outcome = rig.protocol.commit([*records((0, 5)), broken])
     assert_aborted(rig, outcome)
     assert outcome.error is not None and outcome.error.code() == KafkaError._TRANSPORT
@@ -743,7 +744,7 @@ def test_a_dead_lettered_record_is_no_batch_that_writes_nothing() -> None:
 
 
 def _dead_letter(rig: Rig, msg: Any, batch: Batch) -> None:
-    rig.output.produce(DLQ, msg.partition(), b"k", b"letter", [], None)
+    rig.output.produce(DLQ, msg.partition, b"k", b"letter", [], None)
     batch.dead += 1
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from confluent_kafka import Message
 
 from choreo.exceptions import DecodeError
+from choreo.kafka.messages import Consumed
 from choreo.runtime import dead_letters as dl
 from choreo.runtime.dead_letters import dead_letter, record_size
 
@@ -15,15 +16,15 @@ def _msg(
     key: bytes | None = b"order-17",
     value: bytes | None = b'{"event":"OrderPlaced"}',
     headers: list[tuple[str, str | bytes | None]] | None = None,
-) -> Message:
-    return Message(
+) -> Consumed:
+    return Consumed.of(Message(
         topic="orders.events",
         partition=4,
         offset=123456,
         key=key,
         value=value,
         headers=headers if headers is not None else [("trace-id", b"abc"), ("empty", None)],
-    )
+    ))
 
 
 def _headers(letter: dl.DeadLetter) -> dict[str, bytes]:

@@ -8,6 +8,7 @@ import pytest
 from confluent_kafka import Message
 
 from choreo.exceptions import DecodeError
+from choreo.kafka.messages import Consumed
 from choreo.kafka.partitioner import partition_for
 from choreo.kafka.topics import logical_topics
 from choreo.ops.dlq_retry import DeadLetter, NotRetryableError, retry_target
@@ -79,9 +80,9 @@ def test_every_service_has_a_retry_topic_that_topics_create_makes() -> None:
     assert all(s.retry_topic not in s.inputs for s in DOMAIN.services)
 
 
-def _retried(named: bytes | None) -> Message:
+def _retried(named: bytes | None) -> Consumed:
     headers: list[tuple[str, str | bytes | None]] = [] if named is None else [(RETRIED_AS, named)]
-    return Message(topic="p.packaging.retry", partition=3, offset=0, headers=headers, value=b"v")
+    return Consumed.of(Message(topic="p.packaging.retry", partition=3, offset=0, headers=headers, value=b"v"))
 
 
 def test_the_worker_decides_a_retried_record_as_from_the_input_it_names() -> None:

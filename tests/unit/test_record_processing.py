@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from confluent_kafka import Message
 
 from choreo.contract import Service, State, StateView
+from choreo.kafka.messages import Consumed
 from choreo.kafka.partitioner import partition_for
 from choreo.runtime.batch import Batch
 from choreo.runtime.poison import PoisonTracker
@@ -80,8 +81,8 @@ def _run(topic: str, event: Ask, headers: list[tuple[str, str | bytes | None]] |
         routing=PartitionRouting({t: PARTITIONS for t in (INPUT, OTHER, RETRY, OWN)}, "hub"),
     )
     p = partition_for(event.hub.encode(), PARTITIONS)
-    msg = Message(topic=topic, partition=p, offset=7, key=event.hub.encode(),
-                  value=codec.value_of(event), headers=headers or [])
+    msg = Consumed.of(Message(topic=topic, partition=p, offset=7, key=event.hub.encode(),
+                              value=codec.value_of(event), headers=headers or []))
     store = MemoryState()
     store.begin()
     processor.process(msg, store, Batch())  # type: ignore[arg-type]

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from confluent_kafka import Message, TopicPartition
+from confluent_kafka import TopicPartition
 from confluent_kafka.schema_registry import Schema
 
 from choreo.contract import (
@@ -30,7 +30,7 @@ from choreo.contract import (
     pending_timer,
     set_timer,
 )
-from choreo.kafka.messages import Headers
+from choreo.kafka.messages import Consumed, Headers
 from choreo.kafka.partitioner import partition_for
 from choreo.runtime.batch import Batch, TransactionalStore
 from choreo.runtime.outputs import TransactionalOutput
@@ -454,8 +454,7 @@ class Worker:
     def receive(self, topic: str, event: Any, store: TransactionalStore, batch: Batch,
                 key: bytes | None = None) -> None:
         self.offset += 1
-        msg = Message(topic=topic, partition=P, offset=self.offset, key=key,
-                      value=self.codec.encode(topic, event), headers=[])
+        msg = Consumed(topic, P, self.offset, key, self.codec.encode(topic, event), [])
         self.processor.process(msg, store, batch)
 
     def command(self, command: AddNumber, store: TransactionalStore, batch: Batch) -> None:

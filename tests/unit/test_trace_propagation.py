@@ -10,12 +10,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from confluent_kafka import Message
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode, Tracer
 
+from choreo.kafka.messages import Consumed
 from choreo.runtime.batch import Batch, TransactionalStore
 from choreo.runtime.commit import BatchOutcome
 from choreo.runtime.watchdog import NoWatchdog
@@ -48,9 +48,8 @@ def tracer(spans: InMemorySpanExporter) -> Tracer:
     return provider.get_tracer("test")
 
 
-def _record(headers: list[tuple[str, bytes]], offset: int = 41) -> Message:
-    pairs: list[tuple[str, str | bytes | None]] = list(headers)
-    return Message(topic="p.orders", partition=2, offset=offset, headers=pairs, value=b"v")
+def _record(headers: list[tuple[str, bytes]], offset: int = 41) -> Consumed:
+    return Consumed("p.orders", 2, offset, None, b"v", list(headers))
 
 
 def _by_name(spans: InMemorySpanExporter) -> dict[str, ReadableSpan]:
@@ -93,7 +92,7 @@ def test_the_edge_span_is_the_parent_of_the_decision_and_the_decision_of_its_eve
     tracing = WorkerTracing(tracer, "packaging", "order_id", group="p.packaging")
     output = tracing.output(producer, NoWatchdog(), OWN)  # type: ignore[arg-type]  # the fake
 
-    def decide(msg: Message, store: TransactionalStore, batch: Batch) -> None:
+    def decide(msg: Consumed, store: TransactionalStore, batch: Batch) -> None:
         own = [("event_type", b"delivery.packaging.PackagePrepared"), ("order_id", SAGA.encode())]
         output.produce(OWN, 2, b"hub", b"event", own, None)
 
@@ -131,7 +130,7 @@ def test_a_dead_letter_keeps_the_inputs_context_and_marks_the_decision(
     original = [("event_type", b"delivery.orders.OrderPlaced"),
                 ("traceparent", b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")]
 
-    def dead_letter(msg: Message, store: TransactionalStore, batch: Batch) -> None:
+    def dead_letter(msg: Consumed, store: TransactionalStore, batch: Batch) -> None:
         output.produce(DLQ, 2, None, b"v", [*original, ("dlq.error.class", b"DecodeError")], None)
 
     tracing.decisions(dead_letter)(_record(original), None, Batch())  # type: ignore[arg-type]
@@ -150,7 +149,7 @@ def test_a_commit_span_links_the_decisions_of_its_batch_and_says_how_it_ended(
     decide = tracing.decisions(lambda msg, store, batch: None)
     outcomes = iter([True, False])
 
-    def commit(msgs: list[Message]) -> BatchOutcome:
+    def commit(msgs: list[Consumed]) -> BatchOutcome:
         for m in msgs:
             decide(m, None, Batch())  # type: ignore[arg-type]
         batch = Batch(size=len(msgs), emitted=3)
@@ -177,7 +176,7 @@ def test_a_commit_span_links_the_decisions_of_its_batch_and_says_how_it_ended(
 def test_a_commit_that_raises_still_ends_its_span_as_an_error(
     tracer: Tracer, spans: InMemorySpanExporter
 ) -> None:
-    def fenced(msgs: list[Message]) -> BatchOutcome:
+    def fenced(msgs: list[Consumed]) -> BatchOutcome:
         raise RuntimeError("fenced")
 
     with pytest.raises(RuntimeError):
