@@ -22,7 +22,6 @@ from bench.cpu import measure
 from bench.hops import hop_waits, main_path, positions
 from bench.open_loop import OrderSender
 from bench.report import Row
-from choreo import bootstrap
 from choreo.domain import installation
 from harness.deploy import Deployment, deploy
 from harness.processes import ChildProcess, start_worker
@@ -57,7 +56,7 @@ class SagaBench:
         seed_ids = self._send_seed(orders)
         self.workers: list[ChildProcess] = [
             start_worker(s, service, ctx.log_dir, instance=str(i), log_level="WARNING")
-            for service in bootstrap.service_names() for i in range(instances)
+            for service in installation().service_names for i in range(instances)
         ]
         try:
             self.dep.wait_seeded(seed_ids, 120)
@@ -68,7 +67,7 @@ class SagaBench:
         self._batch = 0
         # Warm-up, not measured: the sender's producer id, the workers' first fetches and caches.
         self.run(WARM_UP_ORDERS, None)
-        self.event_topics = [s.topic(svc.own_topic) for svc in bootstrap.load_all_services()]
+        self.event_topics = [s.topic(svc.own_topic) for svc in list(installation().services)]
 
     def _send_seed(self, orders: int) -> set[str]:
         """Stock on every shelf, and per hub with drones the larger of its seeded fleet and

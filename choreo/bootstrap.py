@@ -1,4 +1,7 @@
-"""Wiring: find the services, load their schemas, build the codec. Nothing here runs at import."""
+"""Wiring: the installed services' event classes and schemas, and the codec built from them.
+
+The services themselves come from `choreo.domain.installation()`, the one front door to what is
+installed; nothing here runs at import."""
 
 from __future__ import annotations
 
@@ -12,18 +15,6 @@ from choreo.serde.codec import Codec
 from choreo.serde.schemas import load_event_schemas
 from choreo.settings import Settings
 from choreo.timers import SCHEMA_DIR, TimerFired
-
-
-def service_names() -> tuple[str, ...]:
-    return installation().service_names
-
-
-def load_service(name: str) -> Service:
-    return installation().service(name)
-
-
-def load_all_services() -> list[Service]:
-    return list(installation().services)
 
 
 def event_classes(services: Iterable[Service]) -> list[type]:
@@ -42,7 +33,7 @@ def schema_roots() -> list[Path]:
 
 def build_codec(settings: Settings, services: Iterable[Service] | None = None) -> Codec:
     """A codec for every event type of `services` (all services when None)."""
-    services = list(services) if services is not None else load_all_services()
+    services = list(services) if services is not None else installation().services
     schemas = load_event_schemas(event_classes(services), *schema_roots())
     return Codec(clients.registry_client(settings), schemas.values())
 

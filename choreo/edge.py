@@ -30,7 +30,7 @@ class SendError(ChoreoError):
 def command_topics() -> dict[type, str]:
     """Command class -> the logical `*.commands` topic it travels on."""
     out: dict[type, str] = {}
-    for topic, classes in bootstrap.topic_classes(bootstrap.load_all_services()).items():
+    for topic, classes in bootstrap.topic_classes(list(installation().services)).items():
         if topic.endswith(".commands"):
             for cls in classes:
                 out[cls] = topic

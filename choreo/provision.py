@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from choreo import bootstrap
 from choreo.contract import Service
+from choreo.domain import installation
 from choreo.kafka import clients
 from choreo.kafka.topics import create_topics, logical_topics
 from choreo.serde.registration import Registered, register_all
@@ -36,7 +37,7 @@ def create_all_topics(
     extra_config: Mapping[str, Mapping[str, str]] | None = None,
 ) -> tuple[list[str], list[str]]:
     """Every topic of `services` (default: the installed ones): (logical names, created)."""
-    services = list(services) if services is not None else bootstrap.load_all_services()
+    services = list(services) if services is not None else list(installation().services)
     names = logical_topics(services)
     return names, create_topics(clients.admin_client(settings), settings, names,
                                 extra_config=extra_config)
@@ -47,7 +48,7 @@ def register_schemas(
     schemas: dict[str, EventSchema] | None = None,
 ) -> tuple[list[Registered], dict[str, EventSchema]]:
     """Register the schema of every event of `services` under its topic's subject."""
-    services = list(services) if services is not None else bootstrap.load_all_services()
+    services = list(services) if services is not None else list(installation().services)
     schemas = schemas if schemas is not None else installed_schemas(services)
     return register_all(clients.registry_client(settings), settings, services, schemas), schemas
 
@@ -58,7 +59,7 @@ def provision(
     extra_config: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Provisioned:
     """Topics created (those missing) and schemas registered, for `services` (default: installed)."""
-    services = list(services) if services is not None else bootstrap.load_all_services()
+    services = list(services) if services is not None else list(installation().services)
     names, created = create_all_topics(settings, services, extra_config)
     registered, schemas = register_schemas(settings, services, schemas)
     return Provisioned(names, created, registered, schemas)

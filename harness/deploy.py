@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from choreo import bootstrap
 from choreo.contract import Service
+from choreo.domain import installation
 from choreo.edge import CommandSender
 from choreo.kafka import clients
 from choreo.provision import provision
@@ -68,7 +68,7 @@ def deploy(
 ) -> Deployment:
     """Create every topic of `services` (default: every installed service), those in `log_append`
     stamped by the broker, and register their schemas (default: loaded from the domains)."""
-    services = list(services) if services is not None else bootstrap.load_all_services()
+    services = list(services) if services is not None else list(installation().services)
     # Made as `choreo topics create` and `choreo schemas register` make them.
     stamped = dict.fromkeys(log_append, LOG_APPEND_TIME)
     done = provision(settings, services, schemas, extra_config=stamped)

@@ -22,6 +22,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from choreo import bootstrap
 from choreo.contract import Service
+from choreo.domain import installation
 from choreo.exceptions import ChoreoError, RegistryUnavailableError
 from choreo.kafka.partitioner import misplaced
 from choreo.kafka.topic_names import topic_partitions
@@ -203,7 +204,7 @@ def read_audit_log(settings: Settings, progress: Progress | None = None) -> Audi
     then the dead letters, each partition to the end it had when its reading began. The dead
     letters come last so that a record dead-lettered while the rest was read is accounted for."""
     check_registry(settings)
-    installed = bootstrap.load_all_services()
+    installed = list(installation().services)
     saga = [s for s in installed if s.name in {d.name for d in DOMAIN.services}]
     own_topics = {s.own_topic for s in saga}
     routed_topics = sorted({t for s in installed for t in (*s.inputs, s.own_topic)} - own_topics)

@@ -24,6 +24,7 @@ from rich.table import Table
 
 from choreo import bootstrap
 from choreo.cli.markup import plain
+from choreo.domain import installation
 from choreo.edge import CommandSender
 from choreo.provision import provision
 from choreo.runtime.supervisor import Supervisor, plan_children
@@ -79,7 +80,7 @@ def run_demo(
 
     log_file = open(log_path, "a")  # noqa: SIM115 - closed below, after the workers stop
     # One instance per service; with CHOREO_METRICS_PORT=P, ports P, P+1, ... in service order.
-    children = plan_children(list(bootstrap.service_names()), 1, settings.metrics_port)
+    children = plan_children(list(installation().service_names), 1, settings.metrics_port)
     supervisor = Supervisor(children, out=log_file)
     sup_thread = threading.Thread(target=supervisor.run, daemon=True)
     sup_thread.start()

@@ -189,7 +189,7 @@ def _dry_run(service: str, start: str | None, code: str | None, partitions: list
         if at.offset is not None:
             fail(f"--from {start!r}: a dry run starts at a time (or `beginning`), not at an offset, "
                  "since the inputs of several topics are replayed", code=2)
-        installed = bootstrap.load_service(service)
+        installed = installation().service(service)
         version = installed if code is None else load_version(code, service)
         settings = cli_settings()
         # One sentence for a stack that does not answer or a topic that is missing, before reading.
@@ -234,7 +234,7 @@ def trace(
     from choreo.ops.trace import find_key, trace_saga
 
     settings = cli_settings()
-    services = bootstrap.load_all_services()
+    services = list(installation().services)
     logical = known_topics()
     counts = topic_partitions(settings, logical)
     common_partition_count(counts, "a saga's partition is ambiguous")
@@ -342,7 +342,7 @@ def state(
     """
     from choreo.ops.state_view import DocumentFilter, documents, summaries
 
-    bootstrap.load_service(service)  # an unknown name fails here, in one sentence
+    installation().service(service)  # an unknown name fails here, in one sentence
     settings = cli_settings()
     if show_hash:
         rows = summaries(settings, service)

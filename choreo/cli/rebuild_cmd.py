@@ -7,6 +7,7 @@ import typer
 from choreo import bootstrap
 from choreo.cli.context import cli_settings
 from choreo.cli.errors import fail, one_sentence_errors
+from choreo.domain import installation
 
 
 @one_sentence_errors
@@ -57,7 +58,7 @@ def rebuild(
 
     checked_skips(partition or None, skip_offset or None)  # before anything talks to Kafka
     settings = cli_settings()
-    svc = bootstrap.load_service(service)
+    svc = installation().service(service)
     codec = bootstrap.build_codec(settings)
     results = run_rebuild(settings, svc, codec, partition or None, verify=verify, jobs=jobs or None,
                           skip_offsets=skip_offset or None)

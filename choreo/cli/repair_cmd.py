@@ -14,6 +14,7 @@ from choreo.cli.context import cli_settings
 from choreo.cli.errors import fail, one_sentence_errors
 from choreo.cli.markup import plain
 from choreo.cli.ops_cmd import console
+from choreo.domain import installation
 
 dlq_app = typer.Typer(help="List dead letters and send them back once their cause is fixed.",
                       no_args_is_help=True)
@@ -43,7 +44,7 @@ def dlq_list(
     from choreo.ops.records import as_json as record_json
     from choreo.ops.records import short_time
 
-    svc = bootstrap.load_service(service)
+    svc = installation().service(service)
     settings = cli_settings()
     topic_partitions(settings, [svc.dlq_topic])
     letters = dead_letters(settings, svc.dlq_topic, bootstrap.build_codec(settings), partition, offset)
@@ -97,7 +98,7 @@ def dlq_retry(
     from choreo.kafka.topic_names import topic_partitions
     from choreo.ops.dlq_retry import retry
 
-    svc = bootstrap.load_service(service)
+    svc = installation().service(service)
     settings = cli_settings()
     topic_partitions(settings, [svc.dlq_topic])
     report = retry(settings, svc, bootstrap.build_codec(settings),
@@ -144,7 +145,7 @@ def reset(
     from choreo.ops.offsets_reset import execute as apply_moves
     from choreo.ops.offsets_reset import plan, require_empty_group
 
-    svc = bootstrap.load_service(service)
+    svc = installation().service(service)
     if (to_datetime is None) == (not to_earliest):
         fail("say where to move: --to-datetime T or --to-earliest (one of them)")
     # A bad time (or one before 1970, which Kafka would read as "the end") fails before Kafka is asked.

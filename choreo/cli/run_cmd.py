@@ -6,9 +6,9 @@ import os
 
 import typer
 
-from choreo import bootstrap
 from choreo.cli.context import cli_settings, setting_option
 from choreo.cli.errors import fail, one_sentence_errors, option_check
+from choreo.domain import installation
 from choreo.logs import LEVELS, parse_level
 from choreo.settings import load_settings
 
@@ -47,7 +47,6 @@ def worker(
 
     Example: choreo worker packaging --instance 1 --metrics-port 9101 --metrics-host 0.0.0.0
     """
-    from choreo.domain import installation
     from choreo.logs import configure_logging
     from choreo.runtime.compose import build_worker
     from choreo.runtime.watchdog import Watchdog
@@ -95,9 +94,9 @@ def run(
     """
     from choreo.runtime.supervisor import Supervisor, check_instances, plan_children
 
-    names = list(service) if service else list(bootstrap.service_names())
+    names = list(service) if service else list(installation().service_names)
     for name in names:
-        bootstrap.load_service(name)  # an unknown name fails here, in one sentence
+        installation().service(name)  # an unknown name fails here, in one sentence
     # So does a bad setting, once, instead of in every worker restarted forever.
     settings = load_settings()
     check_instances(instances, settings.partitions)

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from confluent_kafka import KafkaException
 
-from choreo import bootstrap
+from choreo.domain import installation
 from choreo.exceptions import ConfigurationError
 from choreo.kafka import clients
 from choreo.kafka.topics import logical_topics
@@ -21,7 +21,7 @@ class StackUnreachableError(ConfigurationError):
 
 def known_topics() -> list[str]:
     """Every logical topic the services read or write, DLQs included."""
-    return logical_topics(bootstrap.load_all_services())
+    return logical_topics(list(installation().services))
 
 
 def topic_partitions(settings: Settings, logical: Iterable[str]) -> dict[str, int]:

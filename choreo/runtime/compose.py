@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from choreo import bootstrap
 from choreo.domain import installation
+from choreo.runtime.faults import FaultInjector
 from choreo.runtime.observation import WorkerObservation
 from choreo.runtime.watchdog import Watchdog
 from choreo.runtime.worker import Worker
@@ -23,7 +24,8 @@ def build_worker(
     tracing: WorkerObservation | None = None,
 ) -> Worker:
     """A worker of the installed `service`. `tracing` None: spans when the OTEL_* variables ask
-    for them (choreo/tracing/config.py), else none."""
+    for them (choreo/tracing/config.py), else none. Its injected faults, if any, are the
+    CHOREO_FAULT_* variables of the environment (choreo/runtime/faults.py; the fault suite's)."""
     from choreo.tracing.config import worker_tracing
 
     installed = installation()
@@ -33,6 +35,6 @@ def build_worker(
         tracing = worker_tracing(svc.name, envelope.saga_field, settings.group(svc.name))
     return Worker(
         svc, settings, bootstrap.build_codec(settings), envelope, instance_id=instance,
-        watchdog=watchdog, supervisor_pid=supervisor_pid, timer_topics=installed.timer_topics,
-        tracing=tracing,
+        faults=FaultInjector(), watchdog=watchdog, supervisor_pid=supervisor_pid,
+        timer_topics=installed.timer_topics, tracing=tracing,
     )

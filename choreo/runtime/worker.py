@@ -106,7 +106,7 @@ class Worker:
         # partition is read only beside the same partition of the inputs (assignment.py).
         self._logical = {settings.topic(t): t for t in [*service.inputs, service.retry_topic]}
         self.metrics = WorkerMetrics(service.name)
-        self.faults = faults or FaultInjector()
+        self.faults = faults or FaultInjector({})  # none: only the composition root reads them
         self.watchdog = watchdog or NoWatchdog()
         self.progress = Progress(stall_s=settings.stall_s)
         self.poison = PoisonTracker()

@@ -13,9 +13,9 @@ from typing import TypeVar
 
 from confluent_kafka import KafkaException
 
-from choreo import bootstrap
 from choreo.cli.errors import error_sentence
 from choreo.contract import Service
+from choreo.domain import installation
 from choreo.exceptions import ChoreoError
 from choreo.kafka.topic_names import topic_partitions
 from choreo.kafka.topics import logical_topics
@@ -65,13 +65,13 @@ class Queries:
         self.settings = settings
         self.codec = codec
         self.index = index
-        self.services = bootstrap.load_all_services()
+        self.services = list(installation().services)
         # Partition counts of every topic a trace reads: asked of the broker once, on the first
         # saga page, not on every one (a topic's partition count does not change under a run).
         self._trace_partitions: dict[str, int] | None = None
 
     def service(self, name: str) -> Service:
-        return bootstrap.load_service(name)
+        return installation().service(name)
 
     def trace_partitions(self) -> dict[str, int]:
         if self._trace_partitions is None:

@@ -23,7 +23,7 @@ def build(settings: Settings) -> tuple[Starlette, Callable[[], None]]:
     The own topics are checked first, so that a missing stack or topic is one sentence at the
     start rather than a banner on every page.
     """
-    services = bootstrap.load_all_services()
+    services = list(installation().services)
     own = {settings.topic(s.own_topic): s.name for s in services}
     topic_partitions(settings, [s.own_topic for s in services])
     codec = bootstrap.build_codec(settings, services)

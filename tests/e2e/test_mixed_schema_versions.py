@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 from confluent_kafka.schema_registry import Schema
 
-from choreo.bootstrap import event_classes, service_names
+from choreo.bootstrap import event_classes
+from choreo.domain import installation
 from choreo.kafka import clients
 from choreo.serde.codec import subject_for
 from choreo.serde.compat import readable_by
@@ -97,7 +98,7 @@ def test_records_written_with_v1_and_v2_are_read_rebuilt_and_audited(
 
         saga.seed(_now())
         old_orders = saga.start("orders", CHOREO_DOMAINS=PREVIOUS)
-        for name in service_names():
+        for name in installation().service_names:
             if name != "orders":
                 saga.start(name)
         saga.wait_seeded()
@@ -126,7 +127,7 @@ def test_records_written_with_v1_and_v2_are_read_rebuilt_and_audited(
             else:
                 assert _writer_id(r.value) == v2_id, r
                 assert r.event.delivered_to == second[order_id].address
-        for name in service_names():  # packaging and delivery read every OrderCompleted live
+        for name in installation().service_names:  # packaging and delivery read every OrderCompleted live
             assert saga.raw(f"{name}.dlq") == [], name
 
         verify = saga.rebuild_verify("orders")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import ConsumerGroupDescription, MemberDescription
 
-from choreo.bootstrap import service_names
+from choreo.domain import installation
 from choreo.kafka import clients
 from harness.processes import pid_running, start_run, wait_until, worker_instances
 from harness.stack import StackEndpoints
@@ -64,7 +64,7 @@ def _free_port_range(count: int) -> int:
 
 def _groups(saga: SagaRun) -> dict[str, ConsumerGroupDescription]:
     admin = clients.admin_client(saga.settings)
-    names = [saga.settings.group(s) for s in service_names()]
+    names = [saga.settings.group(s) for s in installation().service_names]
     return {g: f.result(30) for g, f in admin.describe_consumer_groups(names).items()}
 
 
@@ -118,7 +118,7 @@ def test_two_instances_per_service_split_the_partitions_and_run_the_saga(
     saga6: SagaRun, tmp_path: Path
 ) -> None:
     saga = saga6
-    services = list(service_names())
+    services = list(installation().service_names)
     workers = len(services) * INSTANCES
     base_port = _free_port_range(workers)
     log_path = tmp_path / "run.log"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from choreo.bootstrap import service_names
+from choreo.domain import installation
 from producers import commands, seed
 from producers.load_plan import plan_orders
 from tests.support.saga_run import SagaRun
@@ -71,7 +71,7 @@ def test_500_mixed_orders_all_end_the_audit_passes_and_state_rebuilds(saga: Saga
     audit = saga.choreo("audit")
     assert audit.returncode == 0, audit.stdout + audit.stderr
     assert "ended_once" in audit.stdout and "VIOLATED" not in audit.stdout
-    for name in service_names():
+    for name in installation().service_names:
         verify = saga.rebuild_verify(name)
         assert verify.returncode == 0, verify.stdout + verify.stderr
         assert verify.stdout.count(" ok ") == saga.settings.partitions, verify.stdout

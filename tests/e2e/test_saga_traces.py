@@ -19,7 +19,6 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from choreo import bootstrap
 from choreo.domain import installation
 from choreo.edge import CommandSender
 from choreo.ops.log_reader import LogRecord
@@ -60,7 +59,7 @@ def test_each_saga_is_one_trace_through_every_service(saga: SagaRun, exporter: I
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     tracer = provider.get_tracer("test")
     saga_field = installation().envelope.saga_field
-    services = bootstrap.load_all_services()
+    services = list(installation().services)
 
     saga.seed(_now())  # sent untraced: stock and drones are no saga
     workers = WorkerThreads()
@@ -185,7 +184,7 @@ def test_worker_processes_and_the_cli_send_a_saga_s_trace_to_the_collector_the_v
     north = "hub-north"
     try:
         saga.seed(_now())
-        for svc in bootstrap.load_all_services():
+        for svc in list(installation().services):
             saga.start(svc.name, **otel)
         saga.wait_seeded()
         placed = run_cli(saga.settings, "order", "place", "--hub", north,

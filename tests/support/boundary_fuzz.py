@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from choreo import bootstrap
+from choreo.domain import installation
 from choreo.edge import command_topics
 from choreo.kafka.partitioner import partition_for
 from choreo.timers import TimerFired
@@ -181,7 +182,7 @@ def _raw(draw: st.DrawFn) -> list[Shot]:
 def _domain_classes() -> list[type]:
     """The saga's own event classes: not choreo's TimerFired, which readers of a timer service's
     topic skip by design (tests/unit/test_timers.py covers it, and its dead letter elsewhere)."""
-    return [c for c in bootstrap.event_classes(bootstrap.load_all_services()) if c is not TimerFired]
+    return [c for c in bootstrap.event_classes(list(installation().services)) if c is not TimerFired]
 
 
 def _truncated(draw: st.DrawFn, topic: str) -> Shot:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from confluent_kafka import TopicPartition
 
-from choreo.bootstrap import service_names
+from choreo.domain import installation
 from choreo.exceptions import ChoreoError
 from choreo.kafka import clients
 from choreo.settings import Settings
@@ -268,7 +268,7 @@ class FaultySaga(SagaRun):
         ids = Counter(e.event_id for e in events)  # type: ignore[attr-defined]
         report = audit(events, in_flight_ok=stalled)
         violations = sum(len(i.violations) for i in report.invariants)
-        for service in () if stalled else service_names():
+        for service in () if stalled else installation().service_names:
             verify = self.rebuild_verify(service)
             assert verify.returncode == 0, verify.stdout + verify.stderr
             violations += verify.stdout.count("MISMATCH")

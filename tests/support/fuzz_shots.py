@@ -9,8 +9,8 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from choreo import bootstrap
 from choreo.contract import Service
+from choreo.domain import installation
 from choreo.kafka import clients
 from choreo.kafka.partitioner import partition_for
 from choreo.runtime.dead_letters import SOURCE_OFFSET, SOURCE_PARTITION, SOURCE_TOPIC
@@ -27,7 +27,7 @@ OTHER_KEY = "other key"  # keyed by another hub than the value's, on that hub's 
 
 def home_topic(cls: type) -> str:
     """The logical topic a command or event class travels on (its producer's topic)."""
-    for service in bootstrap.load_all_services():
+    for service in list(installation().services):
         if cls in service.emits:
             return service.own_topic
         for topic, classes in service.inputs.items():
@@ -38,7 +38,7 @@ def home_topic(cls: type) -> str:
 
 def readers(logical: str) -> list[Service]:
     """The services that consume `logical`: each must refuse a refused record on it."""
-    return [s for s in bootstrap.load_all_services() if logical in s.inputs]
+    return [s for s in list(installation().services) if logical in s.inputs]
 
 
 @dataclass(frozen=True)

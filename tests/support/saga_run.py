@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from choreo import bootstrap
+from choreo.domain import installation
 from harness.deploy import deploy
 from harness.watch import wait_for_ends
 from producers import seed
@@ -36,7 +36,7 @@ class SagaRun(StackSlice):
 
     def start_all(self) -> None:
         """Start the four workers and wait until they have applied the seed."""
-        for name in bootstrap.service_names():
+        for name in installation().service_names:
             self.start(name)
         self.wait_seeded()
 

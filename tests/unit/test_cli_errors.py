@@ -22,6 +22,7 @@ from typer.testing import CliRunner, Result
 from choreo import bootstrap
 from choreo.cli import ops_cmd
 from choreo.cli.main import app
+from choreo.domain import installation
 from choreo.exceptions import RegistryUnavailableError, StoreDamagedError
 from choreo.kafka import clients
 from choreo.ops import state_view
@@ -217,7 +218,7 @@ class _Refusing:
 
 def test_register_all_wraps_transport_errors_with_the_cause_chained() -> None:
     settings = Settings(schema_registry_url=f"http://me:{SECRET}@{CLOSED}/apis")
-    services = bootstrap.load_all_services()
+    services = list(installation().services)
     schemas = load_event_schemas(bootstrap.event_classes(services), *bootstrap.schema_roots())
     with pytest.raises(RegistryUnavailableError) as caught:
         register_all(_Refusing(), settings, services, schemas)  # type: ignore[arg-type]
