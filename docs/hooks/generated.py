@@ -2,8 +2,9 @@
 
 - `<!-- bench-results: ID -->` becomes the table of `bench/results/ID.md` (and its machine line),
   so the figures shown are those the benchmark wrote.
-- `<!-- events-reference -->` becomes a reference of every event of the installed domains, from
-  their Avro schemas and their services' contracts: fields and types, who emits, who consumes.
+- Every event of the installed domains gets a page of its own (`reference/events/<full name>.md`,
+  generated, not in the repository), from its Avro schema and its services' contracts: fields
+  and types, who emits, who consumes, the schema; `<!-- events-reference -->` becomes their index.
 - `<!-- readme -->` becomes the README (the site's home), its links made relative to docs/.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 _BENCH = re.compile(r"<!-- bench-results: ([0-9A-Za-z_-]+) -->")
 _EVENTS = "<!-- events-reference -->"
 _README = "<!-- readme -->"
+_EVENT_PAGES = "reference/events"  # one generated page per event, under docs/
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
@@ -55,13 +58,28 @@ def _avro_type(t: Any) -> str:
     return str(t)
 
 
-def events_reference() -> str:
+@dataclass(frozen=True)
+class EventPage:
+    """One event's reference page: where it goes in the site, and what it says."""
+
+    name: str  # the schema's full name
+    path: str  # the page's place under docs/
+    emitted_by: str
+    read_by: str
+    markdown: str
+
+    @property
+    def short(self) -> str:
+        return self.name.rsplit(".", 1)[-1]
+
+
+def event_pages() -> list[EventPage]:
+    """A page per event of the installed domains, from its Avro schema and its services' contracts."""
     from choreo import bootstrap
     from choreo.domain import installation
     from choreo.serde.schemas import load_event_schemas
 
-    installed = installation()
-    services = list(installed.services)
+    services = list(installation().services)
     schemas = load_event_schemas(bootstrap.event_classes(services), *bootstrap.schema_roots())
     emitters: dict[type, list[str]] = {}
     readers: dict[type, list[str]] = {}
@@ -71,20 +89,45 @@ def events_reference() -> str:
         for topic, classes in s.inputs.items():
             for cls in classes:
                 readers.setdefault(cls, []).append(f"{s.name} (from `{topic}`)")
-    out = [f"Envelope fields of every event: {', '.join(f'`{f}`' for f in installed.envelope.fields)} "
-           f"(partition key `{installed.envelope.key_field}`, saga id `{installed.envelope.saga_field}`).\n"]
-    for name in sorted(schemas, key=lambda n: n.rsplit(".", 1)[-1]):
+    pages = []
+    for name in sorted(schemas, key=lambda n: (n.rsplit(".", 1)[-1], n)):
         schema = schemas[name]
         parsed = json.loads(schema.text)
-        cls = schema.cls
-        out.append(f"## {name.rsplit('.', 1)[-1]}\n")
-        out.append(f"`{name}`: {parsed.get('doc', '')}\n")
-        emitted = ", ".join(emitters.get(cls, [])) or "the edge (a command) or no service"
-        read = ", ".join(readers.get(cls, [])) or "no service"
-        out.append(f"- emitted by: {emitted}\n- read by: {read}\n")
-        out.append("| field | type | meaning |\n|---|---|---|")
+        emitted = ", ".join(emitters.get(schema.cls, [])) or "the edge (a command) or no service"
+        read = ", ".join(readers.get(schema.cls, [])) or "no service"
+        lines = [
+            f"# {name.rsplit('.', 1)[-1]}\n",
+            f"`{name}`: {parsed.get('doc', '')}\n",
+            f"- emitted by: {emitted}\n- read by: {read}\n",
+            "| field | type | meaning |\n|---|---|---|",
+        ]
         for f in parsed["fields"]:
             doc = str(f.get("doc", "")).replace("|", "\\|").replace("\n", " ")
-            out.append(f"| `{f['name']}` | {_avro_type(f['type'])} | {doc} |")
-        out.append("")
-    return "\n".join(out)
+            lines.append(f"| `{f['name']}` | {_avro_type(f['type'])} | {doc} |")
+        lines += ["", "## Avro schema\n", "```json", json.dumps(parsed, indent=2), "```", "",
+                  "[All events](../events.md)", ""]
+        pages.append(EventPage(name, f"{_EVENT_PAGES}/{name}.md", emitted, read, "\n".join(lines)))
+    return pages
+
+
+def events_reference() -> str:
+    """The index of the event pages, with the envelope every event carries."""
+    from choreo.domain import installation
+
+    envelope = installation().envelope
+    out = [f"Envelope fields of every event: {', '.join(f'`{f}`' for f in envelope.fields)} "
+           f"(partition key `{envelope.key_field}`, saga id `{envelope.saga_field}`).\n",
+           "| event | emitted by | read by |", "|---|---|---|"]
+    for page in event_pages():
+        link = page.path.removeprefix("reference/")
+        out.append(f"| [{page.short}]({link}) | {page.emitted_by} | {page.read_by} |")
+    return "\n".join(out) + "\n"
+
+
+def on_files(files: Any, config: Any) -> Any:
+    """Adds the generated page of every event (they are not in the nav: the index links them)."""
+    from mkdocs.structure.files import File
+
+    for page in event_pages():
+        files.append(File.generated(config, page.path, content=page.markdown))
+    return files
