@@ -125,8 +125,8 @@ def _refusal(reader: _Version, writer: _Version) -> str | None:
     root = _short_name(reader.schema)
     # The verdict is the checker's alone; should it refuse for a rule the walk does not know
     # (a later avro), its own words are the reason.
-    path, rule = walk.first_break(reader.schema, writer.schema, root) or (root, walk.checker_words(
-        reader.schema, writer.schema))
+    found = walk.first_break(reader.schema, writer.schema, root)
+    path, rule = found or (root, walk.checker_words(reader.schema, writer.schema))
     return f"{path}: {rule}"
 
 
@@ -159,19 +159,24 @@ class _Walk:
         if isinstance(reader, UnionSchema):
             return self._reader_union(reader, writer, path)
         if reader.type != writer.type:  # and no promotion applies, or the pair would fit
-            return path, f"the {self.reader_role} type {_kind(reader)} cannot read the {self.writer_role} type {_kind(writer)}"
+            return path, (f"the {self.reader_role} type {_kind(reader)} cannot read "
+                          f"the {self.writer_role} type {_kind(writer)}")
         if isinstance(reader, NamedSchema) and isinstance(writer, NamedSchema):
             if not schema_name_equals(reader, writer):
                 return path, (f"the {self.reader_role} {reader.type} {reader.fullname} has neither the "
                               f"{self.writer_role} name {writer.name!r} nor the alias {writer.fullname!r}")
+        return self._same_type(reader, writer, path)
+
+    def _same_type(self, reader: Schema, writer: Schema, path: str) -> tuple[str, str] | None:
         if isinstance(reader, RecordSchema) and isinstance(writer, RecordSchema):
             return self._fields(reader, writer, path)
         if isinstance(reader, EnumSchema) and isinstance(writer, EnumSchema):
             missing = " or ".join(repr(s) for s in writer.symbols if s not in reader.symbols)
-            return path, f"the {self.reader_role} enum {reader.fullname} has no symbol {missing} and no default"
+            return path, (f"the {self.reader_role} enum {reader.fullname} has no symbol {missing} "
+                          "and no default")
         if isinstance(reader, FixedSchema) and isinstance(writer, FixedSchema):
-            return path, (f"the {self.reader_role} fixed {reader.fullname} has size {reader.size} where "
-                          f"the {self.writer_role} one has {writer.size}")
+            return path, (f"the {self.reader_role} fixed {reader.fullname} has size {reader.size} "
+                          f"where the {self.writer_role} one has {writer.size}")
         if isinstance(reader, ArraySchema) and isinstance(writer, ArraySchema):
             return self.first_break(reader.items, writer.items, f"{path}[]")
         if isinstance(reader, MapSchema) and isinstance(writer, MapSchema):
@@ -189,9 +194,7 @@ class _Walk:
         # No branch reads the writer's type. The branch meant for it (the record of a nullable
         # record, say) holds the deeper reason; without one, the union lacks the branch.
         for branch in reader.schemas:
-            if branch.type == writer.type and (
-                not isinstance(branch, NamedSchema) or schema_name_equals(branch, writer)
-            ):
+            if _meant_for(branch, writer):
                 return self.first_break(branch, writer, path)
         return path, f"the {self.reader_role} union has no branch for the {self.writer_role} {_kind(writer)}"
 
@@ -210,6 +213,13 @@ class _Walk:
         if self.reader_role == "new":
             return f"field {field!r} added without a default"
         return f"field {field!r} removed while the old schema has no default for it"
+
+
+def _meant_for(branch: Schema, writer: Schema) -> bool:
+    """True when a reader union's `branch` is the one for `writer`: same type, and name if named."""
+    if isinstance(branch, NamedSchema) and isinstance(writer, NamedSchema):
+        return branch.type == writer.type and schema_name_equals(branch, writer)
+    return branch.type == writer.type
 
 
 def _kind(schema: Schema) -> str:

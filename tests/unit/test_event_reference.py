@@ -15,7 +15,8 @@ from harness.paths import REPO
 
 
 def _hook() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("docs_hooks_generated", REPO / "docs" / "hooks" / "generated.py")
+    path = REPO / "docs" / "hooks" / "generated.py"
+    spec = importlib.util.spec_from_file_location("docs_hooks_generated", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules["docs_hooks_generated"] = module  # its dataclass looks its module up
