@@ -68,6 +68,7 @@ def key_name() -> str:
     return found.key_field if found else "key"
 
 
-def key_flag() -> str:
-    """The flag messages name for the key: the domain's alias if it has one."""
-    return key_flags()[-1]
+def named(flags: list[str]) -> str:
+    """How a message names an option of several spellings (`--key/--site`): Click does not say
+    which one the operator typed, so a refusal names them all rather than guess."""
+    return "/".join(flags)

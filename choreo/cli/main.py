@@ -2,10 +2,51 @@
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
+import click
 import typer
+from typer.core import TyperGroup
+
+# Why the installed domain did not load, when it did not (set by _mount_plugins).
+_domain_failure: str | None = None
+
+
+def _no_such_option_errors() -> tuple[type[Exception], ...]:
+    """The class the option parser raises for an unknown flag: Click's, or the copy of Click that
+    newer Typer releases carry inside them (typer._click), whichever parses our commands."""
+    found: list[type[Exception]] = [click.NoSuchOption]
+    try:
+        found.append(importlib.import_module("typer._click.exceptions").NoSuchOption)
+    except (ImportError, AttributeError):
+        pass
+    return tuple(found)
+
+
+_NO_SUCH_OPTION = _no_such_option_errors()
+
+
+class _Commands(TyperGroup):
+    """choreo's commands. A flag named after the domain's fields (`--site` for a key named site) is unknown when the
+    domain did not load: the refusal then says why, and that `--key` and `--saga` still work."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except _NO_SUCH_OPTION as e:
+            if _domain_failure is not None:
+                said = getattr(e, "message", str(e))
+                e.message = (  # type: ignore[attr-defined]  # both classes print it
+                    f"{said}: the installed domain names the key and saga flags, and it did "
+                    f"not load ({_domain_failure}); --key and --saga work without it"
+                )
+            raise
+
 
 app = typer.Typer(
     name="choreo",
+    cls=_Commands,
     help="Run and operate choreographed sagas on Kafka.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -47,6 +88,7 @@ def _mount_operator_tools() -> None:
 def _mount_plugins() -> None:
     # Domain commands (placing orders, auditing the saga) live with the domain: each installed
     # domain may name a `register(app)` function (Domain.cli) that adds them.
+    global _domain_failure
     from choreo.domain import installation
     from choreo.exceptions import ChoreoError
 
@@ -54,7 +96,8 @@ def _mount_plugins() -> None:
         plugins = installation().cli_plugins()
     except ChoreoError as e:
         # The runtime's own commands (stack, kafka, --help) must work without a domain.
-        typer.echo(f"warning: {' '.join(str(e).split())}; no domain commands are available", err=True)
+        _domain_failure = " ".join(str(e).split())
+        typer.echo(f"warning: {_domain_failure}; no domain commands are available", err=True)
         return
     for register in plugins:
         register(app)

@@ -14,7 +14,7 @@ from rich.table import Table
 from choreo import bootstrap
 from choreo.cli.arguments import partition_option, start_position
 from choreo.cli.context import cli_settings
-from choreo.cli.envelope_options import key_flag, key_flags, key_name, saga_flags
+from choreo.cli.envelope_options import key_flags, key_name, named, saga_flags
 from choreo.cli.errors import error_sentence, fail, one_sentence_errors
 from choreo.cli.markup import plain
 from choreo.domain import installation
@@ -138,7 +138,8 @@ def replay(
     """
     if dry_run:
         unsupported = [name for name, given in (
-            ("--follow", follow), ("--saga", saga), (key_flag(), key), ("--type", event_type),
+            ("--follow", follow), (named(saga_flags()), saga), (named(key_flags()), key),
+            ("--type", event_type),
             ("--uncommitted", uncommitted), ("--max", limit is not None)) if given]
         if unsupported:
             fail(f"{', '.join(unsupported)} cannot be used with --dry-run", code=2)

@@ -36,6 +36,9 @@ def create_app(queries: Queries, graph: Callable[[], tuple[str | None, str]] | N
 
     def filters_of(request: Request) -> tuple[dict[str, str], SagaFilter]:
         given = {k: request.query_params.get(k, "").strip() for k in _FILTERS}
+        if not given["key"] and index.key_name not in _FILTERS:
+            # The key under the domain's own name (`?site=...`), as the CLI's alias takes it.
+            given["key"] = request.query_params.get(index.key_name, "").strip()
         given = {k: v for k, v in given.items() if v}
         return given, SagaFilter(
             outcome=given.get("outcome"), reason=given.get("reason"), key=given.get("key"),

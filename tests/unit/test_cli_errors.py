@@ -300,7 +300,9 @@ def test_replay_from_a_bad_start_is_one_sentence(env: Path, start: str) -> None:
     (("replay", "orders", "--code", "tests.support.packaging_out_of_stock"), "add --dry-run"),
     (("replay", "packaging", "--dry-run", "--from", "12"), "not at an offset"),
     (("replay", "packaging", "--dry-run", "--hub", "hub-north", "--max", "3"),
-     "--hub, --max cannot be used with --dry-run"),
+     "--key/--hub, --max cannot be used with --dry-run"),
+    (("replay", "packaging", "--dry-run", "--key", "hub-north", "--order", "o-1"),
+     "--saga/--order-id/--order, --key/--hub cannot be used with --dry-run"),
     (("replay", "nosuch", "--dry-run"), "unknown service 'nosuch'"),
     (("replay", "packaging", "--dry-run", "--code", "tests.support.nothing_here"), "cannot import"),
     (("replay", "packaging", "--dry-run", "--code", "consumers.orders.service"),
@@ -340,3 +342,16 @@ def test_the_choreo_command_prints_one_sentence(
     lines = ran.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], ran.stderr
     assert "Traceback" not in ran.stderr + ran.stdout and SECRET not in ran.stderr + ran.stdout
+
+
+def test_a_domain_flag_without_its_domain_says_the_domain_did_not_load(env: Path) -> None:
+    ran = subprocess.run(
+        [str(CHOREO), "replay", "orders", "--hub", "hub-north"],
+        env={**os.environ, "CHOREO_DOMAINS": "nope.domain:DOMAIN", "COLUMNS": "400"},
+        capture_output=True, text=True, timeout=60, cwd=env,
+    )
+    assert ran.returncode == 2
+    said = " ".join(ran.stderr.split())
+    assert "No such option: --hub: the installed domain names the key and saga flags" in said
+    assert "cannot import 'nope.domain'" in said and "--key and --saga work without it" in said
+    assert "Traceback" not in said

@@ -70,7 +70,8 @@ def test_filters_match_by_the_installed_domains_fields() -> None:
 def test_the_flags_are_named_after_the_installed_domains_fields() -> None:
     assert envelope_options.key_flags() == ["--key", "--account"]
     assert envelope_options.saga_flags() == ["--saga", "--transfer-id", "--transfer"]
-    assert (envelope_options.key_name(), envelope_options.key_flag()) == ("account", "--account")
+    assert envelope_options.key_name() == "account"
+    assert envelope_options.named(envelope_options.key_flags()) == "--key/--account"
 
 
 def test_the_reference_saga_keeps_its_hub_and_order_flags() -> None:

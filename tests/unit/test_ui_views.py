@@ -254,3 +254,10 @@ def test_an_event_written_after_the_saga_ended_does_not_move_its_end() -> None:
     saga = index.saga("order-2")
     assert saga is not None and saga.events == 9
     assert (saga.last_type.rsplit(".", 1)[-1], saga.last_ms - saga.started_ms) == ("OrderCompensated", 70)
+
+
+def test_the_list_filters_by_key_under_the_domains_name_for_it_too() -> None:
+    client = _client(_index())
+    for query in ("/?key=hub-south", "/?hub=hub-south"):  # ?hub= : the links of older versions
+        page = client.get(query).text
+        assert 'data-saga="order-1"' in page and 'data-saga="order-2"' not in page, query
