@@ -28,8 +28,9 @@ _NO_SUCH_OPTION = _no_such_option_errors()
 
 
 class _Commands(TyperGroup):
-    """choreo's commands. A flag named after the domain's fields (`--site` for a key named site) is unknown when the
-    domain did not load: the refusal then says why, and that `--key` and `--saga` still work."""
+    """choreo's commands. A flag named after the domain's fields (`--site` for a key named site)
+    is unknown when the domain did not load: the refusal then says why, and that `--key` and
+    `--saga` still work."""
 
     def invoke(self, ctx: Any) -> Any:
         try:
