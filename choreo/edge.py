@@ -28,12 +28,18 @@ class SendError(ChoreoError):
 
 
 def command_topics() -> dict[type, str]:
-    """Command class -> the logical `*.commands` topic it travels on."""
+    """Command class -> the logical topic it travels on: each class a domain declares a command
+    (`Domain.commands`), on the input topic of a service that no service writes (its name is
+    the domain's business, `.commands` or not)."""
+    installed = installation()
+    written = {s.own_topic for s in installed.services}
+    commands = {cls for domain in installed.domains for cls in domain.commands}
     out: dict[type, str] = {}
-    for topic, classes in bootstrap.topic_classes(list(installation().services)).items():
-        if topic.endswith(".commands"):
+    for topic, classes in bootstrap.topic_classes(list(installed.services)).items():
+        if topic not in written:
             for cls in classes:
-                out[cls] = topic
+                if cls in commands:
+                    out.setdefault(cls, topic)
     return out
 
 

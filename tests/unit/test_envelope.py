@@ -115,3 +115,12 @@ def test_nothing_in_the_framework_names_the_reference_sagas_key() -> None:
              for n, line in enumerate(p.read_text(errors="replace").splitlines(), 1)
              if re.search(r"(?<![A-Za-z])hub", line)]  # the word, not GitHub
     assert named == []
+
+
+@pytest.mark.usefixtures("ledger_installed")
+def test_the_edge_sends_each_declared_command_to_the_topic_that_carries_it() -> None:
+    from choreo.edge import command_topics
+
+    # The ledger's topic would be found whatever its name: it is read and written by no service.
+    assert {cls.__name__: topic for cls, topic in command_topics().items()} == {
+        "Deposit": "wallet.commands", "Withdraw": "wallet.commands"}
