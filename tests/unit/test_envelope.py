@@ -121,6 +121,6 @@ def test_nothing_in_the_framework_names_the_reference_sagas_key() -> None:
 def test_the_edge_sends_each_declared_command_to_the_topic_that_carries_it() -> None:
     from choreo.edge import command_topics
 
-    # The ledger's topic would be found whatever its name: it is read and written by no service.
+    # The ledger's topic would be found whatever its name: no service writes it.
     assert {cls.__name__: topic for cls, topic in command_topics().items()} == {
         "Deposit": "wallet.commands", "Withdraw": "wallet.commands"}
