@@ -28,6 +28,7 @@ from choreo.domain import installation
 from choreo.edge import CommandSender
 from choreo.provision import provision
 from choreo.runtime.supervisor import Supervisor, plan_children
+from choreo.serde.registration import COMPATIBILITY
 from choreo.settings import Settings
 from choreo.tracing.config import edge_tracing
 from consumers.reference import hubs
@@ -53,7 +54,7 @@ def prepare(settings: Settings, console: Console) -> None:
     done = provision(settings)
     console.print(
         f"topics: {len(done.created)} created; schemas: {len(done.registered)} subjects registered "
-        "(BACKWARD_TRANSITIVE)"
+        f"({COMPATIBILITY})"
     )
 
 

@@ -42,7 +42,10 @@ def topics_create(
 @schemas_app.command("register")
 @one_sentence_errors
 def schemas_register() -> None:
-    """Register every schema in schemas/ (subject <topic>-<record>) with BACKWARD_TRANSITIVE.
+    """Register every schema (subject <topic>-<record>) with FULL_TRANSITIVE compatibility.
+
+    A schema the subject's earlier versions refuse fails in one sentence; `choreo schemas check
+    --registry` names the field and the rule.
 
     Example: choreo schemas register
     """
@@ -57,12 +60,19 @@ def schemas_register() -> None:
 @one_sentence_errors
 def schemas_check(
     repo: Path = typer.Option(Path("."), "--repo", help="Git repository holding the schemas."),
+    registry: bool = typer.Option(
+        False, "--registry",
+        help="Also ask the running registry (SCHEMA_REGISTRY_URL) whether it would take each "
+             "schema under its subject: its verdict, with the broken rule named.",
+    ),
 ) -> None:
-    """Check that every schema can read data written by each earlier version in git history.
+    """Check every schema against each earlier version in git history, both ways (FULL: new code
+    reads old records, old code reads new ones), by Avro's resolution rules; with --registry,
+    against every version its subject holds in the registry too. Exit 1 on any refusal.
 
     Run it in the checkout that holds the schemas: an installed copy has no history.
 
-    Example: choreo schemas check
+    Example: choreo schemas check --registry
     """
     from choreo.serde.compat import check_roots
 
@@ -76,5 +86,25 @@ def schemas_check(
     for p in report.problems:
         typer.echo(f"INCOMPATIBLE {p.path} vs {p.commit}: {p.reason}")
     typer.echo(f"{report.checked} earlier version(s) checked, {len(report.problems)} incompatible")
-    if report.problems:
+    refused = _check_registry() if registry else 0
+    if report.problems or refused:
         raise typer.Exit(1)
+
+
+def _check_registry() -> int:
+    """Print the registry's refusals and a summary; how many it refused."""
+    from choreo.domain import installation
+    from choreo.kafka import clients
+    from choreo.provision import installed_schemas
+    from choreo.serde.registry_check import check_against_registry
+
+    settings = cli_settings()
+    services = list(installation().services)
+    verdicts = check_against_registry(
+        clients.registry_client(settings), settings, services, installed_schemas(services))
+    refused = [v for v in verdicts if v.refusal is not None]
+    for v in refused:
+        typer.echo(f"REFUSED BY THE REGISTRY {v.path} as {v.subject}: {v.refusal}")
+    held = sum(1 for v in verdicts if v.versions)
+    typer.echo(f"registry: {len(verdicts)} subject(s), {held} already held, {len(refused)} refused")
+    return len(refused)

@@ -1,14 +1,15 @@
 """Offline schema evolution check: every schema against each earlier version of it in git history.
 
 Each (earlier, current) pair must resolve, by the Avro specification's schema-resolution rules, in
-the direction the mode names: backward (the current schema reads what the earlier one wrote; the
-default, as the registry's BACKWARD_TRANSITIVE), forward (the earlier reads the current) or full.
+the direction the mode names: backward (the current schema reads what the earlier one wrote),
+forward (the earlier reads the current) or full, both: the default, as the registry's
+FULL_TRANSITIVE (docs/adr/0009-schema-compatibility.md).
 
-The check used to write five random records with the earlier schema and read them with the current
-one. That passed breaking changes whenever the samples missed the broken value: a removed enum
-symbol passed most runs, a removed union branch two runs in five. It now applies the resolution
-rules to the schemas themselves, with Apache Avro's own checker (`avro.compatibility`), so every
-run gives the same answer, and a refusal names the field path and the rule in one sentence.
+The rules are applied to the schemas themselves, with Apache Avro's own checker
+(`avro.compatibility`), not to sample records: records written from an old schema and read with
+the new one pass a breaking change whenever the samples miss the broken value (a removed enum
+symbol, a removed union branch). So every run gives the same answer, and a refusal names the
+field path and the rule in one sentence.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def history(repo: Path, path: Path) -> list[tuple[str, str]]:
     return versions
 
 
-def readable_by(old_text: str, new_text: str, mode: Mode = Mode.BACKWARD) -> str | None:
+def readable_by(old_text: str, new_text: str, mode: Mode = Mode.FULL) -> str | None:
     """None if the two versions resolve as `mode` requires, else one sentence saying why not."""
     old, new = _parse(old_text, "old"), _parse(new_text, "new")
     if isinstance(old, str):
@@ -309,7 +310,7 @@ def _require_repository(repo: Path, schema_root: Path) -> None:
 
 
 def check_tree(
-    repo: Path, schema_root: Path, mode: Mode = Mode.BACKWARD
+    repo: Path, schema_root: Path, mode: Mode = Mode.FULL
 ) -> tuple[int, list[CompatProblem]]:
     """Check each `.avsc` under `schema_root` against its history in `mode`; return (pairs checked,
     problems). Every earlier version is checked, not only the last: data of each may still be read."""
@@ -337,7 +338,7 @@ class CompatReport:
     skipped: list[tuple[Path, str]]  # (folder, why it has no history in this repository)
 
 
-def check_roots(repo: Path, roots: list[Path], mode: Mode = Mode.BACKWARD) -> CompatReport:
+def check_roots(repo: Path, roots: list[Path], mode: Mode = Mode.FULL) -> CompatReport:
     """Check every schema folder that `repo`'s git history holds; the others are skipped, with why.
 
     An installed copy of the schemas (a wheel's, in site-packages) has no history: checking it

@@ -2,7 +2,7 @@
 
 A rolling upgrade as an operator does it. The previous release registered its schemas
 (OrderCompleted v1, without `delivered_to`), and its orders worker ends a few sagas. The upgrade
-registers the current schemas (v2 becomes version 2 of the subject, under BACKWARD_TRANSITIVE)
+registers the current schemas (v2 becomes version 2 of the subject, under FULL_TRANSITIVE)
 and replaces that worker with the current one, on the same topic and store, which ends more
 sagas. The orders topic then holds OrderCompleted records under two writer schema ids.
 

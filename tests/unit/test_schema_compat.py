@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from choreo.exceptions import ConfigurationError
-from choreo.serde.compat import check_roots, check_tree, history, readable_by
+from choreo.serde.compat import Mode, check_roots, check_tree, history, readable_by
 from harness.paths import REPO, SCHEMAS
 
 V1 = {
@@ -38,8 +38,8 @@ def _with_fields(*fields: dict[str, object]) -> str:
     ids=["new-field-with-default", "int-to-long", "type-change", "rename-without-alias",
          "rename-with-alias", "new-field-without-default"],
 )
-def test_resolution_rules(new: str, compatible: bool) -> None:
-    assert (readable_by(json.dumps(V1), new) is None) is compatible
+def test_resolution_rules_backward(new: str, compatible: bool) -> None:
+    assert (readable_by(json.dumps(V1), new, Mode.BACKWARD) is None) is compatible
 
 
 def _repo_with_v1(tmp: Path) -> tuple[Path, str]:

@@ -148,8 +148,8 @@ def test_each_direction_applies_the_resolution_rules(row: Row) -> None:
     forward = readable_by(row.old, row.new, Mode.FORWARD)
     _assert_verdict(backward, row.backward)
     _assert_verdict(forward, row.forward)
-    assert readable_by(row.old, row.new) == backward  # backward is the default, as the CLI's
-    assert readable_by(row.old, row.new, Mode.FULL) == (backward or forward)
+    # full is the default, as the registry's FULL_TRANSITIVE
+    assert readable_by(row.old, row.new) == readable_by(row.old, row.new, Mode.FULL) == (backward or forward)
 
 
 FLAKY_UNDER_SAMPLING = [row for row in ROWS if row.name in ("enum symbol removed, no default",
@@ -168,8 +168,8 @@ def test_a_recursive_type_is_walked_to_its_break() -> None:
         return json.dumps({"type": "record", "name": "Node", "namespace": "t", "fields": [
             {"name": "next", "type": ["null", "Node"]}, {"name": "value", "type": value}]})
 
-    assert readable_by(node("int"), node("long")) is None
-    assert readable_by(node("long"), node("int")) == (
+    assert readable_by(node("int"), node("long"), Mode.BACKWARD) is None
+    assert readable_by(node("long"), node("int"), Mode.BACKWARD) == (
         "t.Node at Node.value: the new type int cannot read the old type long")
 
 
@@ -206,8 +206,8 @@ def _committed(repo: Path, text: str) -> Path:
 def test_check_tree_takes_the_mode(tmp_path: Path) -> None:
     schema = _committed(tmp_path, c(colour("A", "B")))
     schema.write_text(c(colour("A", "B", "C")))
-    assert check_tree(tmp_path, tmp_path / "schemas") == (1, [])
-    checked, problems = check_tree(tmp_path, tmp_path / "schemas", Mode.FULL)
+    assert check_tree(tmp_path, tmp_path / "schemas", Mode.BACKWARD) == (1, [])
+    checked, problems = check_tree(tmp_path, tmp_path / "schemas")  # full, the registry's level
     assert checked == 1 and [p.reason for p in problems] == [
         "t.Thing at Thing.c: the old enum t.Colour has no symbol 'C' and no default"]
 
