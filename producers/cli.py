@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -24,12 +25,20 @@ from choreo.exceptions import ChoreoError
 from choreo.settings import Settings
 from choreo.tracing.config import edge_tracing
 from consumers.ids import id_problem
+from consumers.orders.events import EXPRESS, STANDARD
 from consumers.reference import MAX_DEADLINE_S, hubs
 from producers import commands, seed
 from producers.audit_log import Progress, read_audit_log
 from producers.load_plan import plan_orders
 from producers.report import audit_table, refusals_table
 from producers.report import saga_events as saga_events  # re-exported: tests read the log with it
+
+
+class Priority(StrEnum):
+    """--priority's choices: the symbols of the schemas' enum delivery.orders.Priority."""
+
+    STANDARD = STANDARD
+    EXPRESS = EXPRESS
 
 order_app = typer.Typer(help="Place or cancel orders.", no_args_is_help=True)
 stock_app = typer.Typer(help="Put stock on a hub's shelves.", no_args_is_help=True)
@@ -71,6 +80,11 @@ def order_place(
         help="Seconds from now by which the saga must end: past it, it fails with DEADLINE unless "
         "delivery has already decided (default: the orders service's CHOREO_ORDER_DEADLINE_S, 900).",
     ),
+    priority: Priority = typer.Option(
+        Priority.STANDARD, "--priority", case_sensitive=False,
+        help="EXPRESS: the hub's next free drone that can carry it goes to it before any STANDARD "
+        "package waiting there.",
+    ),
 ) -> None:
     """Send a PlaceOrder command; print the order id to trace it with.
 
@@ -80,7 +94,8 @@ def order_place(
     _settings, sender = _sender()
     now = datetime.now(UTC)
     deadline = None if deadline_s is None else now + timedelta(seconds=deadline_s)
-    cmd = commands.place_order(hub, sku, quantity, address, now, order_id=order_id, deadline=deadline)
+    cmd = commands.place_order(hub, sku, quantity, address, now, order_id=order_id, deadline=deadline,
+                               priority=priority.value)
     sender.send_all([cmd])
     typer.echo(cmd.order_id)
 
@@ -123,15 +138,19 @@ def stock_add(
 def fleet_add(
     hub: str = typer.Option(..., "--hub"),
     drone_id: str = typer.Option(..., "--drone", help="Drone id, e.g. drone-09."),
+    max_payload: int = typer.Option(
+        0, "--max-payload", min=0, help="The heaviest package it can carry, in grams (0: no limit).",
+    ),
 ) -> None:
     """Send a RegisterDrone command.
 
-    Example: choreo fleet add --hub hub-east --drone drone-02
+    Example: choreo fleet add --hub hub-east --drone drone-02 --max-payload 2000
     """
     _known_hub(hub)
     _valid_ids(drone_id=drone_id)
     _settings, sender = _sender()
-    sender.send_all([commands.register_drone(hub, drone_id, datetime.now(UTC))])
+    sender.send_all([commands.register_drone(hub, drone_id, datetime.now(UTC),
+                                             max_payload_grams=max_payload)])
     typer.echo(f"{hub}: registered {drone_id}")
 
 

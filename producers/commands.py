@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 
 from consumers.drones.events import RegisterDrone
-from consumers.orders.events import CancelOrder, PlaceOrder
+from consumers.orders.events import STANDARD, CancelOrder, PlaceOrder
 from consumers.packaging.events import AddStock
 
 
@@ -31,6 +31,7 @@ def place_order(
     order_id: str | None = None,
     event_id: str | None = None,
     deadline: datetime | None = None,
+    priority: str = STANDARD,
 ) -> PlaceOrder:
     """A PlaceOrder; the order id (the saga id) is fresh unless given. Without a deadline the
     orders service gives it its default (CHOREO_ORDER_DEADLINE_S after `at`)."""
@@ -44,6 +45,7 @@ def place_order(
         quantity=quantity,
         address=address,
         deadline=None if deadline is None else edge_time(deadline),
+        priority=priority,
     )
 
 
@@ -70,12 +72,15 @@ def add_stock(hub: str, sku: str, quantity: int, at: datetime, event_id: str | N
     )
 
 
-def register_drone(hub: str, drone_id: str, at: datetime, event_id: str | None = None) -> RegisterDrone:
-    """A RegisterDrone adding `drone_id` to the fleet of `hub`."""
+def register_drone(
+    hub: str, drone_id: str, at: datetime, event_id: str | None = None, max_payload_grams: int = 0,
+) -> RegisterDrone:
+    """A RegisterDrone adding `drone_id` to the fleet of `hub` (0: it carries any package)."""
     return RegisterDrone(
         event_id=event_id or new_id(),
         hub=hub,
         occurred_at=edge_time(at),
         causation_id=None,
         drone_id=drone_id,
+        max_payload_grams=max_payload_grams,
     )

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import ClassVar
 
 from consumers.envelope import HubRecord, SagaRecord
+from consumers.orders.events import STANDARD
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -16,6 +17,7 @@ class RegisterDrone(HubRecord):
     SCHEMA: ClassVar[str] = "delivery.drones.RegisterDrone"
 
     drone_id: str
+    max_payload_grams: int = 0  # 0: no limit
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -25,6 +27,7 @@ class DroneRegistered(HubRecord):
     SCHEMA: ClassVar[str] = "delivery.drones.DroneRegistered"
 
     drone_id: str
+    max_payload_grams: int = 0  # 0: no limit, as every drone registered before payloads existed
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,6 +71,8 @@ class PackageQueued(SagaRecord):
     package_id: str
     address: str
     wait_until: datetime
+    priority: str = STANDARD  # the order's: the queue serves EXPRESS first
+    weight_grams: int = 0  # only a drone that can carry it takes it from the queue; 0: any
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,10 +1,17 @@
 """The drones service: the fleet of each hub, assigned to packages and released after flight.
 
-A package that finds every drone of its hub flying waits in the hub's queue, first come first
-served, for the next drone released or registered, and fails with NO_DRONE when its wait ends
-(a timer: `CHOREO_DRONE_WAIT_S` after the order's time). A hub with no drone at all, or a wait of
-0, fails it at once. A queued package whose order's deadline passed (`DeliveryExpired`) leaves
-the queue with `DroneUnavailable(DEADLINE)`: no drone goes to a saga that has ended.
+A package goes to the free drone of lowest id that can carry it (a drone's `max_payload_grams`,
+0 for no limit, against the package's `weight_grams`). A package that finds no such drone free
+waits in the hub's queue for the next drone released or registered that can carry it, EXPRESS
+orders before STANDARD ones and first come first served within each, and fails with NO_DRONE
+when its wait ends (a timer: `CHOREO_DRONE_WAIT_S` after the order's time). A hub with no drone
+at all, or a wait of 0, fails it at once, and one whose drones are all too weak for it with
+TOO_HEAVY. A queued package whose order's deadline passed (`DeliveryExpired`) leaves the queue
+with `DroneUnavailable(DEADLINE)`: no drone goes to a saga that has ended.
+
+Rows written before priorities and payloads existed have no `priority`, `weight` or
+`max_payload`: they read as STANDARD, 0 and no limit, and new rows carry those keys only when
+they say more, so a store that both versions wrote is the store either would rebuild.
 """
 
 from __future__ import annotations
@@ -38,20 +45,24 @@ from consumers.drones.events import (
 )
 from consumers.ids import id_rejection
 from consumers.limits import ID_MAX, clipped, field_too_long, shown
+from consumers.orders.events import EXPRESS
 from consumers.packaging import events as packaging
 from consumers.reference import drone_wait_s, hubs
 from consumers.saga import caused_by, caused_by_timer, caused_by_without_order, saga_key
 
-DRONES = "drones"  # drone_key -> {"order_id": the order it flies for, or None}
+# drone_key -> {"order_id": the order it flies for, or None; "max_payload": grams, when limited}
+DRONES = "drones"
 # saga_key -> {"drone_id", "package_id", "status"}; status "waiting" adds "queued": its QUEUE key.
 ASSIGNMENTS = "assignments"
-# An index of the free drones, same keys as DRONES: finding a free drone reads one row, not the
-# whole fleet.
+# An index of the free drones, same keys as DRONES ({"max_payload"} when limited): finding a free
+# drone reads one row, not the whole fleet, unless the package is too heavy for the first ones.
 FREE = "free_drones"
 # Packages waiting for a drone, per hub in arrival order: "<hub>/<seq, 12 digits>" -> {"order_id",
-# "package_id", "address", "occurred_at" (ISO 8601)}; QUEUE_SEQ: hub -> {"next": the next seq,
-# "waiting": how many wait}. The count is read before the queue: every flight's end asks whether
-# anyone waits, and a document read is cached for the batch where a scan is a query each time.
+# "package_id", "address", "occurred_at" (ISO 8601), and "priority": EXPRESS, "weight": grams when
+# they say more than STANDARD and 0}; QUEUE_SEQ: hub -> {"next": the next seq, "waiting": how many
+# wait, "express": how many of them are EXPRESS, when any}. The counts are read before the queue:
+# every flight's end asks whether anyone waits, and a document read is cached for the batch where a
+# scan is a query each time.
 QUEUE = "queue"
 QUEUE_SEQ = "queue_seq"
 
@@ -75,7 +86,8 @@ def decide(state: StateView, event: Any) -> list[Any]:
         case RegisterDrone():
             registered = _register(state, event)
             if isinstance(registered, DroneRegistered):
-                return [registered, *_serve_queue(state, event.hub, event.drone_id, event)]
+                return [registered, *_serve_queue(state, event.hub, event.drone_id,
+                                                  event.max_payload_grams, event)]
             return [registered]
         case packaging.PackagePrepared():
             if state.get(ASSIGNMENTS, saga_key(event.hub, event.order_id)) is not None:
@@ -92,8 +104,10 @@ def decide(state: StateView, event: Any) -> list[Any]:
                 package_id=assignment["package_id"],
                 failure_reason=failure,
             )
-            # The drone is back: the package first in its hub's queue takes it.
-            return [released, *_serve_queue(state, event.hub, assignment["drone_id"], event)]
+            # The drone is back: the package first in its hub's queue that it can carry takes it.
+            drone = state.get(DRONES, drone_key(event.hub, assignment["drone_id"])) or {}
+            return [released, *_serve_queue(state, event.hub, assignment["drone_id"],
+                                            drone.get("max_payload", 0), event)]
         case delivery.DeliveryExpired():
             return _leave_queue(state, event.hub, event.order_id, caused_by(event, "DroneUnavailable"),
                                 event.reason)
@@ -118,13 +132,20 @@ def _leave_queue(
     return [DroneUnavailable(**fields, package_id=assignment["package_id"], reason=reason)]
 
 
-def _serve_queue(state: StateView, hub: str, drone_id: str, cause: Any) -> list[DroneAssigned]:
-    """The free drone `drone_id` to the package first in `hub`'s queue, if one waits."""
+def _serve_queue(
+    state: StateView, hub: str, drone_id: str, max_payload: int, cause: Any,
+) -> list[DroneAssigned]:
+    """The free drone `drone_id` to the first package in `hub`'s queue that it can carry, EXPRESS
+    before STANDARD, if one waits."""
     counter = state.get(QUEUE_SEQ, hub)
     if counter is None or not counter["waiting"]:
         return []
-    for _key, waiting in state.scan(QUEUE, prefix=key_prefix(hub)):
-        return [DroneAssigned(
+    waiting = _first_waiting(state, hub, max_payload, express_only=bool(counter.get("express")))
+    if waiting is None and counter.get("express"):
+        waiting = _first_waiting(state, hub, max_payload, express_only=False)
+    if waiting is None:
+        return []
+    return [DroneAssigned(
             event_id=derive_id(cause.event_id, "DroneAssigned"),
             order_id=waiting["order_id"],
             hub=hub,
@@ -134,14 +155,31 @@ def _serve_queue(state: StateView, hub: str, drone_id: str, cause: Any) -> list[
             package_id=waiting["package_id"],
             address=waiting["address"],
         )]
-    return []
+
+
+def _first_waiting(
+    state: StateView, hub: str, max_payload: int, express_only: bool,
+) -> dict[str, Any] | None:
+    """The first package of `hub`'s queue (the first EXPRESS one) a drone of `max_payload` can
+    carry. Without a limit and without EXPRESS packages waiting, that is the first row."""
+    for _key, waiting in state.scan(QUEUE, prefix=key_prefix(hub)):
+        if express_only and waiting.get("priority") != EXPRESS:
+            continue
+        if _carries(max_payload, waiting.get("weight", 0)):
+            return waiting
+    return None
+
+
+def _carries(max_payload: int, weight: int) -> bool:
+    return max_payload == 0 or weight <= max_payload
 
 
 def _register(state: StateView, command: RegisterDrone) -> DroneRegistered | DroneRegistrationRejected:
     problem = _registration_problem(state, command)
     if problem is None:
         return DroneRegistered(
-            **caused_by_without_order(command, "DroneRegistered"), drone_id=command.drone_id
+            **caused_by_without_order(command, "DroneRegistered"), drone_id=command.drone_id,
+            max_payload_grams=command.max_payload_grams,
         )
     reason, detail = problem
     return DroneRegistrationRejected(
@@ -161,6 +199,9 @@ def _registration_problem(state: StateView, command: RegisterDrone) -> tuple[str
         return bad_id
     if command.hub not in hubs():
         return "UNKNOWN_HUB", f"hub {shown(command.hub)} is not one of ours"
+    if command.max_payload_grams < 0:
+        return ("INVALID_PAYLOAD", f"max_payload_grams {command.max_payload_grams} must be 0 "
+                "(no limit) or more")
     if state.get(DRONES, drone_key(command.hub, command.drone_id)) is not None:
         drone, hub = shown(command.drone_id), shown(command.hub)
         return "DUPLICATE_DRONE", f"drone {drone} is already in {hub}'s fleet"
@@ -170,26 +211,34 @@ def _registration_problem(state: StateView, command: RegisterDrone) -> tuple[str
 def _assign(
     state: StateView, package: packaging.PackagePrepared
 ) -> DroneAssigned | DroneUnavailable | PackageQueued:
-    # Lowest free id in key order: deterministic, so a replayed decision picks the same drone.
-    for key, _free in state.scan(FREE, prefix=key_prefix(package.hub)):
-        _hub, drone_id = key_parts(key)
-        return DroneAssigned(
-            **caused_by(package, "DroneAssigned"),
-            drone_id=drone_id,
-            package_id=package.package_id,
-            address=package.address,
-        )
+    # Lowest free id in key order that can carry it: deterministic, so a replayed decision
+    # picks the same drone.
+    for key, free in state.scan(FREE, prefix=key_prefix(package.hub)):
+        if _carries(free.get("max_payload", 0), package.weight_grams):
+            _hub, drone_id = key_parts(key)
+            return DroneAssigned(
+                **caused_by(package, "DroneAssigned"),
+                drone_id=drone_id,
+                package_id=package.package_id,
+                address=package.address,
+            )
     wait_s = drone_wait_s()
-    has_fleet = next(iter(state.scan(DRONES, prefix=key_prefix(package.hub))), None) is not None
-    if wait_s == 0 or not has_fleet:  # no drone will ever come back to a hub without any
+    fleet = [drone for _key, drone in state.scan(DRONES, prefix=key_prefix(package.hub))]
+    if wait_s == 0 or not fleet:  # no drone will ever come back to a hub without any
         return DroneUnavailable(
             **caused_by(package, "DroneUnavailable"), package_id=package.package_id, reason="NO_DRONE"
+        )
+    if not any(_carries(d.get("max_payload", 0), package.weight_grams) for d in fleet):
+        return DroneUnavailable(  # waiting would not help: no drone of the hub can lift it
+            **caused_by(package, "DroneUnavailable"), package_id=package.package_id, reason="TOO_HEAVY"
         )
     return PackageQueued(
         **caused_by(package, "PackageQueued"),
         package_id=package.package_id,
         address=package.address,
         wait_until=package.occurred_at + timedelta(seconds=wait_s),
+        priority=package.priority,
+        weight_grams=package.weight_grams,
     )
 
 
@@ -197,12 +246,12 @@ def evolve(state: State, event: Any) -> None:
     """Apply one of the drones' own events to the fleet, its assignments and the queues."""
     match event:
         case DroneRegistered():
-            state.put(DRONES, drone_key(event.hub, event.drone_id), {"order_id": None})
-            state.put(FREE, drone_key(event.hub, event.drone_id), {})
+            limit = {"max_payload": event.max_payload_grams} if event.max_payload_grams else {}
+            state.put(DRONES, drone_key(event.hub, event.drone_id), {"order_id": None, **limit})
+            state.put(FREE, drone_key(event.hub, event.drone_id), limit)
         case DroneAssigned():
             _dequeue(state, event.hub, event.order_id)
-            state.put(DRONES, drone_key(event.hub, event.drone_id), {"order_id": event.order_id})
-            state.delete(FREE, drone_key(event.hub, event.drone_id))
+            _fly(state, event.hub, event.drone_id, event.order_id)
             state.put(
                 ASSIGNMENTS,
                 saga_key(event.hub, event.order_id),
@@ -220,8 +269,7 @@ def evolve(state: State, event: Any) -> None:
             )
             saga_ended(state, saga_key(event.hub, event.order_id))
         case DroneReleased():
-            state.put(DRONES, drone_key(event.hub, event.drone_id), {"order_id": None})
-            state.put(FREE, drone_key(event.hub, event.drone_id), {})
+            _fly(state, event.hub, event.drone_id, None)
             state.put(
                 ASSIGNMENTS,
                 saga_key(event.hub, event.order_id),
@@ -232,13 +280,28 @@ def evolve(state: State, event: Any) -> None:
             pass  # changes nothing: it only answers the edge
 
 
+def _fly(state: State, hub: str, drone_id: str, order_id: str | None) -> None:
+    """The drone flies for `order_id`, or is free again (None); its payload limit stays."""
+    key = drone_key(hub, drone_id)
+    drone = {**(state.get(DRONES, key) or {}), "order_id": order_id}
+    state.put(DRONES, key, drone)
+    if order_id is None:
+        state.put(FREE, key, {"max_payload": drone["max_payload"]} if drone.get("max_payload") else {})
+    else:
+        state.delete(FREE, key)
+
+
 def _enqueue(state: State, queued: PackageQueued) -> None:
     counter = state.get(QUEUE_SEQ, queued.hub) or {"next": 0, "waiting": 0}
     key = compose_key(queued.hub, f"{counter['next']:012d}")
-    state.put(QUEUE_SEQ, queued.hub, {"next": counter["next"] + 1, "waiting": counter["waiting"] + 1})
+    express = queued.priority == EXPRESS
+    state.put(QUEUE_SEQ, queued.hub, _counted(
+        {**counter, "next": counter["next"] + 1, "waiting": counter["waiting"] + 1}, express, +1))
     state.put(QUEUE, key, {
         "order_id": queued.order_id, "package_id": queued.package_id, "address": queued.address,
         "occurred_at": queued.occurred_at.isoformat(),
+        **({"priority": EXPRESS} if express else {}),
+        **({"weight": queued.weight_grams} if queued.weight_grams else {}),
     })
     state.put(ASSIGNMENTS, saga_key(queued.hub, queued.order_id),
               {"drone_id": None, "package_id": queued.package_id, "status": "waiting", "queued": key})
@@ -251,10 +314,22 @@ def _dequeue(state: State, hub: str, order_id: str) -> None:
     """Take a saga's package out of its hub's queue, if it waits there (served, or gone)."""
     assignment = state.get(ASSIGNMENTS, saga_key(hub, order_id))
     if assignment is not None and assignment["status"] == "waiting":
+        waiting = state.get(QUEUE, assignment["queued"]) or {}
         state.delete(QUEUE, assignment["queued"])
         cancel_timer(state, wait_timer(hub, order_id))
         counter = state.get(QUEUE_SEQ, hub) or {"next": 0, "waiting": 1}
-        state.put(QUEUE_SEQ, hub, {**counter, "waiting": counter["waiting"] - 1})
+        express = waiting.get("priority") == EXPRESS
+        state.put(QUEUE_SEQ, hub, _counted({**counter, "waiting": counter["waiting"] - 1}, express, -1))
+
+
+def _counted(counter: dict[str, Any], express: bool, delta: int) -> dict[str, Any]:
+    """`counter` with its count of EXPRESS packages moved by `delta` when `express`; the key is
+    there only while some wait (rows of stores written before priorities have none)."""
+    if not express:
+        return counter
+    left = counter.get("express", 0) + delta
+    counter = {k: v for k, v in counter.items() if k != "express"}
+    return {**counter, "express": left} if left > 0 else counter
 
 
 SERVICE = Service(

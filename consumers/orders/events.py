@@ -8,6 +8,12 @@ from typing import ClassVar
 
 from consumers.envelope import SagaRecord
 
+# An order's priority (the enum delivery.orders.Priority): the drones give an EXPRESS package the
+# next free drone that can carry it before any STANDARD one waiting at its hub.
+STANDARD = "STANDARD"
+EXPRESS = "EXPRESS"
+PRIORITIES = (STANDARD, EXPRESS)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PlaceOrder(SagaRecord):
@@ -20,6 +26,7 @@ class PlaceOrder(SagaRecord):
     address: str
     # When the saga must have ended; None: the service's default (CHOREO_ORDER_DEADLINE_S).
     deadline: datetime | None = None
+    priority: str = STANDARD
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,6 +47,7 @@ class OrderPlaced(SagaRecord):
     address: str
     # None only in orders placed before deadlines existed: they have none.
     deadline: datetime | None = None
+    priority: str = STANDARD  # STANDARD in orders placed before priorities existed
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

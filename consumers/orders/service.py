@@ -97,6 +97,7 @@ def _place(command: PlaceOrder) -> OrderPlaced | OrderRejected:
         quantity=command.quantity,
         address=command.address,
         deadline=deadline,
+        priority=command.priority,
     )
 
 

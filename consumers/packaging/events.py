@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from consumers.envelope import HubRecord, SagaRecord
+from consumers.orders.events import STANDARD
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -50,6 +51,8 @@ class PackagePrepared(SagaRecord):
     sku: str
     quantity: int
     address: str
+    priority: str = STANDARD  # the order's
+    weight_grams: int = 0  # 0: packed before packages were weighed
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -21,7 +21,7 @@ from consumers.packaging.events import (
     StockReleased,
     StockShipped,
 )
-from consumers.reference import SKU_PATTERN, hubs
+from consumers.reference import SKU_PATTERN, hubs, sku_weights
 from consumers.saga import caused_by, caused_by_without_order, saga_key
 
 STOCK = "stock"  # stock_key -> {"on_hand", "reserved", "shipped"}
@@ -127,6 +127,8 @@ def _pack(state: StateView, order: orders.OrderPlaced) -> PackagePrepared | Pack
         sku=order.sku,
         quantity=order.quantity,
         address=order.address,
+        priority=order.priority,  # the drones serve EXPRESS first
+        weight_grams=sku_weights().get(order.sku, 0) * order.quantity,  # what a drone must lift
     )
 
 

@@ -88,6 +88,13 @@ def hubs() -> Mapping[str, Hub]:
     }
 
 
+@cache
+def sku_weights() -> Mapping[str, int]:
+    """What one item of each SKU of the catalogue weighs, in grams (hubs.json)."""
+    raw = json.loads(resources.files(__package__).joinpath("hubs.json").read_text("utf-8"))
+    return dict(raw["sku_weight_grams"])
+
+
 def raw_addresses(hub_id: str) -> list[str]:
     """The address book of a hub as written in hubs.json (for producers and demos)."""
     raw = json.loads(resources.files(__package__).joinpath("hubs.json").read_text("utf-8"))

@@ -157,7 +157,8 @@ def test_later_decisions_see_the_state_of_the_version_not_the_recorded_one() -> 
         (REMOVED, "PackagingFailed"), (ADDED, "PackagePrepared")]
     first = result.outcomes[1]
     (change,) = first.changes
-    assert change.kind == CHANGED and change.fields == {"quantity": (2, 1)}
+    # One item fewer weighs one item less (SKU-0001: 250 g).
+    assert change.kind == CHANGED and change.fields == {"quantity": (2, 1), "weight_grams": (500, 250)}
 
 
 # -- pairing and order ------------------------------------------------------------------------------
