@@ -37,6 +37,7 @@ FIELD_CAPS: Final[Mapping[str, int]] = {
     "sku": SKU_MAX,
     "address": ADDRESS_MAX,
     "drone_id": ID_MAX,
+    "priority": 16,  # an enum symbol (delivery.orders.Priority): the schema bounds it already
 }
 
 FIELD_TOO_LONG: Final = "FIELD_TOO_LONG"
