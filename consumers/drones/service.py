@@ -17,7 +17,7 @@ they say more, so a store that both versions wrote is the store either would reb
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from choreo.contract import (
     Service,
@@ -222,15 +222,15 @@ def _assign(
                 package_id=package.package_id,
                 address=package.address,
             )
+    fleet = _fleet_for(state, package)
+    if fleet == "too weak":  # waiting would not help: no drone of the hub can lift it
+        return DroneUnavailable(
+            **caused_by(package, "DroneUnavailable"), package_id=package.package_id, reason="TOO_HEAVY"
+        )
     wait_s = drone_wait_s()
-    fleet = [drone for _key, drone in state.scan(DRONES, prefix=key_prefix(package.hub))]
-    if wait_s == 0 or not fleet:  # no drone will ever come back to a hub without any
+    if wait_s == 0 or fleet == "none":  # no drone will ever come back to a hub without any
         return DroneUnavailable(
             **caused_by(package, "DroneUnavailable"), package_id=package.package_id, reason="NO_DRONE"
-        )
-    if not any(_carries(d.get("max_payload", 0), package.weight_grams) for d in fleet):
-        return DroneUnavailable(  # waiting would not help: no drone of the hub can lift it
-            **caused_by(package, "DroneUnavailable"), package_id=package.package_id, reason="TOO_HEAVY"
         )
     return PackageQueued(
         **caused_by(package, "PackageQueued"),
@@ -240,6 +240,19 @@ def _assign(
         priority=package.priority,
         weight_grams=package.weight_grams,
     )
+
+
+def _fleet_for(
+    state: StateView, package: packaging.PackagePrepared,
+) -> Literal["none", "too weak", "able"]:
+    """"none" (the hub has no drone), "too weak" (none can lift the package) or "able" (one can:
+    the first row, without payload limits), read lazily: one row in the common case."""
+    found: Literal["none", "too weak"] = "none"
+    for _key, drone in state.scan(DRONES, prefix=key_prefix(package.hub)):
+        if _carries(drone.get("max_payload", 0), package.weight_grams):
+            return "able"
+        found = "too weak"
+    return found
 
 
 def evolve(state: State, event: Any) -> None:
@@ -324,12 +337,12 @@ def _dequeue(state: State, hub: str, order_id: str) -> None:
 
 def _counted(counter: dict[str, Any], express: bool, delta: int) -> dict[str, Any]:
     """`counter` with its count of EXPRESS packages moved by `delta` when `express`; the key is
-    there only while some wait (rows of stores written before priorities have none)."""
-    if not express:
-        return counter
-    left = counter.get("express", 0) + delta
+    there only while some wait (rows of stores written before priorities have none), and goes
+    with the last waiting package whatever it says, so a count that code without priorities
+    left behind cannot outlive the queue."""
+    left = counter.get("express", 0) + (delta if express else 0)
     counter = {k: v for k, v in counter.items() if k != "express"}
-    return {**counter, "express": left} if left > 0 else counter
+    return {**counter, "express": left} if left > 0 and counter["waiting"] > 0 else counter
 
 
 SERVICE = Service(

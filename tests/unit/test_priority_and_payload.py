@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from choreo.testing import MemoryState, handle
 from consumers.delivery.events import DeliveryCompleted
 from consumers.drones.events import (
@@ -23,7 +25,7 @@ from consumers.orders.events import EXPRESS, STANDARD, OrderPlaced
 from consumers.orders.service import SERVICE as ORDERS_SERVICE
 from consumers.packaging.events import PackagePrepared
 from consumers.packaging.service import SERVICE as PACKAGING_SERVICE
-from consumers.reference import sku_weights
+from consumers.reference import DRONE_WAIT_ENV, drone_wait_s, hubs, sku_weights
 from producers.commands import add_stock, place_order, register_drone
 from tests.support.records import T0, record
 
@@ -136,3 +138,34 @@ def test_a_negative_payload_is_refused_with_a_reason() -> None:
     (ok,) = handle(DRONES_SERVICE, MemoryState(),
                    register_drone("hub-north", "drone-09", T0, max_payload_grams=1200))
     assert isinstance(ok, DroneRegistered) and ok.max_payload_grams == 1200
+
+
+def test_every_sku_of_the_catalogue_has_a_weight() -> None:
+    # A package of v2 always weighs something: a weight of 0 in the log says v1 packed it.
+    stocked = {sku for hub in hubs().values() for sku in hub.skus}
+    assert all(sku_weights().get(sku, 0) > 0 for sku in stocked), stocked - set(sku_weights())
+
+
+def test_a_hub_whose_drones_are_all_too_weak_says_too_heavy_even_without_waiting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(DRONE_WAIT_ENV, "0")
+    drone_wait_s.cache_clear()
+    try:
+        state = _drones(("drone-01", 100))
+        assert _one(state, _package("o-1", weight=101)).reason == "TOO_HEAVY"
+        assert _one(state, _package("o-2", weight=50)).drone_id == "drone-01"
+        assert _one(state, _package("o-3", weight=50)).reason == "NO_DRONE"  # able, but busy
+    finally:
+        drone_wait_s.cache_clear()
+
+
+def test_an_express_count_left_by_code_without_priorities_goes_with_the_last_package() -> None:
+    state = _drones(("drone-01", 0))
+    first = _one(state, _package("o-0"))
+    _one(state, _package("o-1", at_s=1))
+    # As a v1 instance would leave it: a count of EXPRESS packages its rows do not mark.
+    state.put(QUEUE_SEQ, "hub-north", {"next": 1, "waiting": 1, "express": 1})
+    _, served = handle(DRONES_SERVICE, state, _delivered(first))
+    assert served.order_id == "o-1"
+    assert state.get(QUEUE_SEQ, "hub-north") == {"next": 1, "waiting": 0}
