@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -14,13 +13,15 @@ _domain_failure: str | None = None
 
 
 def _no_such_option_errors() -> tuple[type[Exception], ...]:
-    """The class the option parser raises for an unknown flag: Click's, or the copy of Click that
-    newer Typer releases carry inside them (typer._click), whichever parses our commands."""
-    found: list[type[Exception]] = [click.NoSuchOption]
-    try:
-        found.append(importlib.import_module("typer._click.exceptions").NoSuchOption)
-    except (ImportError, AttributeError):
-        pass
+    """The class the option parser raises for an unknown flag: the copy of Click that newer Typer
+    releases carry inside them (typer._click, and no dependency on Click), or Click's own for
+    older ones; whichever is installed."""
+    found: list[type[Exception]] = []
+    for module in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            found.append(importlib.import_module(module).NoSuchOption)
+        except (ImportError, AttributeError):
+            continue
     return tuple(found)
 
 
