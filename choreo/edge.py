@@ -10,7 +10,7 @@ from confluent_kafka import KafkaError, Message
 
 from choreo import bootstrap
 from choreo.domain import installation
-from choreo.exceptions import ChoreoError
+from choreo.exceptions import ChoreoError, ConfigurationError
 from choreo.kafka import clients
 from choreo.kafka.messages import EVENT_TYPE_HEADER, produce_when_room
 from choreo.serde.codec import Codec
@@ -38,8 +38,11 @@ def command_topics() -> dict[type, str]:
     for topic, classes in bootstrap.topic_classes(list(installed.services)).items():
         if topic not in written:
             for cls in classes:
-                if cls in commands:
-                    out.setdefault(cls, topic)
+                if cls in commands and out.setdefault(cls, topic) != topic:
+                    raise ConfigurationError(
+                        f"{cls.__name__} is read from two command topics, {out[cls]} and {topic}: "
+                        "the edge could not say which one to send it to"
+                    )
     return out
 
 
@@ -67,7 +70,10 @@ class CommandSender:
     def send(self, command: Any) -> None:
         logical = self.topics.get(type(command))
         if logical is None:
-            raise SendError(f"{type(command).__name__} is not a command of any service")
+            raise SendError(
+                f"{type(command).__name__} is not a command of the installed domains: declare it in "
+                "its Domain's `commands`, as an input of a service on a topic no service writes"
+            )
         topic = self.settings.topic(logical)
         value = self.codec.encode(topic, command)
         event_type: str = type(command).SCHEMA

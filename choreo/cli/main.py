@@ -37,13 +37,19 @@ class _Commands(TyperGroup):
         try:
             return super().invoke(ctx)
         except _NO_SUCH_OPTION as e:
-            if _domain_failure is not None:
+            if _domain_failure is not None and _takes_key_or_saga(getattr(e, "ctx", None)):
                 said = getattr(e, "message", str(e))
                 e.message = (  # type: ignore[attr-defined]  # both classes print it
                     f"{said}: the installed domain names the key and saga flags, and it did "
                     f"not load ({_domain_failure}); --key and --saga work without it"
                 )
             raise
+
+
+def _takes_key_or_saga(ctx: Any) -> bool:
+    """Whether the refused command is one of those whose flags the domain names."""
+    params = getattr(getattr(ctx, "command", None), "params", ())
+    return any(opt in ("--key", "--saga") for p in params for opt in getattr(p, "opts", ()))
 
 
 app = typer.Typer(

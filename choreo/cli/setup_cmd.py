@@ -74,6 +74,7 @@ def schemas_check(
 
     Example: choreo schemas check --registry
     """
+    from choreo.exceptions import ConfigurationError
     from choreo.serde.compat import check_roots
 
     try:
@@ -81,13 +82,20 @@ def schemas_check(
     except subprocess.CalledProcessError as e:
         fail(f"git failed: {e.stderr.strip() if e.stderr else e}")
         return
-    for root, why in report.skipped:
-        typer.echo(f"not checked: {root} ({why})")
-    for p in report.problems:
-        typer.echo(f"INCOMPATIBLE {p.path} vs {p.commit}: {p.reason}")
-    typer.echo(f"{report.checked} earlier version(s) checked, {len(report.problems)} incompatible")
+    except ConfigurationError as e:
+        if not registry:
+            raise
+        # An environment's installed copy has no history: the registry's verdict still counts.
+        typer.echo(f"not checked against git history: {e}")
+        report = None
+    if report is not None:
+        for root, why in report.skipped:
+            typer.echo(f"not checked: {root} ({why})")
+        for p in report.problems:
+            typer.echo(f"INCOMPATIBLE {p.path} vs {p.commit}: {p.reason}")
+        typer.echo(f"{report.checked} earlier version(s) checked, {len(report.problems)} incompatible")
     refused = _check_registry() if registry else 0
-    if report.problems or refused:
+    if (report is not None and report.problems) or refused:
         raise typer.Exit(1)
 
 

@@ -21,7 +21,7 @@ class Consumed:
     """One record as read from an input: made once at intake (`Consumed.of`) and passed as it is
     to processing, dead letters, tracing and the commit, so that none of them asks the client
     for a field again. A record that is an error report of the consumer carries `error` instead
-    (its coordinates may then be partial: -1 for what the report does not name)."""
+    (its coordinates may then be partial: "" or -1 for what the report does not name)."""
 
     topic: str
     partition: int
@@ -63,7 +63,8 @@ def consumed(msgs: list[Message]) -> list[Consumed]:
 
 
 def coordinates(msg: Message) -> tuple[str, int, int]:
-    """(topic, partition, offset) of a delivered record (a consumed one is a `Consumed`)."""
+    """(topic, partition, offset) of a raw record: a delivered one, or one the restore reads (the
+    worker's consumed records are `Consumed` values)."""
     topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
     assert topic is not None and partition is not None and offset is not None
     return topic, partition, offset

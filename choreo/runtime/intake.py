@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 
 
 def next_batch(consumer: Consumer, watchdog: Watchdog, size: int, wait_s: float) -> list[Consumed]:
-    """Up to `size` records, each read into its `Consumed` value here and only here: wait up to
+    """Up to `size` records, each read into its `Consumed` value (the worker's one intake): wait up to
     `wait_s` (the commit interval) for the first, then take only what has already arrived.
 
     Waiting for a full batch would add the whole commit interval to every hop of a saga at low

@@ -57,6 +57,7 @@ class TransactionalOutput:
             pass
         with self.watchdog.guard("produce", self.wait_s):
             try:
+                self.producer.poll(_DRAIN_S)  # the queue was full a moment ago: drain first
                 when_room(send, self.producer.poll, self.wait_s, _DRAIN_S)
             except BufferError as e:
                 # A batch failure: aborting the transaction purges the queue, and a producer

@@ -21,7 +21,7 @@ from choreo.exceptions import ConfigurationError
 from choreo.serde.compat import Mode, readable_by
 from choreo.serde.registration import answering_registry, subjects
 from choreo.serde.schemas import EventSchema
-from choreo.settings import Settings
+from choreo.settings import Settings, redact_url
 
 _SUBJECT_NOT_FOUND = 40401  # the registry's error code for a subject it does not hold
 _MODES = {"BACKWARD": Mode.BACKWARD, "FORWARD": Mode.FORWARD, "FULL": Mode.FULL}
@@ -45,21 +45,27 @@ def check_against_registry(
     verdicts = []
     for subject, es in subjects(settings, services, schemas):
         with answering_registry(settings):
-            verdicts.append(_verdict(registry, subject, es))
+            try:
+                verdicts.append(_verdict(registry, subject, es))
+            except SchemaRegistryError as e:
+                raise ConfigurationError(
+                    f"the schema registry at {redact_url(settings.schema_registry_url)} could not "
+                    f"check {es.path} against {subject} ({redact_url(str(e))}): is that URL the "
+                    "registry's Confluent-compatible API?"
+                ) from e
     return verdicts
 
 
 def _verdict(registry: SchemaRegistryClient, subject: str, es: EventSchema) -> RegistryVerdict:
+    """Raises SchemaRegistryError for anything but an answer (a 404 without the registry's
+    subject-not-found code is a wrong URL, not a new subject)."""
     try:
         versions = registry.get_versions(subject)
     except SchemaRegistryError as e:
-        if e.error_code == _SUBJECT_NOT_FOUND or e.http_status_code == 404:
+        if e.error_code == _SUBJECT_NOT_FOUND:
             return RegistryVerdict(subject, es.path, 0, None)
-        raise ConfigurationError(f"reading {subject} from the registry failed: {e}") from e
-    try:
-        fits = registry.test_compatibility_all_versions(subject, Schema(es.text, "AVRO"))
-    except SchemaRegistryError as e:
-        raise ConfigurationError(f"the registry could not check {es.path} against {subject}: {e}") from e
+        raise
+    fits = registry.test_compatibility_all_versions(subject, Schema(es.text, "AVRO"))
     if fits:
         return RegistryVerdict(subject, es.path, len(versions), None)
     level = _level(registry, subject)

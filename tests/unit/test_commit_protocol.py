@@ -53,10 +53,8 @@ def fatal(code: int = KafkaError.PRODUCER_FENCED) -> KafkaException:
 class FakeMessage:
     """A delivered record, as far as a delivery report reads one."""
 
-    def __init__(self, topic: str, partition: int, offset: int, error: KafkaError | None = None,
-                 value: bytes = b"v") -> None:
-        self._topic, self._partition, self._offset, self._error = topic, partition, offset, error
-        self._value = value
+    def __init__(self, topic: str, partition: int, offset: int) -> None:
+        self._topic, self._partition, self._offset = topic, partition, offset
 
     def topic(self) -> str:
         return self._topic
@@ -66,15 +64,6 @@ class FakeMessage:
 
     def offset(self) -> int:
         return self._offset
-
-    def error(self) -> KafkaError | None:
-        return self._error
-
-    def value(self) -> bytes:
-        return self._value
-
-    def headers(self) -> list[tuple[str, bytes]]:
-        return []
 
 
 class Failures:

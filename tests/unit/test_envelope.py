@@ -13,6 +13,7 @@ import pytest
 from choreo.cli import envelope_options
 from choreo.domain import DOMAINS_ENV
 from choreo.envelope import Envelope
+from choreo.exceptions import ConfigurationError
 from choreo.ops.log_reader import LogRecord
 from choreo.ops.records import RecordFilter, key_of, saga_id_of
 from choreo.ops.state_view import Document, DocumentFilter
@@ -117,10 +118,29 @@ def test_nothing_in_the_framework_names_the_reference_sagas_key() -> None:
     assert named == []
 
 
-@pytest.mark.usefixtures("ledger_installed")
-def test_the_edge_sends_each_declared_command_to_the_topic_that_carries_it() -> None:
-    from choreo.edge import command_topics
+def test_the_edge_sends_each_declared_command_to_the_unwritten_topic_that_carries_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from choreo import edge
+    from choreo.contract import Service
+    from choreo.domain import Domain, Installation
+    from tests.support import ledger
 
-    # The ledger's topic would be found whatever its name: no service writes it.
-    assert {cls.__name__: topic for cls, topic in command_topics().items()} == {
-        "Deposit": "wallet.commands", "Withdraw": "wallet.commands"}
+    def service(inputs: dict[str, tuple[type, ...]]) -> Service:
+        return Service(name="teller", inputs=inputs, emits=(ledger.Deposited,),
+                       decide=lambda state, event: [], evolve=lambda state, event: None)
+
+    def domain(svc: Service, commands: tuple[type, ...]) -> Installation:
+        return Installation((Domain(name="bank", services=(svc,), schema_dirs=(),
+                                    envelope=ledger.DOMAIN.envelope, commands=commands),))
+
+    # Named as the team likes (no ".commands"); a class on such a topic but not declared a
+    # command, and the service's own topic, are not commands.
+    inbox = service({"inbox": (ledger.Deposit,), "audit.commands": (ledger.Withdraw,),
+                     "teller": (ledger.Deposited,)})
+    monkeypatch.setattr(edge, "installation", lambda: domain(inbox, (ledger.Deposit,)))
+    assert edge.command_topics() == {ledger.Deposit: "inbox"}
+    two = service({"inbox": (ledger.Deposit,), "desk": (ledger.Deposit,)})
+    monkeypatch.setattr(edge, "installation", lambda: domain(two, (ledger.Deposit,)))
+    with pytest.raises(ConfigurationError, match="Deposit is read from two command topics"):
+        edge.command_topics()

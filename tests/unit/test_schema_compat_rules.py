@@ -152,17 +152,6 @@ def test_each_direction_applies_the_resolution_rules(row: Row) -> None:
     assert readable_by(row.old, row.new) == readable_by(row.old, row.new, Mode.FULL) == (backward or forward)
 
 
-FLAKY_UNDER_SAMPLING = [row for row in ROWS if row.name in ("enum symbol removed, no default",
-                                                            "union branch removed")]
-
-
-@pytest.mark.parametrize("row", FLAKY_UNDER_SAMPLING, ids=[row.name for row in FLAKY_UNDER_SAMPLING])
-def test_the_same_answer_every_time(row: Row) -> None:
-    # Five random records passed these changes on some runs: the rules refuse them on every run.
-    answers = {readable_by(row.old, row.new) for _ in range(100)}
-    assert len(answers) == 1 and None not in answers
-
-
 def test_a_recursive_type_is_walked_to_its_break() -> None:
     def node(value: str) -> str:
         return json.dumps({"type": "record", "name": "Node", "namespace": "t", "fields": [

@@ -258,6 +258,6 @@ def test_an_event_written_after_the_saga_ended_does_not_move_its_end() -> None:
 
 def test_the_list_filters_by_key_under_the_domains_name_for_it_too() -> None:
     client = _client(_index())
-    for query in ("/?key=hub-south", "/?hub=hub-south"):  # ?hub= : the links of older versions
+    for query in ("/?key=hub-south", "/?hub=hub-south"):  # ?hub=: as the CLI's --hub alias
         page = client.get(query).text
         assert 'data-saga="order-1"' in page and 'data-saga="order-2"' not in page, query
