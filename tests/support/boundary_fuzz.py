@@ -24,6 +24,7 @@ from consumers.delivery.events import DeliveryCancelled, DeliveryCompleted, Deli
 from consumers.drones.events import DroneRegistrationRejected, DroneUnavailable, RegisterDrone
 from consumers.limits import ID_MAX
 from consumers.orders.events import (
+    PRIORITIES,
     CancelOrder,
     OrderCancellationRejected,
     OrderCancellationRequested,
@@ -91,8 +92,11 @@ some_address = st.one_of(st.sampled_from(seed.deliverable_addresses(NORTH)), hos
 PLACED_AT = datetime.now(UTC).replace(microsecond=0)
 # A time (a deadline, a wait's end): already past, at the order's time, soon, or out of range.
 some_time = st.sampled_from([T0 - timedelta(days=1), T0, T0 + timedelta(minutes=10), T0 + timedelta(days=8)])
+# An enum field takes its symbols: its Avro type allows no other (a raw producer's out-of-range
+# index is one of the raw shots' undecodable bytes).
 _BY_NAME = {"occurred_at": st.just(T0), "causation_id": st.none() | hostile_text, "sku": some_sku,
-            "address": some_address, "event_id": st.uuids().map(str) | hostile_text}
+            "address": some_address, "event_id": st.uuids().map(str) | hostile_text,
+            "priority": st.sampled_from(PRIORITIES)}
 _BY_TYPE = {"str": hostile_text, "int": hostile_int, "str | None": st.none() | hostile_text,
             "datetime": some_time, "datetime | None": st.none() | some_time}
 
@@ -252,7 +256,8 @@ def _twin(cls: type, hub: str, order_id: str) -> Any:
     filler: dict[str, Callable[[], Any]] = {"str": lambda: "separator probe", "int": lambda: 1,
                                             "str | None": lambda: None, "datetime | None": lambda: None}
     fields = {f.name: filler[str(f.type)]() for f in dataclasses.fields(cls)  # type: ignore[arg-type]
-              if f.name not in ("event_id", "order_id", "hub", "occurred_at", "causation_id")}
+              if f.name not in ("event_id", "order_id", "hub", "occurred_at", "causation_id",
+                                "priority")}  # priority: an enum, its default
     if cls is PlaceOrder:
         fields.update(sku=seed.stocked_skus(NORTH)[0], address=seed.deliverable_addresses(NORTH)[0])
     return record(cls, event_id=f"twin-{hub}-{order_id}", hub=hub, order_id=order_id, **fields)
