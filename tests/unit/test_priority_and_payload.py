@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from choreo.testing import MemoryState, handle
-from consumers.delivery.events import DeliveryCompleted
 from consumers.drones.events import (
     DroneAssigned,
     DroneRegistered,
@@ -28,6 +27,7 @@ from consumers.packaging.service import SERVICE as PACKAGING_SERVICE
 from consumers.reference import DRONE_WAIT_ENV, drone_wait_s, hubs, sku_weights
 from producers.commands import add_stock, place_order, register_drone
 from tests.support.records import T0, record
+from tests.unit.test_drones_queue import delivered
 
 
 def _drones(*fleet: tuple[str, int]) -> MemoryState:
@@ -41,12 +41,6 @@ def _package(order_id: str, weight: int = 0, priority: str = STANDARD, at_s: int
     return record(PackagePrepared, order_id=order_id, hub="hub-north", package_id=f"pkg-{order_id}",
                   sku="SKU-0001", quantity=1, address="1 Harbour Street, Northport",
                   occurred_at=T0 + timedelta(seconds=at_s), priority=priority, weight_grams=weight)
-
-
-def _delivered(assigned: DroneAssigned) -> DeliveryCompleted:
-    return record(DeliveryCompleted, event_id=f"done-{assigned.order_id}", order_id=assigned.order_id,
-                  hub=assigned.hub, drone_id=assigned.drone_id, package_id=assigned.package_id,
-                  address=assigned.address)
 
 
 def _one(state: MemoryState, event: Any) -> Any:
@@ -88,8 +82,8 @@ def test_a_heavy_package_waits_for_a_drone_that_can_lift_it_and_a_light_one_goes
     light_assigned = _one(state, _package("o-2", weight=100, at_s=2))
     assert isinstance(light_assigned, DroneAssigned) and light_assigned.drone_id == "drone-01"
     # drone-01 back: the heavy package waits on (it cannot lift it), nothing else waits.
-    assert handle(DRONES_SERVICE, state, _delivered(light_assigned))[1:] == []
-    _, served = handle(DRONES_SERVICE, state, _delivered(flying))
+    assert handle(DRONES_SERVICE, state, delivered(light_assigned))[1:] == []
+    _, served = handle(DRONES_SERVICE, state, delivered(flying))
     assert isinstance(served, DroneAssigned) and (served.order_id, served.drone_id) == ("o-1", "drone-02")
 
 
@@ -102,7 +96,7 @@ def test_an_express_package_is_served_before_standard_ones_that_waited_longer() 
     served = []
     assigned = first
     for _ in range(3):
-        _, assigned = handle(DRONES_SERVICE, state, _delivered(assigned))
+        _, assigned = handle(DRONES_SERVICE, state, delivered(assigned))
         served.append(assigned.order_id)
     assert served == ["o-2", "o-1", "o-3"]
     assert state.get(QUEUE_SEQ, "hub-north") == {"next": 3, "waiting": 0}  # no express key left
@@ -111,7 +105,7 @@ def test_an_express_package_is_served_before_standard_ones_that_waited_longer() 
 def test_a_payload_limit_survives_flights_and_v1_rows_read_as_no_limit() -> None:
     state = _drones(("drone-01", 800))
     assigned = _one(state, _package("o-1", weight=800))
-    handle(DRONES_SERVICE, state, _delivered(assigned))
+    handle(DRONES_SERVICE, state, delivered(assigned))
     assert state.get(DRONES, "hub-north/drone-01") == {"order_id": None, "max_payload": 800}
     assert state.get(FREE, "hub-north/drone-01") == {"max_payload": 800}
     # Rows written by v1 have no limit: a v1 store serves any weight.
@@ -166,6 +160,6 @@ def test_an_express_count_left_by_code_without_priorities_goes_with_the_last_pac
     _one(state, _package("o-1", at_s=1))
     # As a v1 instance would leave it: a count of EXPRESS packages its rows do not mark.
     state.put(QUEUE_SEQ, "hub-north", {"next": 1, "waiting": 1, "express": 1})
-    _, served = handle(DRONES_SERVICE, state, _delivered(first))
+    _, served = handle(DRONES_SERVICE, state, delivered(first))
     assert served.order_id == "o-1"
     assert state.get(QUEUE_SEQ, "hub-north") == {"next": 1, "waiting": 0}

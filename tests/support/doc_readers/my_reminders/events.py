@@ -1,43 +1,27 @@
-"""The events a reader writes for the reminders sample of docs/writing-a-service.md."""
+"""The events a reader writes for the reminders sample of docs/writing-a-service.md: each carries
+the saga's envelope (event_id, order_id, hub, occurred_at, causation_id) and nothing else."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import ClassVar
 
+from consumers.envelope import SagaRecord
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ReminderArmed:
+class ReminderArmed(SagaRecord):
     SCHEMA: ClassVar[str] = "delivery.reminders.ReminderArmed"
 
-    event_id: str
-    order_id: str
-    hub: str
-    occurred_at: datetime
-    causation_id: str | None
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ReminderDisarmed:
+class ReminderDisarmed(SagaRecord):
     SCHEMA: ClassVar[str] = "delivery.reminders.ReminderDisarmed"
 
-    event_id: str
-    order_id: str
-    hub: str
-    occurred_at: datetime
-    causation_id: str | None
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class CustomerReminded:
+class CustomerReminded(SagaRecord):
     SCHEMA: ClassVar[str] = "delivery.reminders.CustomerReminded"
-
-    event_id: str
-    order_id: str
-    hub: str
-    occurred_at: datetime
-    causation_id: str | None
 
 
 EVENTS = (ReminderArmed, ReminderDisarmed, CustomerReminded)

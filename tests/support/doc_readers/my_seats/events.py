@@ -3,39 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import ClassVar
+
+from consumers.envelope import SagaRecord
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SeatHeld:
+class SeatHeld(SagaRecord):
     SCHEMA: ClassVar[str] = "theatre.seats.SeatHeld"
 
-    event_id: str
-    order_id: str
-    hub: str
-    occurred_at: datetime
-    causation_id: str | None
     seat: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SeatReleased:
+class SeatReleased(SagaRecord):
     SCHEMA: ClassVar[str] = "theatre.seats.SeatReleased"
-
-    event_id: str
-    order_id: str
-    hub: str
-    occurred_at: datetime
-    causation_id: str | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SeatSold:
+class SeatSold(SagaRecord):
     SCHEMA: ClassVar[str] = "theatre.seats.SeatSold"
-
-    event_id: str
-    order_id: str
-    hub: str
-    occurred_at: datetime
-    causation_id: str | None
