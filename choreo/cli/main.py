@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import typer
 from typer.core import TyperGroup
 
+from choreo.optional_imports import installed_classes
+
 # Why the installed domain did not load, when it did not (set by _mount_plugins).
 _domain_failure: str | None = None
 
 
-def _no_such_option_errors() -> tuple[type[Exception], ...]:
-    """The class the option parser raises for an unknown flag: the copy of Click that newer Typer
-    releases carry inside them (typer._click, and no dependency on Click), or Click's own for
-    older ones; whichever is installed."""
-    found: list[type[Exception]] = []
-    for module in ("typer._click.exceptions", "click.exceptions"):
-        try:
-            found.append(importlib.import_module(module).NoSuchOption)
-        except (ImportError, AttributeError):
-            continue
-    return tuple(found)
-
-
-_NO_SUCH_OPTION = _no_such_option_errors()
+# What the option parser raises for an unknown flag: the copy of Click that newer Typer releases
+# carry inside them (typer._click, with no dependency on Click), or Click's own for older ones.
+_NO_SUCH_OPTION = installed_classes(("typer._click.exceptions", "click.exceptions"), "NoSuchOption")
 
 
 class _Commands(TyperGroup):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from choreo.bootstrap import topic_classes
 from choreo.contract import Service
 from choreo.exceptions import ConfigurationError, RegistryUnavailableError, SchemaError
+from choreo.optional_imports import installed_classes
 from choreo.serde.codec import subject_for
 from choreo.serde.schemas import EventSchema
 from choreo.settings import Settings, redact_url
@@ -23,19 +23,8 @@ from choreo.settings import Settings, redact_url
 COMPATIBILITY = "FULL_TRANSITIVE"
 
 
-def _http_errors() -> tuple[type[Exception], ...]:
-    # The registry client speaks httpx2 when it is installed, else httpx: either may raise.
-    found: list[type[Exception]] = []
-    for name in ("httpx2", "httpx"):
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
-        found += [module.HTTPError, module.InvalidURL]
-    return tuple(found)
-
-
-_HTTP_ERRORS = _http_errors()
+# The registry client speaks httpx2 when it is installed, else httpx: either may raise.
+_HTTP_ERRORS = installed_classes(("httpx2", "httpx"), "HTTPError", "InvalidURL")
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,7 @@ from harness.paths import REPO
 from harness.processes import ChildProcess, run_cli, wait_until
 from harness.stack import StackEndpoints
 from harness.topics import unique_prefix
-from harness.watch import wait_for_ends
+from harness.watch import EndWatcher
 from producers.commands import edge_time
 from producers.load_plan import plan_orders
 from tests.support.reference_v1 import build_v1
@@ -134,13 +134,16 @@ def _wait_both_hold(admin: AdminClient, group: str, service: str) -> None:
                f"v1 and v2 instances of {service} both holding partitions")
 
 
-def _wait_more_ended(run: UpgradeSlice, count: int, what: str) -> None:
-    wait_until(lambda: _ended_count(run) >= count, 180, what)
+def _wait_more_ended(ends: EndWatcher, more: int, what: str) -> None:
+    """Until `more` sagas have ended beyond those ended now (the watcher reads headers only)."""
+    ends.poll(0)
+    count = len(ends.ended) + more
 
+    def enough() -> bool:
+        ends.poll(0.2)
+        return len(ends.ended) >= count
 
-def _ended_count(run: UpgradeSlice) -> int:
-    ends = installation().domains[0].ends
-    return sum(1 for r in run.events("orders") if type(r.event) in ends)
+    wait_until(enough, 180, what)
 
 
 def _wait_seeded(run: UpgradeSlice) -> None:
@@ -201,8 +204,9 @@ def test_a_rolling_upgrade_from_v1_to_v2_ends_every_order_and_rebuilds_the_mixed
         # -- v1, as it ran before the upgrade --------------------------------------------------
         for args in (("topics", "create"), ("schemas", "register"), ("seed",)):
             _ok(run_cli(run.settings, *args, timeout=180, **old), f"v1 choreo {' '.join(args)}")
+        ends = EndWatcher(run.settings)
         workers: dict[str, ChildProcess] = {s: run.start(s, "0", **old) for s in UPGRADE_ORDER}
-        codec = run.codec = bootstrap.build_codec(run.settings)
+        run.codec = bootstrap.build_codec(run.settings)
         _wait_seeded(run)
         _ok(run_cli(run.settings, "load", "--orders", str(V1_ORDERS), "--rate", "12",
                     "--out-of-stock", "0", "--unknown-address", "0", "--no-drone", "0",
@@ -216,16 +220,16 @@ def test_a_rolling_upgrade_from_v1_to_v2_ends_every_order_and_rebuilds_the_mixed
                 group = run.settings.group(service)
                 upgraded = run.start(service, "1")
                 _wait_both_hold(admin, group, service)
-                _wait_more_ended(run, _ended_count(run) + ENDS_WHILE_MIXED,
+                _wait_more_ended(ends, ENDS_WHILE_MIXED,
                                  f"sagas ending while {service} runs v1 and v2 side by side")
                 assert workers[service].stop() == 0, workers[service].tail()
                 workers[service] = upgraded
-            _wait_more_ended(run, _ended_count(run) + ENDS_WHILE_MIXED, "sagas ending on v2 alone")
+            _wait_more_ended(ends, ENDS_WHILE_MIXED, "sagas ending on v2 alone")
 
         placed = [r.event for r in run.events("orders.commands") if isinstance(r.event, PlaceOrder)]
         assert len(placed) > V1_ORDERS and any(p.priority == EXPRESS for p in placed)
-        ends = wait_for_ends(run.settings, codec, [p.order_id for p in placed], timeout=240)
-        assert len(ends) == len(placed)
+        assert len(ends.wait_for([p.order_id for p in placed], timeout=240)) == len(placed)
+        ends.close()
         run.stop_workers()
         for w in workers.values():
             assert not w.alive()
