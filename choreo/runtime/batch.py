@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -38,11 +39,19 @@ class Batch:
     # Inputs whose outputs Kafka refused for what they are (e.g. too large): blamed on abort.
     refused: dict[Coordinates, KafkaError] = field(default_factory=dict)
     emitted: int = 0
+    # Event type (the short name of its schema) -> how many this batch emitted: the metric's
+    # `event` label, so a dashboard can tell a saga's outcomes apart.
+    emitted_by_type: Counter[str] = field(default_factory=Counter)
     dead: int = 0
     timers_fired: int = 0
     timer_errors: int = 0  # firings whose decide or evolve raised: recorded with no events
     # Due time to firing, in seconds, of each timer fired in this batch (the lateness metric).
     timer_lateness: list[float] = field(default_factory=list)
+
+    def count_emitted(self, event: str) -> None:
+        """Count one output of type `event` (its schema's short name)."""
+        self.emitted += 1
+        self.emitted_by_type[event] += 1
 
 
 class RecordRefused(Exception):

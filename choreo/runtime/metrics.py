@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
 from choreo.runtime.health import Progress, serve_endpoints
 from choreo.runtime.saga_ages import SagaAges
@@ -11,12 +11,16 @@ from choreo.runtime.saga_ages import SagaAges
 class WorkerMetrics:
     def __init__(self, service: str) -> None:
         self.registry = CollectorRegistry()
+        # process_start_time_seconds and friends: a restart (the watchdog's exit included) shows
+        # as a new start time, which the restart alert counts without any state kept here.
+        ProcessCollector(registry=self.registry)
         labels = ["service"]
         self.processed = Counter(
             "choreo_records_processed", "Input records processed", labels, registry=self.registry
         )
         self.emitted = Counter(
-            "choreo_events_emitted", "Own events produced", labels, registry=self.registry
+            "choreo_events_emitted", "Own events produced, by event type (its schema's short name)",
+            ["service", "event"], registry=self.registry,
         )
         self.dead_lettered = Counter(
             "choreo_records_dead_lettered", "Input records sent to the DLQ", labels,

@@ -128,7 +128,7 @@ class RecordProcessor:
             # Input and output keys both passed the routing checks, so own records are on their
             # key's partition by construction: restore does not check them again.
             self.output.produce(self.own_topic, p, key, value, headers, batch, cause=msg.coordinates)
-            batch.emitted += 1
+            batch.count_emitted(_event_name(headers))
 
     def fire(self, timer: DueTimer, now_ms: int, partition: int, store: TransactionalStore,
              batch: Batch) -> TimerFired:
@@ -168,7 +168,7 @@ class RecordProcessor:
         store.release_savepoint()
         for key, value, headers in encoded:
             self.output.produce(self.own_topic, partition, key, value, headers, batch)
-            batch.emitted += 1
+            batch.count_emitted(_event_name(headers))
         return fired
 
     def _encoded(
@@ -222,3 +222,11 @@ class RecordProcessor:
         # No batch: a DLQ offset is no checkpoint of the own topic, so it must not move `delivered`.
         self.output.produce(self.dlq_topic, msg.partition, letter.key, letter.value, letter.headers, None)
         batch.dead += 1
+
+
+def _event_name(headers: Headers) -> str:
+    """The short name of the event type an output's headers carry (`_encoded` sets it)."""
+    for name, value in headers:
+        if name == EVENT_TYPE_HEADER:
+            return value.decode().rsplit(".", 1)[-1]
+    return "unknown"

@@ -354,7 +354,8 @@ class Worker:
         m.batch_size.labels(name).observe(batch.size)
         m.batch_seconds.labels(name).observe(seconds)
         m.processed.labels(name).inc(batch.size)
-        m.emitted.labels(name).inc(batch.emitted)
+        for event, count in batch.emitted_by_type.items():
+            m.emitted.labels(name, event).inc(count)
         m.dead_lettered.labels(name).inc(batch.dead)
         if self._timers is not None:
             m.timers_fired.labels(name).inc(batch.timers_fired)
