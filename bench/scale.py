@@ -4,18 +4,18 @@ Each round deploys the saga twice under fresh prefixes, once with one `choreo wo
 service and once with two (instance ids 0 and 1: the range assignor gives each 3 of the 6
 partitions), dumps `scale_orders` orders at once and times them from the first PlaceOrder to
 the last saga end. The two counts alternate which goes first from round to round, so a warm
-page cache or a busy broker favours neither. Per core divides by the cores this machine has:
-the stack and every worker share them.
+page cache or a busy broker favours neither. Per core divides by the CPUs this machine lets the
+bench use (choreo/cpus.py: a container's CPU quota counts): the stack and every worker share them.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 from bench.config import BenchContext, Sizes
 from bench.report import Row, ratio_row
 from bench.saga import SagaBench
+from choreo.cpus import usable_cpus
 
 SECTION = "4 whole saga"  # the scale rows sit beside the saturation they multiply
 INSTANCE_COUNTS = (1, 2)
@@ -29,7 +29,7 @@ def saturation(bench: SagaBench, orders: int) -> float:
 
 
 def run_scale(ctx: BenchContext, sizes: Sizes, say: Callable[[str], None]) -> list[Row]:
-    cores = os.cpu_count() or 1
+    cores = usable_cpus()
     rates = {
         n: Row(f"scale.instances.{n}", SECTION,
                f"ended sagas/s, {n} instance(s) per service ({4 * n} workers)", "sagas/s")

@@ -61,6 +61,9 @@ class Settings:
     # How often the worker looks for due timers: a timer fires at most this long after its due
     # time plus one transaction, while the worker is up (choreo_timer_lateness_seconds).
     timer_check_ms: int = 200
+    # How a worker and `choreo run` write their log lines: `text` for a person, `json` (one
+    # object per line) for a log collector (choreo/logs.py).
+    log_format: str = "text"
     kafka_extra: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __repr__(self) -> str:
@@ -210,6 +213,15 @@ def _as_host(value: object) -> str | None:
     return text if all(_HOST_LABEL.fullmatch(label) for label in name.split(".")) else None
 
 
+LOG_FORMATS = ("text", "json")
+
+
+def _as_log_format(value: object) -> str | None:
+    # Any case, as --log-level takes its names: JSON is as clear as json.
+    name = value.strip().lower() if isinstance(value, str) else None
+    return name if name in LOG_FORMATS else None
+
+
 def _as_path(value: object) -> Path | None:
     return Path(value) if isinstance(value, str | Path) and str(value).strip() else None
 
@@ -222,6 +234,7 @@ _CHECKS: dict[str, tuple[str, Callable[[object], Any]]] = {
     "state_dir": ("a folder path", _as_path),
     "stack_dir": ("a folder path", _as_path),
     "jars_dir": ("a folder path", _as_path),
+    "log_format": (f"one of {', '.join(LOG_FORMATS)} (any case)", _as_log_format),
     **{name: (str(rng), rng.convert) for name, rng in INT_RANGES.items()},
 }
 
@@ -262,6 +275,7 @@ _ENV = {
     "CHOREO_STALL_S": "stall_s",
     "CHOREO_WATCHDOG_GRACE_S": "watchdog_grace_s",
     "CHOREO_TIMER_CHECK_MS": "timer_check_ms",
+    "CHOREO_LOG_FORMAT": "log_format",
 }
 # An empty prefix is a real value (no prefix). For every other variable, set-but-empty is a slip
 # (an empty $VAR in a script, say): unsetting is how to ask for the default, so it is refused.

@@ -82,7 +82,7 @@ def run_demo(
     log_file = open(log_path, "a")  # noqa: SIM115 - closed below, after the workers stop
     # One instance per service; with CHOREO_METRICS_PORT=P, ports P, P+1, ... in service order.
     children = plan_children(list(installation().service_names), 1, settings.metrics_port)
-    supervisor = Supervisor(children, out=log_file)
+    supervisor = Supervisor(children, out=log_file, log_format=settings.log_format)
     sup_thread = threading.Thread(target=supervisor.run, daemon=True)
     sup_thread.start()
     console.print(f"services running (logs: {plain(log_path)})")

@@ -23,7 +23,8 @@ def rebuild(
     ),
     jobs: int = typer.Option(
         0, "--jobs", "-j", min=0,
-        help="Processes rebuilding partitions side by side (0: one per core, at most one per partition).",
+        help="Processes rebuilding partitions side by side (0: one per usable CPU, counting a "
+        "container's CPU quota; at most one per partition).",
     ),
     skip_offset: list[int] = typer.Option(
         None, "--skip-offset",

@@ -52,8 +52,9 @@ def worker(
     from choreo.runtime.watchdog import Watchdog
     from choreo.runtime.worker import run_worker_safely
 
-    configure_logging(service, log_level, saga_field=installation().envelope.saga_field)
-    settings = cli_settings()
+    settings = cli_settings()  # first: it says how to log (CHOREO_LOG_FORMAT), and logs nothing
+    configure_logging(service, log_level, saga_field=installation().envelope.saga_field,
+                      instance=instance, log_format=settings.log_format)
     if metrics_port is not None:
         settings = settings.with_overrides(metrics_port=metrics_port)
     if metrics_host is not None:
@@ -85,7 +86,8 @@ def run(
 ) -> None:
     """Run every service as supervised worker processes until Ctrl-C or SIGTERM.
 
-    A worker that dies is restarted; log lines are prefixed with service/instance.
+    A worker that dies is restarted; log lines are prefixed with service/instance
+    (with CHOREO_LOG_FORMAT=json: one JSON object per line, each naming its service and instance).
     Exit code: 0 once every worker has stopped, 1 if one had to be killed after 60 s.
     With CHOREO_METRICS_PORT=P, instance I of service number S (from 0, in order)
     serves on CHOREO_METRICS_HOST:P+S*N+I, so no two collide.
@@ -104,7 +106,7 @@ def run(
         fail(f"--instance {instance} names the one worker of each service, but --instances "
              f"{instances} runs ids 0 to {instances - 1}: give one or the other")
     plan = plan_children(names, instances, settings.metrics_port, instance or "0")
-    sup = Supervisor(plan)
+    sup = Supervisor(plan, log_format=settings.log_format)
     sup.install_signal_handlers()
     raise typer.Exit(sup.run())
 

@@ -1,7 +1,8 @@
 """Rebuild a service's partition stores from its own topic, or verify a live store against one.
 
-Partitions are independent folds, so they are rebuilt in parallel, one process per core (at
-most one per partition): decode and evolve are Python, bound to one core per process.
+Partitions are independent folds, so they are rebuilt in parallel, one process per usable CPU
+(choreo/cpus.py: a container's CPU quota counts; at most one per partition): decode and evolve
+are Python, bound to one core per process.
 
 Rebuild and verify replay through restore_partitions, so they skip the same foreign records as a
 worker's restore. A rebuild copies a skipped record to the DLQ only when the DLQ holds no copy of
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import IO
 
 from choreo.contract import Service
+from choreo.cpus import usable_cpus
 from choreo.exceptions import ConfigurationError, StoreLockedError
 from choreo.kafka import clients
 from choreo.kafka.topics import partition_counts
@@ -103,8 +105,9 @@ def rebuild(
     jobs: int | None = None,
     skip_offsets: list[int] | None = None,
 ) -> list[PartitionRebuild]:
-    """Replay the own topic into fresh stores, in `jobs` processes (default: one per core this
-    process may run on, at most one per partition); results in partition order.
+    """Replay the own topic into fresh stores, in `jobs` processes (default: one per CPU this
+    process may use, its affinity capped by its cgroup's CPU quota, at most one per partition);
+    results in partition order.
 
     verify=False replaces each live store with its rebuild. It holds the store's lock from
     before the replay until the file is replaced, so no worker can open the old file meanwhile
@@ -117,7 +120,7 @@ def rebuild(
     """
     skips = checked_skips(partitions, skip_offsets)
     parts = checked_partitions(settings, service, partitions)
-    jobs = min(len(parts), jobs or len(os.sched_getaffinity(0)))
+    jobs = min(len(parts), jobs or usable_cpus())
     if jobs <= 1:
         return _rebuild_group(settings, service, codec, parts, verify, skips)
     global _JOB

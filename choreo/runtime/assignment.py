@@ -176,7 +176,7 @@ class AssignedStores:
             except StoreDamagedError as e:
                 if e.partition not in stores:
                     raise
-                log.error("%s", e)
+                log.error("%s", e, extra={"partition": e.partition})
                 stores[e.partition].replace_damaged()
         raise StoreDamagedError(f"the stores of {sorted(stores)} could not be restored")
 

@@ -237,6 +237,7 @@ class SkippedRecords:
             "not part of its state%s", topic, p, offset, self.service, error,
             "" if self._make_producer is None
             else f" (copied to {self.dlq_topic})" if copy else f" (already in {self.dlq_topic})",
+            extra={"partition": p},
         )
         if copy:
             self._copy(msg, error, p)

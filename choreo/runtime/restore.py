@@ -104,7 +104,8 @@ def _watermarks(
         except KafkaException as e:
             if time.monotonic() > deadline:
                 raise RestoreError(f"no watermarks for {tp.topic}[{tp.partition}]: {e}") from e
-            log.warning("watermarks of %s[%d] not available yet: %s", tp.topic, tp.partition, e)
+            log.warning("watermarks of %s[%d] not available yet: %s", tp.topic, tp.partition, e,
+                        extra={"partition": tp.partition})
             time.sleep(_RETRY_PAUSE_S)  # back off: the client answers at once while metadata is stale
             _refresh_metadata(consumer, tp.topic, watchdog)
 
@@ -224,7 +225,8 @@ def restore_partitions(
                     undecided[p] = (now, position)  # moved on: the wait starts again
                 elif now - since > undecided_s:
                     failed[p] = _hanging(topic, p, position, target[p], now - since)
-                    log.error("%s; partition %d stays at offset %d", failed[p], p, position)
+                    log.error("%s; partition %d stays at offset %d", failed[p], p, position,
+                              extra={"partition": p})
                     skipped.flush()  # the copies first: the checkpoint moves past their records
                     stores[p].commit(next_offset=max(position, restored_to[p]))
                     uncommitted.pop(p)
@@ -263,7 +265,8 @@ def restore_partitions(
                         continue
                     if err.fatal():
                         raise RestoreError(f"reading {topic}[{p}] failed: {err.str()}")
-                    log.warning("reading %s[%d]: %s (the client retries)", topic, p, err.str())
+                    log.warning("reading %s[%d]: %s (the client retries)", topic, p, err.str(),
+                                extra={"partition": p})
                     continue
                 offset = msg.offset() or 0  # a consumed record always has one
                 if p not in pending:
@@ -298,7 +301,8 @@ def restore_partitions(
                         f"is not {service.name}'s own (junk from a stray producer), "
                         f"`{skip_command(service.name, p, offset)}` skips it"
                     )
-                    log.error("%s; partition %d stays at offset %d", failed[p], p, restored_to[p])
+                    log.error("%s; partition %d stays at offset %d", failed[p], p, restored_to[p],
+                              extra={"partition": p})
                     skipped.flush()  # the copies first: the checkpoint moves past their records
                     store.commit(next_offset=restored_to[p])
                     uncommitted.pop(p)
@@ -310,7 +314,8 @@ def restore_partitions(
                     raise
                 except Exception as e:  # noqa: BLE001 - a service bug stops its partition only
                     failed[p] = f"evolve raised on {topic}[{p}]@{offset}: {type(e).__name__}: {e}"
-                    log.error("%s; partition %d stays at offset %d", failed[p], p, store.checkpoint())
+                    log.error("%s; partition %d stays at offset %d", failed[p], p, store.checkpoint(),
+                              extra={"partition": p})
                     store.rollback()  # the slice, with whatever the failing evolve wrote
                     applied[p] -= uncommitted.pop(p)
                     pending.discard(p)
@@ -339,7 +344,7 @@ def restore_partitions(
             consumer.unassign()
     for p, n in applied.items():
         if n:
-            log.info("restored %s[%d]: applied %d own events", topic, p, n)
+            log.info("restored %s[%d]: applied %d own events", topic, p, n, extra={"partition": p})
     if failed:
         raise PartitionsNotRestored(topic, failed, applied)
     return applied

@@ -80,7 +80,8 @@ class HangingTransactionWatch:
             try:
                 stable, end = self._offsets(p)
             except KafkaException as e:  # the cluster is not answering: look next time
-                log.debug("stable offset of %s[%d] not known now: %s", self.topic, p, e)
+                log.debug("stable offset of %s[%d] not known now: %s", self.topic, p, e,
+                          extra={"partition": p})
                 return
             self.look(p, stable, end, now)
 
@@ -101,12 +102,12 @@ class HangingTransactionWatch:
                 + ending(self.topic, p, stable)
             )
             self.progress.hanging[p] = why
-            log.error("%s", why)
+            log.error("%s", why, extra={"partition": p})
 
     def _forget(self, p: int) -> None:
         self._stuck.pop(p, None)
         if self.progress.hanging.pop(p, None) is not None:
-            log.info("%s[%d]: the hanging transaction has ended", self.topic, p)
+            log.info("%s[%d]: the hanging transaction has ended", self.topic, p, extra={"partition": p})
 
     def _offsets(self, p: int) -> tuple[int, int]:
         tp = TopicPartition(self.topic, p)

@@ -4,11 +4,14 @@ A child that dies is restarted (with a growing pause, so a crash loop does not s
 SIGTERM or Ctrl-C stops all children with SIGTERM, which makes each finish and commit its batch.
 With `--instances N` each service runs N children with the instance ids 0..N-1: an id names the
 child's `transactional.id` and `group.instance.id`, so a restarted child keeps its own and fences
-its predecessor. Each child's log lines are prefixed with `service/instance`.
+its predecessor. Each child's log lines are prefixed with `service/instance`; with
+CHOREO_LOG_FORMAT=json every line is one JSON object instead (a child's own passed through as it
+is, the rest wrapped in one naming the child).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -21,6 +24,7 @@ from types import FrameType
 from typing import IO
 
 from choreo.exceptions import ConfigurationError
+from choreo.logs import json_line, utc_time
 from choreo.runtime.watchdog import EXIT_NO_PROGRESS, EXIT_WEDGED
 
 # Set in each worker's environment: the worker stops once its parent is no longer this pid.
@@ -39,6 +43,12 @@ _EXIT_MEANINGS = {
     EXIT_NO_PROGRESS: "no batch could commit for too long",
     -9: "killed",
 }
+# The level of a line a worker printed outside logging (its log lines are JSON already). Such a
+# line is rare and usually trouble: a traceback or an `error:` sentence from before logging was
+# set up, or a library writing to stderr itself. Yet it may be a harmless print, and its level is
+# unknown: WARNING gets it seen by a WARNING-and-up filter without raising it to an error.
+_PRINTED_LEVEL = "WARNING"
+_LOGGER = "choreo.supervisor"  # the `logger` of the supervisor's own lines and of wrapped ones
 
 
 @dataclass(frozen=True)
@@ -109,15 +119,18 @@ class _Child:
 class Supervisor:
     """Runs the children of `plan` (see plan_children) until stopped.
 
-    Each child with a metrics port in the plan gets it as CHOREO_METRICS_PORT.
+    Each child with a metrics port in the plan gets it as CHOREO_METRICS_PORT. `log_format` is
+    CHOREO_LOG_FORMAT, which the children inherit with the environment.
     """
 
     def __init__(
         self, plan: Sequence[ChildPlan], env: dict[str, str] | None = None, out: IO[str] | None = None,
+        log_format: str = "text",
     ) -> None:
         self.env = dict(os.environ if env is None else env)
         self.children = [_Child(p) for p in plan]
         self.out = out or sys.stdout
+        self.json = log_format == "json"
         self._stopping = threading.Event()
         self._print_lock = threading.Lock()
         self._width = max(len(c.label) for c in self.children)
@@ -132,9 +145,29 @@ class Supervisor:
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
 
-    def _say(self, label: str, line: str) -> None:
+    def _say(self, plan: ChildPlan, line: str, level: str = "INFO") -> None:
+        """The supervisor's own line about a child, at `level` (shown in JSON only)."""
+        if self.json:
+            line = self._wrapped(plan, line, level, _LOGGER)
+        self._write(plan, line)
+
+    def _relay(self, plan: ChildPlan, line: str) -> None:
+        """A line the child wrote: in JSON, passed through if it is a JSON object already (the
+        worker's own log line: a prefix would break it), else wrapped in one."""
+        if self.json and not _is_json_object(line):
+            line = self._wrapped(plan, line, _PRINTED_LEVEL, f"{_LOGGER}.output")
+        self._write(plan, line)
+
+    def _wrapped(self, plan: ChildPlan, line: str, level: str, logger: str) -> str:
+        return json_line({
+            "time": utc_time(time.time()), "level": level, "service": plan.service,
+            "instance": plan.instance, "logger": logger, "message": line.rstrip(),
+        })
+
+    def _write(self, plan: ChildPlan, line: str) -> None:
+        text = line.rstrip() if self.json else f"{plan.label:<{self._width}} | {line.rstrip()}"
         with self._print_lock:
-            self.out.write(f"{label:<{self._width}} | {line.rstrip()}\n")
+            self.out.write(f"{text}\n")
             self.out.flush()
 
     def _env_of(self, child: _Child) -> dict[str, str]:
@@ -156,13 +189,13 @@ class Supervisor:
         )
         child.proc = proc
         child.started_at = time.monotonic()
-        child.pump = threading.Thread(target=self._pump, args=(child.label, proc), daemon=True)
+        child.pump = threading.Thread(target=self._pump, args=(child.plan, proc), daemon=True)
         child.pump.start()
 
-    def _pump(self, label: str, proc: subprocess.Popen[bytes]) -> None:
+    def _pump(self, plan: ChildPlan, proc: subprocess.Popen[bytes]) -> None:
         assert proc.stdout is not None
         for raw in proc.stdout:
-            self._say(label, raw.decode(errors="replace"))
+            self._relay(plan, raw.decode(errors="replace"))
 
     def run(self, poll_s: float = 0.1) -> int:
         # A short poll: an exit is seen, and the restart made, within a tenth of a second.
@@ -185,9 +218,10 @@ class Supervisor:
                 child.next_start = now + child.backoff
                 meaning = _EXIT_MEANINGS.get(code, "")
                 self._say(
-                    child.label,
+                    child.plan,
                     f"exited with {code}{f' ({meaning})' if meaning else ''}; "
                     f"restart #{child.restarts} in {child.backoff:g}s",
+                    "ERROR" if code else "WARNING",
                 )
                 child.backoff = min(child.backoff * 2, _MAX_BACKOFF_S)
         return self._shutdown()
@@ -204,13 +238,25 @@ class Supervisor:
         killed = False
         for c in running:
             assert c.proc is not None
+            level = "INFO"
             try:
                 code = c.proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 c.proc.kill()
                 code = c.proc.wait()
                 killed = True
+                level = "WARNING"  # its batch may be left to abort: the run exits 1
             if c.pump is not None:
                 c.pump.join(5)
-            self._say(c.label, f"stopped ({code})")
+            self._say(c.plan, f"stopped ({code})", level)
         return 1 if killed else 0
+
+
+def _is_json_object(line: str) -> bool:
+    text = line.strip()
+    if not text.startswith("{"):
+        return False  # the common case of a printed line, without parsing it
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import json
 import os
+import re
 import subprocess
 import sys
 
@@ -112,11 +114,69 @@ def test_log_lines_name_the_service_and_instance() -> None:
     out = io.StringIO()
     sup = Supervisor(plan_children(["orders", "packaging"], 2), env={}, out=out)
     for child in sup.children:
-        sup._say(child.label, "worker started\n")
+        sup._relay(child.plan, "worker started\n")
+    sup._say(sup.children[0].plan, "exited with 1; restart #1 in 0.25s", "ERROR")
     assert out.getvalue().splitlines() == [
         "orders/0    | worker started", "orders/1    | worker started",
         "packaging/0 | worker started", "packaging/1 | worker started",
+        "orders/0    | exited with 1; restart #1 in 0.25s",
     ]
+
+
+def _json_supervisor() -> tuple[Supervisor, io.StringIO]:
+    out = io.StringIO()
+    return Supervisor(plan_children(["orders", "packaging"], 2), env={}, out=out, log_format="json"), out
+
+
+def test_in_json_a_workers_json_line_passes_through_unchanged() -> None:
+    sup, out = _json_supervisor()
+    line = ('{"time": "2024-05-01T12:00:00.123Z", "level": "INFO", "service": "packaging", '
+            '"instance": "1", "logger": "choreo.runtime.worker", "message": "a\\nb"}')
+    sup._relay(sup.children[3].plan, line + "\n")
+    assert out.getvalue() == line + "\n"  # no `packaging/1 |` prefix to break it
+
+
+@pytest.mark.parametrize("printed", [
+    "Traceback (most recent call last):", "error: CHOREO_BATCH_SIZE must be an integer", "{not json",
+    '["a JSON array, not an object"]', "",
+])
+def test_in_json_a_printed_line_is_wrapped_in_an_object_naming_the_worker(printed: str) -> None:
+    sup, out = _json_supervisor()
+    sup._relay(sup.children[1].plan, printed + "\n")
+    (line,) = out.getvalue().splitlines()
+    wrapped = json.loads(line)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", wrapped.pop("time"))
+    assert wrapped == {"level": "WARNING", "service": "orders", "instance": "1",
+                       "logger": "choreo.supervisor.output", "message": printed}
+
+
+def test_in_json_the_supervisors_own_lines_are_objects_with_a_level() -> None:
+    sup, out = _json_supervisor()
+    sup._say(sup.children[2].plan, "exited with 4 (no batch could commit for too long)", "ERROR")
+    sup._say(sup.children[2].plan, "stopped (0)")
+    exited, stopped = (json.loads(line) for line in out.getvalue().splitlines())
+    assert (exited["level"], exited["service"], exited["instance"], exited["logger"]) == (
+        "ERROR", "packaging", "0", "choreo.supervisor")
+    assert exited["message"].startswith("exited with 4")
+    assert (stopped["level"], stopped["message"]) == ("INFO", "stopped (0)")
+
+
+def test_in_json_every_line_a_child_writes_comes_out_as_one_object() -> None:
+    # The pump as it reads a worker: its JSON log lines, then a crash printed outside logging.
+    sup, out = _json_supervisor()
+    child = subprocess.Popen([sys.executable, "-c", (
+        "import json, sys\n"
+        "print(json.dumps({'level': 'INFO', 'service': 'orders', 'message': 'up'}), flush=True)\n"
+        "print('Traceback (most recent call last):', file=sys.stderr, flush=True)\n"
+        "print(json.dumps({'level': 'ERROR', 'message': 'x\\ny', 'saga_id': 'o-1'}), flush=True)\n"
+    )], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    sup._pump(sup.children[0].plan, child)
+    assert child.wait(30) == 0
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [(line["level"], line["message"]) for line in lines] == [
+        ("INFO", "up"), ("WARNING", "Traceback (most recent call last):"), ("ERROR", "x\ny"),
+    ]
+    assert lines[2] == {"level": "ERROR", "message": "x\ny", "saga_id": "o-1"}  # as the child wrote it
 
 
 def _supervised(code_on_sigterm: str) -> Supervisor:
