@@ -26,6 +26,10 @@ class LagReporter:
         self.every_s = every_s
         self.clock = clock
         self._last_at: float | None = None
+        # The (topic, partition) series last set: a partition revoked since is removed from the
+        # gauge, or its last value would stand for ever on this instance (the new owner reports
+        # its own), and an alert on lag would fire on a partition nobody here reads.
+        self._shown: set[tuple[str, int]] = set()
 
     def report(self) -> None:
         """Set the gauge from the cached high watermarks, at most once per `every_s`."""
@@ -34,12 +38,16 @@ class LagReporter:
             return
         self._last_at = now
         assignment = self.consumer.assignment()
+        service = self.metrics.service
         for tp in self.consumer.position(assignment) if assignment else []:
             try:
                 _low, high = self.consumer.get_watermark_offsets(tp, cached=True)
             except KafkaException:
                 continue  # no cached watermark yet: the next report has one
             if high >= 0 and tp.offset >= 0:
-                self.metrics.lag.labels(self.metrics.service, tp.topic, str(tp.partition)).set(
-                    high - tp.offset
-                )
+                self.metrics.lag.labels(service, tp.topic, str(tp.partition)).set(high - tp.offset)
+                self._shown.add((tp.topic, tp.partition))
+        assigned = {(tp.topic, tp.partition) for tp in assignment}
+        for topic, partition in self._shown - assigned:
+            self.metrics.lag.remove(service, topic, str(partition))
+        self._shown &= assigned

@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -29,7 +30,7 @@ def _promtool(*args: str, cwd: Path | None = None) -> subprocess.CompletedProces
     return subprocess.run([promtool, *args], capture_output=True, text=True, timeout=120, cwd=cwd)
 
 
-def _rules(path: Path = RULES) -> list[dict[str, str]]:
+def _rules(path: Path = RULES) -> list[dict[str, Any]]:
     return [rule for group in yaml.safe_load(path.read_text())["groups"] for rule in group["rules"]]
 
 
@@ -67,7 +68,7 @@ def test_every_alert_has_a_case_that_sees_it_fire() -> None:
 
 
 @pytest.mark.parametrize("rule", _rules(), ids=lambda rule: rule["alert"])
-def test_every_metric_a_rule_reads_is_exported(rule: dict[str, str]) -> None:
+def test_every_metric_a_rule_reads_is_exported(rule: dict[str, Any]) -> None:
     allowed = exported_metric_names() | EXTERNAL_METRIC_NAMES
     assert set(metric_names(rule["expr"])) - allowed == set()
     assert rule["labels"]["severity"] in ("warning", "critical")
