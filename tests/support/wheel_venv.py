@@ -94,7 +94,9 @@ def make_wheel_venv(work: Path) -> WheelVenv:
     root = work / "venv"
     venv.EnvBuilder(with_pip=True, clear=True).create(root)
     made = WheelVenv(root, wheel, reference)
-    made.pip("install", "-q", str(wheel), str(reference), timeout=600)
+    # The dependencies at the versions constraints.txt pins, as `make venv` and the image take them.
+    made.pip("install", "-q", "-c", str(REPO_ROOT / "constraints.txt"), str(wheel), str(reference),
+             timeout=600)
     return made
 
 
