@@ -1,5 +1,6 @@
 # The README's commands. `make demo` and `make test` work on a fresh clone: they create the
-# virtual environment and fetch the stack's jars first (each only once).
+# virtual environment and fetch the stack's jars first (each only once); `make test` also builds
+# helm and installs the system tools its tests use (`make tools`, README's prerequisites).
 
 PYTHON ?= python3
 VENV   := .venv
@@ -49,7 +50,8 @@ jars: venv
 # naming it. The browser test (tests/e2e/test_web_ui.py) drives Debian's chromium through
 # chromedriver; `choreo graph --format svg` draws with graphviz's `dot`; the alert rules are tested
 # with `promtool` and fired by a real `prometheus` (tests/e2e/test_prometheus_alerts.py), both
-# from Debian's prometheus package (without its recommends: no exporters, nothing started here).
+# from Debian's prometheus package, without its recommends (no exporters). On a systemd host the
+# package enables its own service on :9090, which the tests do not use (they start their own).
 system-tools:
 	@if command -v chromedriver >/dev/null && command -v dot >/dev/null && { command -v chromium >/dev/null || command -v chromium-browser >/dev/null; }; then :; \
 	elif command -v apt-get >/dev/null; then \

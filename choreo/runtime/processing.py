@@ -155,7 +155,7 @@ class RecordProcessor:
             log.error(
                 "timer %r of partition %d failed (%s: %s); recorded as fired with no events",
                 timer.name, partition, type(e).__name__, str(e)[:500],
-                extra={"saga": fired.data.get(self.saga_field, "-")},
+                extra={"saga": fired.data.get(self.saga_field, "-"), "partition": partition},
             )
             batch.timer_errors += 1
             store.savepoint()
@@ -216,7 +216,8 @@ class RecordProcessor:
         saga = msg.header(self.saga_field) or b"-"
         log.warning(
             "dead-lettering %s[%d]@%d: %s: %s", *msg.coordinates, type(error).__name__,
-            str(error)[:500], extra={"saga": saga[:128].decode(errors="replace")},
+            str(error)[:500],
+            extra={"saga": saga[:128].decode(errors="replace"), "partition": msg.partition},
         )
         letter = dead_letter(msg, error, OUTPUT_LIMIT)
         # No batch: a DLQ offset is no checkpoint of the own topic, so it must not move `delivered`.

@@ -2,29 +2,36 @@
 `choreo run`, loads deploy/helm/choreo/files/choreo-alerts.yaml as it is, and raises
 ChoreoWorkerDown when the worker is wedged (SIGSTOP: the process is there, its port accepts, it
 answers nothing), then clears it when the worker comes back (SIGCONT: it resumes, or its
-watchdog ends it and `choreo run` starts another; either way /metrics answers again).
+watchdog ends it and `choreo run` starts another; either way /metrics answers again). Then a
+rule on the worker's own counters: a record that is not Avro, written to the orders' command
+topic, is dead-lettered and ChoreoDeadLetters fires at the next evaluation.
 
 Only the scrape and evaluation cadence are the test's own (1 s, so the minute of `for` is the
-wait); the rules, the worker and its settings are the shipped ones.
+wait); the rules, the worker and its settings are the shipped ones, the Helm chart's JSON log
+lines included: every line `choreo run` wrote is one JSON object naming service and instance.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import subprocess
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import yaml
+from confluent_kafka import Producer
 
 from choreo.stack.ports import free_ports
 from harness.paths import REPO
 from harness.processes import start_run, wait_until, worker_children
+from producers import commands, seed
 from tests.support.saga_run import SagaRun
 
 pytestmark = pytest.mark.e2e
@@ -67,12 +74,16 @@ class Prometheus:
             return []
         return [a for a in found if a["labels"]["alertname"] == name]
 
-    def up(self) -> float | None:
+    def value(self, query: str) -> float | None:
+        """The one sample `query` gives now (None: no sample yet, or the API not answering)."""
         try:
-            result = self.api("query", query='up{job="choreo"}')["result"]
+            result = self.api("query", query=query)["result"]
         except httpx.HTTPError:
             return None
         return float(result[0]["value"][1]) if result else None
+
+    def up(self) -> float | None:
+        return self.value('up{job="choreo"}')
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -91,7 +102,7 @@ def test_a_wedged_worker_fires_the_down_alert_and_its_return_clears_it(
     log_path = tmp_path / "run.log"
     # Instance 0 of the first (only) service listens on CHOREO_METRICS_PORT itself.
     run = start_run(saga.settings, log_path, args=["--service", "orders"],
-                    CHOREO_METRICS_PORT=str(metrics_port))
+                    CHOREO_METRICS_PORT=str(metrics_port), CHOREO_LOG_FORMAT="json")
     prometheus = Prometheus(tmp_path, f"127.0.0.1:{metrics_port}")
     stopped: int | None = None
     try:
@@ -120,6 +131,20 @@ def test_a_wedged_worker_fires_the_down_alert_and_its_return_clears_it(
         stopped = None
         wait_until(lambda: prometheus.up() == 1.0, 120, "the worker answering its scrape again")
         wait_until(lambda: prometheus.alerts("ChoreoWorkerDown") == [], 30, "ChoreoWorkerDown cleared")
+
+        # A counter alert needs the series before the increase: one good order first, committed.
+        order = commands.place_order("hub-north", seed.stocked_skus("hub-north")[0], 1,
+                                     seed.deliverable_addresses("hub-north")[0], datetime.now(UTC))
+        saga.send([order])
+        wait_until(lambda: prometheus.value('choreo_records_dead_lettered_total{service="orders"}') == 0.0,
+                   60, "the orders worker's dead-letter counter scraped at 0")
+        junk = Producer({"bootstrap.servers": saga.settings.bootstrap_servers})
+        junk.produce(saga.topic("orders.commands"), key=b"hub-north", value=b"not an order")
+        assert junk.flush(30) == 0
+        wait_until(lambda: [a["state"] for a in prometheus.alerts("ChoreoDeadLetters")] == ["firing"],
+                   60, "ChoreoDeadLetters firing for the record that is not Avro")
+        [alert] = prometheus.alerts("ChoreoDeadLetters")
+        assert alert["labels"]["service"] == "orders" and alert["labels"]["severity"] == "warning"
     except AssertionError as e:
         raise AssertionError(f"{e}\n--- run.log\n{log_path.read_text()[-3000:]}\n--- prometheus.log\n"
                              f"{prometheus.log.read_text()[-3000:]}") from None
@@ -129,3 +154,8 @@ def test_a_wedged_worker_fires_the_down_alert_and_its_return_clears_it(
         prometheus.close()
         assert run.stop(90) == 0
         run.close()
+    lines = [json.loads(line) for line in log_path.read_text().splitlines()]
+    assert all(isinstance(line, dict) for line in lines)
+    worker_lines = [line for line in lines if line["logger"].startswith("choreo.runtime")]
+    assert worker_lines, "the worker logged through choreo.runtime"
+    assert {(line["service"], line["instance"]) for line in worker_lines} == {("orders", "0")}

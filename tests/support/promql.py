@@ -29,13 +29,15 @@ from prometheus_client.samples import Sample
 from choreo.runtime.metrics import WorkerMetrics
 
 # Names a dashboard or rule may read that no worker exports: Prometheus's own per-target series
-# and alert state, and kube-state-metrics' container status (only where it runs).
+# and alert state, and kube-state-metrics' container and StatefulSet status (only where it runs).
 EXTERNAL_METRIC_NAMES: frozenset[str] = frozenset({
     "up",
     "ALERTS",
     "kube_pod_container_status_restarts_total",
     "kube_pod_container_status_last_terminated_exitcode",
     "kube_pod_container_status_last_terminated_reason",
+    "kube_statefulset_status_replicas",
+    "kube_statefulset_status_replicas_ready",
 })
 
 # Words PromQL reserves (matched case-insensitively, as Prometheus's lexer does): binary and set

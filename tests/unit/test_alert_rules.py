@@ -9,6 +9,7 @@ The same file fires for real against a real Prometheus in tests/e2e/test_prometh
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -65,6 +66,14 @@ def test_every_alert_has_a_case_that_sees_it_fire() -> None:
         for case in cases for check in case.get("alert_rule_test", []) if check.get("exp_alerts")
     }
     assert {rule["alert"] for rule in _rules()} == fired
+
+
+@pytest.mark.parametrize("rule", _rules(), ids=lambda rule: rule["alert"])
+def test_no_rule_adds_up_two_installs(rule: dict[str, Any]) -> None:
+    # Every aggregation and match keeps `namespace` (the Operator's scrapes set it): staging's
+    # lag must not make production's alert, nor two releases in one cluster one alert.
+    for keyword, labels in re.findall(r"\b(by|on) \(([^)]*)\)", rule["expr"]):
+        assert "namespace" in [label.strip() for label in labels.split(",")], (keyword, labels)
 
 
 @pytest.mark.parametrize("rule", _rules(), ids=lambda rule: rule["alert"])

@@ -134,15 +134,21 @@ def test_dashboard_is_identified_and_has_its_variables() -> None:
     service = variables["service"]
     assert service["datasource"] == DATASOURCE
     assert service["multi"] and service["includeAll"]
-    assert service["definition"] == "label_values(choreo_last_commit_timestamp_seconds, service)"
+    assert service["definition"] == (
+        'label_values(choreo_last_commit_timestamp_seconds{namespace=~"$namespace"}, service)'
+    )
     assert variables["outcome_service"]["query"] == "orders"
     assert variables["outcome_events"]["query"] == "OrderCompleted|OrderCompensated"
-    assert "namespace" not in variables
+    # Two installs (staging, production) scraped by one Prometheus are told apart by namespace;
+    # without the Operator there is no such label, and All (.*) matches its absence.
+    namespace = variables["namespace"]
+    assert namespace["includeAll"] and namespace["allValue"] == ".*"
+    assert namespace["definition"] == "label_values(choreo_last_commit_timestamp_seconds, namespace)"
 
 
 def test_service_variable_lists_a_label_a_worker_exports() -> None:
     query = _variables()["service"]["definition"]
-    match = re.fullmatch(r"label_values\((\w+),\s*(\w+)\)", query)
+    match = re.fullmatch(r"label_values\((\w+)(?:\{[^}]*\})?,\s*(\w+)\)", query)
     assert match, query
     metric, label = match.groups()
     assert label in exported_metrics()[metric]
@@ -195,6 +201,19 @@ def test_every_selector_of_a_service_labelled_metric_follows_the_service_variabl
                 if selector.matcher("service") != wanted:
                     unfiltered.append((title, selector.metric))
     assert not unfiltered, f"selectors that ignore the service variable: {unfiltered}"
+
+
+def test_every_selector_of_a_worker_metric_follows_the_namespace_variable() -> None:
+    # One install's panels, never two added up (staging and production in one Prometheus).
+    exported = exported_metrics()
+    unfiltered = [
+        (title, selector.metric)
+        for title, expr in _targets()
+        for selector in selectors(expr)
+        if selector.metric in exported
+        and selector.matcher("namespace") != Matcher("namespace", "=~", "$namespace")
+    ]
+    assert not unfiltered, f"selectors that ignore the namespace variable: {unfiltered}"
 
 
 def test_outcome_panel_reads_the_outcome_variables() -> None:

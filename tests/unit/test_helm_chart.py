@@ -200,6 +200,30 @@ def test_the_rules_catch_a_bad_statefulset(breakage: Any, problem: str) -> None:
     assert any(problem in p for p in statefulset_problems(sts, "orders", 6))
 
 
+@pytest.mark.parametrize(
+    ("sets", "sentence"),
+    [
+        ({"kafka__config__sasl\\.password": "x"},
+         "kafka.config.sasl.password would put a secret in a ConfigMap"),
+        ({"kafka__config__ssl\\.key\\.password": "x"}, "would put a secret in a ConfigMap"),
+        ({"schemaRegistry__url": "https://u:p@registry/apis/ccompat/v7"},
+         "schemaRegistry.url holds credentials"),
+        ({"settings__CHOREO_PARTITIONS": "3"}, "settings.CHOREO_PARTITIONS is set by the chart"),
+        ({"settings__CHOREO_KAFKA_SASL_PASSWORD": "x"}, "librdkafka settings go in kafka.config"),
+    ],
+)
+def test_a_secret_in_the_config_map_or_a_setting_the_chart_owns_is_refused(
+    sets: dict[str, str], sentence: str
+) -> None:
+    assert sentence in render_error(**sets)
+
+
+def test_a_pod_that_is_not_ready_can_still_be_drained() -> None:
+    # A held-back partition or a hanging transaction keeps a pod unready for as long as it lasts.
+    for pdb in of_kind(render(), "PodDisruptionBudget").values():
+        assert pdb["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+
+
 def test_more_replicas_than_partitions_is_refused_in_one_sentence() -> None:
     assert "7 replicas for 6 partitions" in render_error(worker__replicas="7")
     assert "keda.maxReplicas (8) is more than partitions (6)" in render_error(
@@ -255,7 +279,7 @@ def test_the_production_example_wires_secrets_and_the_ca() -> None:
     assert replicas == {"choreo-orders": 3, "choreo-packaging": 3, "choreo-drones": 4, "choreo-delivery": 3}
 
 
-def test_a_settings_change_rolls_the_workers_and_nothing_else_does() -> None:
+def test_a_settings_change_rolls_the_workers() -> None:
     def checksums(**sets: str) -> set[str]:
         sts = of_kind(render(**sets), "StatefulSet").values()
         return {s["spec"]["template"]["metadata"]["annotations"]["checksum/config"] for s in sts}
@@ -264,6 +288,7 @@ def test_a_settings_change_rolls_the_workers_and_nothing_else_does() -> None:
     assert len(before) == 1
     assert checksums(settings__CHOREO_STALL_S="90") != before
     assert checksums(kafka__bootstrapServers="other:9092") != before
+    # The checksum is of the settings alone (other pod template changes roll the pods anyway).
     assert checksums(worker__podAnnotations__team="saga") == before
 
 
@@ -317,8 +342,16 @@ def test_keda_scales_each_service_on_its_group_within_the_partitions() -> None:
         assert obj["scaleTargetRef"] == target
         assert obj["maxReplicaCount"] == 4
         [trigger] = obj["triggers"]
-        assert trigger["metadata"]["consumerGroup"] == load_settings(
-            env={"CHOREO_TOPIC_PREFIX": "prod."}).group(service)
+        meta = trigger["metadata"]
+        assert meta["consumerGroup"] == load_settings(env={"CHOREO_TOPIC_PREFIX": "prod."}).group(service)
+        # KEDA's kafka scaler refuses limitToPartitionsWithLag without a topic, and with
+        # allowIdleConsumers: the ScaledObject would never make its HPA.
+        assert "topic" in meta or meta.get("limitToPartitionsWithLag", "false") == "false"
+        assert meta["allowIdleConsumers"] == "false"
+        # cooldownPeriod only applies to scaling to zero: the slow scale-down is the HPA's.
+        scale_down = obj["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"]
+        assert scale_down["stabilizationWindowSeconds"] >= 300
+        assert scale_down["policies"] == [{"type": "Pods", "value": 1, "periodSeconds": 120}]
     # KEDA's HPA owns the replica count: the StatefulSets leave it out, or each upgrade would reset it.
     assert all("replicas" not in s["spec"] for s in of_kind(docs, "StatefulSet").values())
 

@@ -39,6 +39,22 @@ setup hook's env (a pre-install hook runs before the ConfigMap exists). */}}
 {{- if gt (int .Values.keda.maxReplicas) (int .Values.partitions) }}
 {{- fail (printf "keda.maxReplicas (%v) is more than partitions (%v): the extra instances would get no partition" .Values.keda.maxReplicas .Values.partitions) }}
 {{- end }}
+{{- range $name, $_ := .Values.kafka.config }}
+{{- if or (contains "password" $name) (contains "secret" $name) (eq $name "sasl.username") (contains "sasl.oauthbearer.config" $name) }}
+{{- fail (printf "kafka.config.%s would put a secret in a ConfigMap: give it through kafka.sasl.existingSecret or extraEnv from a Secret" $name) }}
+{{- end }}
+{{- end }}
+{{- if and (not .Values.schemaRegistry.urlSecret.name) (contains "@" .Values.schemaRegistry.url) }}
+{{- fail "schemaRegistry.url holds credentials (user:password@): give it through schemaRegistry.urlSecret instead" }}
+{{- end }}
+{{- range $name, $_ := .Values.settings }}
+{{- if has $name (list "KAFKA_BOOTSTRAP_SERVERS" "SCHEMA_REGISTRY_URL" "CHOREO_METRICS_HOST" "CHOREO_STATE_DIR" "CHOREO_TOPIC_PREFIX" "CHOREO_PARTITIONS" "CHOREO_REPLICATION_FACTOR") }}
+{{- fail (printf "settings.%s is set by the chart from its own value (see values.yaml): set that instead" $name) }}
+{{- end }}
+{{- if hasPrefix "CHOREO_KAFKA_" $name }}
+{{- fail (printf "settings.%s: librdkafka settings go in kafka.config (secrets in kafka.sasl.existingSecret)" $name) }}
+{{- end }}
+{{- end }}
 KAFKA_BOOTSTRAP_SERVERS: {{ required "kafka.bootstrapServers is required" .Values.kafka.bootstrapServers | quote }}
 {{- if not .Values.schemaRegistry.urlSecret.name }}
 SCHEMA_REGISTRY_URL: {{ required "schemaRegistry.url is required" .Values.schemaRegistry.url | quote }}
