@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from functools import cache
 from typing import Any
 
 from choreo.contract import Service
@@ -229,5 +230,11 @@ def _event_name(headers: Headers) -> str:
     """The short name of the event type an output's headers carry (`_encoded` sets it)."""
     for name, value in headers:
         if name == EVENT_TYPE_HEADER:
-            return value.decode().rsplit(".", 1)[-1]
+            return _short_name(value)
     return "unknown"
+
+
+@cache
+def _short_name(schema: bytes) -> str:
+    """`b"dronedelivery.orders.OrderCompleted"` -> `OrderCompleted`: once per event type."""
+    return schema.decode().rsplit(".", 1)[-1]

@@ -50,22 +50,24 @@ def _run_helm(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([_helm(), *args], capture_output=True, text=True, timeout=120)
 
 
-def render(*values: Path, release: str = "choreo", **sets: str) -> list[dict[str, Any]]:
+def _template(*values: Path, release: str = "choreo", **sets: str) -> subprocess.CompletedProcess[str]:
+    """`helm template` of the chart; a `--set` per keyword, `__` standing for a dot."""
     args = ["template", release, str(CHART), "--namespace", "saga"]
     for path in values:
         args += ["-f", str(path)]
     for key, value in sets.items():
         args += ["--set", f"{key.replace('__', '.')}={value}"]
-    result = _run_helm(*args)
+    return _run_helm(*args)
+
+
+def render(*values: Path, release: str = "choreo", **sets: str) -> list[dict[str, Any]]:
+    result = _template(*values, release=release, **sets)
     assert result.returncode == 0, result.stderr
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc is not None]
 
 
 def render_error(**sets: str) -> str:
-    args = ["template", "choreo", str(CHART)]
-    for key, value in sets.items():
-        args += ["--set", f"{key.replace('__', '.')}={value}"]
-    result = _run_helm(*args)
+    result = _template(**sets)
     assert result.returncode != 0, "helm rendered what it should have refused"
     return result.stderr
 
