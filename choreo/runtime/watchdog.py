@@ -11,6 +11,13 @@ a call still running past its deadline ends the process with `EXIT_WEDGED` after
 SIGTERM/SIGINT reach the thread through the signal wakeup fd (written by the C-level handler,
 so even while the main thread is blocked): a stop that is not honoured within `stop_grace_s`
 ends the process the same way.
+
+Time the whole process did not run is not a call's fault. A process stopped (SIGSTOP, a frozen
+cgroup, a paused VM) and then continued finds every deadline passed; whether its calls return
+before this thread looks is a race, and losing it would end a healthy worker. The thread ticks
+every `tick_s`, so a tick that comes `frozen_after_s` late means this thread, and so the process,
+was not running: that time is added to every deadline. A wedged call does not stop the ticks,
+so it is still caught.
 """
 
 from __future__ import annotations
@@ -48,10 +55,13 @@ class Watchdog:
         tick_s: float = 0.5,
         exit_process: Callable[[int], None] = os._exit,
         clock: Callable[[], float] = time.monotonic,
+        frozen_after_s: float = 2.0,
     ) -> None:
         self.grace_s = grace_s
         self.stop_grace_s = stop_grace_s
         self.tick_s = tick_s
+        self.frozen_after_s = frozen_after_s
+        self._last_tick: float | None = None
         self._exit = exit_process
         self._clock = clock
         self._calls: dict[int, list[_Call]] = {}  # per thread: a stack (calls can nest)
@@ -121,8 +131,10 @@ class Watchdog:
             self._wakeup = None
 
     def _watch(self) -> None:
+        self._last_tick = self._clock()
         while not self._closed.is_set():
             self._wait_for_signal_or_tick()
+            self.ticked()
             verdict = self.check()
             if verdict is not None:
                 self.fired = verdict
@@ -144,6 +156,23 @@ class Watchdog:
             return
         if any(b in {int(s) for s in _STOP_SIGNALS} for b in data):
             self.stop_requested()
+
+    def ticked(self) -> float:
+        """Note a tick of the thread; if it came `frozen_after_s` late, the process was not
+        running meanwhile: move every deadline on by that time. Returns the time forgiven."""
+        now = self._clock()
+        last, self._last_tick = self._last_tick, now
+        if last is None:
+            return 0.0
+        frozen = now - last - self.tick_s
+        if frozen < self.frozen_after_s:
+            return 0.0
+        with self._lock:
+            for stack in self._calls.values():
+                stack[:] = [_Call(c.name, c.started + frozen, c.deadline + frozen) for c in stack]
+            if self._stop_requested_at is not None:
+                self._stop_requested_at += frozen
+        return frozen
 
     def check(self) -> str | None:
         """Why the process must end now, or None (one pass of the thread; tests call it directly)."""

@@ -163,7 +163,9 @@ def test_no_watchdog_never_fires() -> None:
 def test_thread_calls_exit_once_with_the_verdict() -> None:
     clock = FakeClock()
     exits = FakeExit()
-    wd = Watchdog(grace_s=1.0, stop_grace_s=1.0, tick_s=0.01, exit_process=exits, clock=clock)
+    # The fake clock jumps 2.5 s between two ticks: not a stopped process here.
+    wd = Watchdog(grace_s=1.0, stop_grace_s=1.0, tick_s=0.01, exit_process=exits, clock=clock,
+                  frozen_after_s=10.0)
     wd.start(watch_signals=False)
     try:
         with wd.guard("committed", 1.0):
@@ -195,6 +197,52 @@ def test_thread_stays_quiet_inside_the_deadline() -> None:
     finally:
         wd.close()
     assert exits.codes == [] and wd.fired is None
+
+
+def test_time_the_process_was_stopped_is_not_held_against_a_call() -> None:
+    # SIGSTOP for 30 s inside a call with a 6 s deadline: the first tick after SIGCONT comes 30 s
+    # late. Before, whether the call returned before that tick decided between a healthy worker
+    # and an exit 3.
+    clock = FakeClock()
+    wd = Watchdog(grace_s=5.0, tick_s=0.5, exit_process=FakeExit(), clock=clock)
+    wd.ticked()
+    with wd.guard("consume", 1.0):
+        clock.advance(0.5)
+        assert wd.ticked() == 0.0
+        clock.advance(30.5)  # stopped
+        assert wd.ticked() == pytest.approx(30.0)
+        assert wd.check() is None
+        # Still inside, and ticking on time: a real wedge is still caught, after 6 s of running.
+        for _ in range(10):
+            clock.advance(0.5)
+            assert wd.ticked() == 0.0
+        assert wd.check() is None  # 6 s of running time: at the deadline, not past it
+        clock.advance(0.5)
+        verdict = wd.check()
+        assert verdict is not None and "consume has not returned after" in verdict
+
+
+def test_a_late_tick_also_moves_the_stop_deadline() -> None:
+    clock = FakeClock()
+    wd = Watchdog(stop_grace_s=5.0, tick_s=0.5, exit_process=FakeExit(), clock=clock)
+    wd.ticked()
+    wd.stop_requested()
+    clock.advance(20.5)
+    wd.ticked()
+    assert wd.check() is None
+    clock.advance(6)
+    assert wd.check() is not None
+
+
+def test_ticks_a_little_late_under_load_forgive_nothing() -> None:
+    clock = FakeClock()
+    wd = Watchdog(grace_s=1.0, tick_s=0.5, exit_process=FakeExit(), clock=clock)
+    wd.ticked()
+    with wd.guard("flush", 1.0):
+        for _ in range(3):
+            clock.advance(1.5)  # a second late each time: a busy machine, not a stopped process
+            assert wd.ticked() == 0.0
+        assert wd.check() is not None
 
 
 # -- real processes ----------------------------------------------------------------------------
@@ -263,6 +311,38 @@ def test_a_wedged_call_ends_the_process_with_exit_wedged() -> None:
     assert "send_offsets_to_transaction" in errors[0]
     took = re.search(r"after (\d+) s", errors[0])
     assert took is not None and int(took.group(1)) >= 1  # not before timeout + grace (1 s)
+
+
+def test_a_process_stopped_inside_a_call_and_continued_is_not_ended() -> None:
+    # The call stops its own process (as SIGSTOP or a frozen cgroup would), and goes on for
+    # 0.6 s once continued: ticks see its deadline (1 s) passed unless the stopped time is
+    # forgiven. Deterministic: the call is still running when the first tick comes.
+    proc = _child(
+        """
+        watchdog = Watchdog(grace_s=0.5, stop_grace_s=1, tick_s=0.05)
+        watchdog.start(watch_signals=True)
+        with watchdog.guard("consume", 0.5):
+            print("ready", flush=True)
+            os.kill(os.getpid(), signal.SIGSTOP)
+            time.sleep(0.6)
+        print("returned", flush=True)
+        """
+    )
+    _read_ready(proc)
+    deadline = time.monotonic() + 10
+    while _state(proc.pid) != "T":
+        assert time.monotonic() < deadline, "the child did not stop"
+        time.sleep(0.01)  # polling the child's state, bounded by the deadline
+    time.sleep(3)  # the fault: the process stays stopped for 3 s
+    proc.send_signal(signal.SIGCONT)
+    rc, stderr = _finish(proc, timeout=20)
+    assert rc == 0, stderr
+    assert _error_lines(stderr) == [], stderr
+
+
+def _state(pid: int) -> str:
+    """The process's state letter from /proc (T: stopped)."""
+    return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
 
 
 def test_sigterm_is_honoured_within_stop_grace_even_if_main_thread_never_returns() -> None:
