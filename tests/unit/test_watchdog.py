@@ -17,6 +17,7 @@ from choreo.runtime import calls
 from choreo.runtime.faults import FaultInjector
 from choreo.runtime.watchdog import EXIT_WEDGED, NoWatchdog, Watchdog
 from harness.paths import REPO
+from harness.processes import wait_until
 from tests.support.fake_clock import FakeClock
 
 
@@ -329,15 +330,13 @@ def test_a_process_stopped_inside_a_call_and_continued_is_not_ended() -> None:
         """
     )
     _read_ready(proc)
-    deadline = time.monotonic() + 10
-    while _state(proc.pid) != "T":
-        assert time.monotonic() < deadline, "the child did not stop"
-        time.sleep(0.01)  # polling the child's state, bounded by the deadline
-    time.sleep(3)  # the fault: the process stays stopped for 3 s
+    wait_until(lambda: _state(proc.pid) == "T", 10, "the child stopping itself", interval=0.01)
+    time.sleep(3)  # the fault itself: the process stays stopped for 3 s
     proc.send_signal(signal.SIGCONT)
     rc, stderr = _finish(proc, timeout=20)
     assert rc == 0, stderr
     assert _error_lines(stderr) == [], stderr
+    assert proc.stdout is not None and proc.stdout.read().strip() == "returned"
 
 
 def _state(pid: int) -> str:
